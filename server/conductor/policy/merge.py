@@ -1,0 +1,153 @@
+"""Merges policy levels Project → Plan → Step into the effective policy, with origins.
+
+The rules (also in the README, "Policy merge rules"):
+
+* ``global_constraints`` and ``verification`` commands **accumulate**; duplicates are kept once.
+* ``file_rules.protected_patterns`` **accumulate**. A later level drops an earlier pattern
+  only by naming it in ``file_rules.unprotect``; the release is recorded with its line.
+* Every ``behavior`` limit is an upper bound. A later level may **tighten** it freely; it may
+  **loosen** it only when it lists the limit's name in ``behavior.allow_loosen``. A looser
+  value without that is refused: the earlier value stays and a refusal is reported.
+  ``approval_below`` and ``caution_below`` are thresholds where *lower* is looser.
+* Values not set at any level come from the built-in defaults (origin ``default``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from conductor.contract.policy import DEFAULTS, VerificationCommand
+from conductor.policy.levels import PolicyLevel
+from conductor.policy.origin import DEFAULT, Origin
+
+LOWER_IS_LOOSER = frozenset({"approval_below", "caution_below"})
+
+
+@dataclass(frozen=True)
+class Sourced:
+    value: Any
+    origin: Origin
+
+    def to_json(self) -> dict[str, Any]:
+        value = self.value.model_dump() if isinstance(self.value, VerificationCommand) else self.value
+        return {"value": value, "origin": self.origin.to_json()}
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A later level tried to loosen or release something without saying so explicitly."""
+
+    key: str
+    message: str
+    origin: Origin
+
+    def to_json(self) -> dict[str, Any]:
+        return {"key": self.key, "message": self.message, "origin": self.origin.to_json()}
+
+
+@dataclass
+class EffectivePolicy:
+    global_constraints: list[Sourced] = field(default_factory=list)
+    protected_patterns: list[Sourced] = field(default_factory=list)
+    released_patterns: list[Sourced] = field(default_factory=list)
+    limits: dict[str, Sourced] = field(default_factory=dict)
+    verification: list[Sourced] = field(default_factory=list)
+    refusals: list[Refusal] = field(default_factory=list)
+
+    def limit(self, name: str) -> Any:
+        return self.limits[name].value
+
+    @property
+    def constraints(self) -> list[str]:
+        return [s.value for s in self.global_constraints]
+
+    @property
+    def protected(self) -> list[str]:
+        return [s.value for s in self.protected_patterns]
+
+    @property
+    def commands(self) -> list[VerificationCommand]:
+        return [s.value for s in self.verification]
+
+    def confidence_level(self, score: float) -> str:
+        if score < self.limit("approval_below"):
+            return "low"
+        if score < self.limit("caution_below"):
+            return "medium"
+        return "high"
+
+    def to_json(self, show_origin: bool = True) -> dict[str, Any]:
+        def out(s: Sourced) -> Any:
+            return s.to_json() if show_origin else s.to_json()["value"]
+
+        return {
+            "global_constraints": [out(s) for s in self.global_constraints],
+            "file_rules": {
+                "protected_patterns": [out(s) for s in self.protected_patterns],
+                "released_patterns": [out(s) for s in self.released_patterns],
+            },
+            "behavior": {name: out(s) for name, s in self.limits.items()},
+            "verification": [out(s) for s in self.verification],
+            "refusals": [r.to_json() for r in self.refusals],
+        }
+
+
+def merge(levels: list[PolicyLevel]) -> EffectivePolicy:
+    """The effective policy of ``levels`` in order (earliest first)."""
+    eff = EffectivePolicy(limits={name: Sourced(value, DEFAULT) for name, value in DEFAULTS.items()})
+    set_by_level: set[str] = set()
+    for index, level in enumerate(levels):
+        policy = level.policy
+        for i, text in enumerate(policy.global_constraints):
+            if text not in eff.constraints:
+                eff.global_constraints.append(Sourced(text, level.origin("global_constraints", i)))
+
+        for i, pattern in enumerate(policy.file_rules.unprotect):
+            origin = level.origin("file_rules", "unprotect", i)
+            before = len(eff.protected_patterns)
+            eff.protected_patterns = [s for s in eff.protected_patterns if s.value != pattern]
+            if len(eff.protected_patterns) < before:
+                eff.released_patterns.append(Sourced(pattern, origin))
+            else:
+                eff.refusals.append(
+                    Refusal("file_rules.unprotect", f"`{pattern}` is not protected by an earlier level", origin)
+                )
+        for i, pattern in enumerate(policy.file_rules.protected_patterns):
+            if pattern not in eff.protected:
+                eff.protected_patterns.append(Sourced(pattern, level.origin("file_rules", "protected_patterns", i)))
+
+        allowed_loosen = set(policy.behavior.allow_loosen)
+        for name in DEFAULTS:
+            new = getattr(policy.behavior, name)
+            if new is None:
+                continue
+            origin = level.origin("behavior", name)
+            current = eff.limits[name]
+            looser = new < current.value if name in LOWER_IS_LOOSER else new > current.value
+            if index > 0 and name in set_by_level and looser and name not in allowed_loosen:
+                eff.refusals.append(
+                    Refusal(
+                        f"behavior.{name}",
+                        f"{name} {new} would loosen {current.value} set at {current.origin}; "
+                        f"kept {current.value} (add `{name}` to behavior.allow_loosen to allow it)",
+                        origin,
+                    )
+                )
+                continue
+            eff.limits[name] = Sourced(new, origin)
+            set_by_level.add(name)
+
+        for i, command in enumerate(policy.verification):
+            origin = level.origin("verification", i)
+            existing = [s for s in eff.verification if s.value.name == command.name]
+            if existing and existing[0].value != command and "verification" not in allowed_loosen:
+                eff.refusals.append(
+                    Refusal("verification", f"verification `{command.name}` is already defined at "
+                            f"{existing[0].origin}; kept it (add `verification` to behavior.allow_loosen "
+                            "to replace it)", origin)
+                )
+                continue
+            eff.verification = [s for s in eff.verification if s.value.name != command.name]
+            eff.verification.append(Sourced(command, origin))
+    return eff

@@ -1,0 +1,98 @@
+"""Names every path inside a project's ``.conductor`` folder, so no other module spells them.
+
+```
+.conductor/policy.yaml  config.yaml  history.db  keys/
+.conductor/plans/<plan_id>/plan.json  journal.jsonl
+.conductor/handoff/plan_<plan_id>/fork_<fork_id>/{pending,in_progress,completed,failed}/ audit.log
+.conductor/handoff/metrics.json
+```
+Plan and fork ids are stored bare (``a1b2c3d4``, ``main``); the ``plan_``/``fork_`` prefixes
+belong to folder names only, so ids never get a double prefix.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+CONDUCTOR_DIR = ".conductor"
+TASK_STATES = ("pending", "in_progress", "completed", "failed")
+
+
+def find_project_root(start: str | os.PathLike[str] | None = None) -> Path | None:
+    """The nearest folder at or above ``start`` that holds a ``.conductor`` folder."""
+    here = Path(start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / CONDUCTOR_DIR).is_dir():
+            return folder
+    return None
+
+
+@dataclass(frozen=True)
+class ProjectLayout:
+    root: Path
+
+    @classmethod
+    def at(cls, root: str | os.PathLike[str]) -> ProjectLayout:
+        return cls(Path(root).resolve())
+
+    @property
+    def conductor_dir(self) -> Path:
+        return self.root / CONDUCTOR_DIR
+
+    @property
+    def policy_file(self) -> Path:
+        return self.conductor_dir / "policy.yaml"
+
+    @property
+    def config_file(self) -> Path:
+        return self.conductor_dir / "config.yaml"
+
+    @property
+    def history_db(self) -> Path:
+        return self.conductor_dir / "history.db"
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.conductor_dir / "keys"
+
+    @property
+    def plans_dir(self) -> Path:
+        return self.conductor_dir / "plans"
+
+    @property
+    def handoff_dir(self) -> Path:
+        return self.conductor_dir / "handoff"
+
+    @property
+    def metrics_file(self) -> Path:
+        return self.handoff_dir / "metrics.json"
+
+    @property
+    def worktrees_dir(self) -> Path:
+        return self.conductor_dir / "worktrees"
+
+    def plan_dir(self, plan_id: str) -> Path:
+        return self.plans_dir / plan_id
+
+    def plan_file(self, plan_id: str) -> Path:
+        return self.plan_dir(plan_id) / "plan.json"
+
+    def journal_file(self, plan_id: str) -> Path:
+        return self.plan_dir(plan_id) / "journal.jsonl"
+
+    def fork_dir(self, plan_id: str, fork_id: str) -> Path:
+        return self.handoff_dir / f"plan_{plan_id}" / f"fork_{fork_id}"
+
+    def state_dir(self, plan_id: str, fork_id: str, state: str) -> Path:
+        if state not in TASK_STATES:
+            raise ValueError(f"unknown task state {state!r}")
+        return self.fork_dir(plan_id, fork_id) / state
+
+    def audit_log(self, plan_id: str, fork_id: str) -> Path:
+        return self.fork_dir(plan_id, fork_id) / "audit.log"
+
+    def relative(self, path: str | os.PathLike[str]) -> str:
+        """``path`` relative to the project root, with ``/`` separators."""
+        return Path(path).resolve().relative_to(self.root).as_posix()

@@ -1,0 +1,89 @@
+"""One validation engine for every Conductor document, used by the CLI, the LSP and the engine.
+
+``validate_document(text, kind)`` parses (with positions and hostile-input limits), checks
+the published JSON Schema, then the semantic rules, and returns the parsed document with
+its diagnostics. The CLI prints them like a compiler, the language server publishes them,
+and the engine refuses to act on a document that has errors.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path, PurePath
+
+from conductor.validation.diagnostics import Diagnostic, Range, Severity
+from conductor.validation.document import ParsedDocument, parse
+from conductor.validation.kinds import DocumentKind, detect_kind, syntax_of
+from conductor.validation.semantic_rules import RULES, ValidationContext, secret_keys
+
+__all__ = [
+    "Diagnostic",
+    "DocumentKind",
+    "ParsedDocument",
+    "Range",
+    "Severity",
+    "ValidationContext",
+    "context_for",
+    "detect_kind",
+    "validate_document",
+    "validate_file",
+]
+
+
+def validate_document(text: str, kind: DocumentKind, *, path: str | PurePath | None = None,
+                      context: ValidationContext | None = None) -> tuple[ParsedDocument, list[Diagnostic]]:
+    """Parse and check ``text`` as a ``kind`` document; never raises on bad input."""
+    from conductor.validation import schema_rules
+
+    syntax = syntax_of(path) if path is not None else ("yaml" if kind in ("policy", "config") else "json")
+    doc = parse(text, syntax)
+    diagnostics = list(doc.diagnostics)
+    if doc.data is not None and isinstance(doc.data, dict) and not doc.diagnostics:
+        secrets = list(secret_keys(doc, kind))
+        diagnostics.extend(secrets)
+        hidden = {d.range for d in secrets}
+        schema_diags = [d for d in schema_rules.check(doc, kind) if d.range not in hidden]
+        diagnostics.extend(schema_diags)
+        if not schema_diags and kind in RULES:
+            ctx = context or context_for(Path(path) if path is not None else None)
+            if path is not None:
+                ctx.path = PurePath(path)
+            diagnostics.extend(RULES[kind](doc, ctx))
+    doc.ok = doc.data is not None and not any(d.severity == Severity.ERROR for d in diagnostics)
+    diagnostics.sort(key=lambda d: (d.range, d.code))
+    return doc, diagnostics
+
+
+def validate_file(path: str | Path, kind: DocumentKind | None = None,
+                  context: ValidationContext | None = None) -> list[Diagnostic]:
+    """Validate a file on disk (its kind from its name unless given)."""
+    p = Path(path)
+    kind = kind or detect_kind(p)
+    if kind is None:
+        raise ValueError(f"{p}: not a Conductor document (policy, config, plan, task, result, provenance)")
+    raw = p.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        text = raw.decode("utf-8", errors="replace")
+        if "\ufffd" not in text[:8192]:
+            text = "\ufffd" + text
+    return validate_document(text, kind, path=p, context=context)[1]
+
+
+def context_for(path: Path | None) -> ValidationContext:
+    """The validation context of a file: its project's effective policy, or defaults."""
+    from conductor.policy import PolicyError, load_project_policy
+    from conductor.project.layout import find_project_root
+
+    ctx = ValidationContext(path=path)
+    root = find_project_root(path.parent if path is not None else None) if path is not None else None
+    if root is None:
+        return ctx
+    try:
+        policy = load_project_policy(root)
+    except PolicyError:
+        return ctx  # the policy file gets its own diagnostics; judge others against defaults
+    ctx.protected_patterns = tuple(policy.protected)
+    ctx.approval_below = policy.limit("approval_below")
+    ctx.caution_below = policy.limit("caution_below")
+    return ctx

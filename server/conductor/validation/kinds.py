@@ -1,0 +1,40 @@
+"""Which kind of Conductor document a path is (policy, config, task, result, provenance, plan)."""
+
+from __future__ import annotations
+
+from pathlib import PurePath
+from typing import Literal
+
+from conductor.validation.document import Syntax
+
+DocumentKind = Literal["policy", "config", "task", "result", "provenance", "plan"]
+
+SUFFIX_KINDS: dict[str, DocumentKind] = {
+    ".task.json": "task",
+    ".result.json": "result",
+    ".provenance.json": "provenance",
+    ".plan.json": "plan",
+    ".plan.yaml": "plan",
+    ".plan.yml": "plan",
+}
+
+
+def detect_kind(path: str | PurePath) -> DocumentKind | None:
+    """The document kind a file name implies, or ``None`` for files Conductor does not own."""
+    p = PurePath(path)
+    name = p.name
+    for suffix, kind in SUFFIX_KINDS.items():
+        if name.endswith(suffix):
+            return kind
+    in_conductor = ".conductor" in p.parts
+    if in_conductor and name in ("policy.yaml", "policy.yml"):
+        return "policy"
+    if in_conductor and name in ("config.yaml", "config.yml"):
+        return "config"
+    if in_conductor and name == "plan.json" and "plans" in p.parts:
+        return "plan"
+    return None
+
+
+def syntax_of(path: str | PurePath) -> Syntax:
+    return "json" if str(path).endswith(".json") else "yaml"

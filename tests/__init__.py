@@ -1,0 +1,1 @@
+"""Conductor test suite (a package so helpers import as ``tests.support``)."""
