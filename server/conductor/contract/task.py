@@ -89,6 +89,12 @@ class Task(BaseModel):
         examples=["main"],
     )
     title: str = Field(default="", description="One-line summary of the step.", examples=["Add hello.py"])
+    workspace: str = Field(
+        default=".",
+        description="Folder the executor works in, relative to the project root (`.` for the project itself, "
+        "or the fork's git worktree). `allowed_files` are relative to it.",
+        examples=[".", ".conductor/worktrees/a1b2c3d4/fork_b"],
+    )
     instruction: str = Field(
         min_length=1,
         description="What the executor must do, in plain language.",
