@@ -60,8 +60,16 @@ class Rule:
     @classmethod
     def from_dict(cls, spec: dict[str, Any]) -> Rule:
         allowed = {
-            "reply", "status", "match", "purpose", "delay", "times",
-            "prompt_tokens", "completion_tokens", "error_message", "headers",
+            "reply",
+            "status",
+            "match",
+            "purpose",
+            "delay",
+            "times",
+            "prompt_tokens",
+            "completion_tokens",
+            "error_message",
+            "headers",
         }
         unknown = set(spec) - allowed
         if unknown:
@@ -125,8 +133,13 @@ def _purpose_of(headers: dict[str, str], body: Any) -> str | None:
 class ScriptedOpenAIServer:
     """Start with :meth:`start` (or as a context manager); ``base_url`` ends in ``/v1``."""
 
-    def __init__(self, rules: list[Rule] | None = None, host: str = "127.0.0.1", port: int = 0,
-                 models: tuple[str, ...] = ("scripted-model",)) -> None:
+    def __init__(
+        self,
+        rules: list[Rule] | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        models: tuple[str, ...] = ("scripted-model",),
+    ) -> None:
         self.rules: list[Rule] = list(rules or [])
         self.requests: list[RecordedRequest] = []
         self.models = models
@@ -271,9 +284,13 @@ class _Handler(BaseHTTPRequestHandler):
         if self.path.rstrip("/").endswith("/models"):
             self._send_json(
                 200,
-                {"object": "list", "data": [
-                    {"id": m, "object": "model", "created": 0, "owned_by": "scripted"} for m in self.owner.models
-                ]},
+                {
+                    "object": "list",
+                    "data": [
+                        {"id": m, "object": "model", "created": 0, "owned_by": "scripted"}
+                        for m in self.owner.models
+                    ],
+                },
             )
         else:
             self._send_json(404, _error_body(404, f"no route {self.path}"))

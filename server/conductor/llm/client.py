@@ -29,7 +29,7 @@ import os
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, cast, runtime_checkable
 
 import openai
 from jsonschema import Draft202012Validator
@@ -118,7 +118,9 @@ class StructuredLLM(Protocol):
 
     def is_configured(self) -> bool: ...
 
-    def complete_json(self, messages: Sequence[Message], schema: dict[str, Any], purpose: str) -> LLMReply: ...
+    def complete_json(
+        self, messages: Sequence[Message], schema: dict[str, Any], purpose: str
+    ) -> LLMReply: ...
 
 
 def request_digest(messages: Sequence[Message], model: str) -> str:
@@ -145,7 +147,9 @@ def schema_instruction(schema: dict[str, Any], purpose: str) -> str:
     )
 
 
-def with_schema_instruction(messages: Sequence[Message], schema: dict[str, Any], purpose: str) -> list[dict[str, str]]:
+def with_schema_instruction(
+    messages: Sequence[Message], schema: dict[str, Any], purpose: str
+) -> list[dict[str, str]]:
     """The messages as sent: the schema instruction joins the first system message (or leads)."""
     sent = [dict(m) for m in messages]
     instruction = schema_instruction(schema, purpose)
@@ -173,7 +177,9 @@ def parse_and_validate(text: str, validator: Draft202012Validator) -> tuple[Any,
         for error in errors[:_MAX_ERRORS_FED_BACK]:
             where = "/".join(str(p) for p in error.absolute_path) or "(root)"
             lines.append(f"at {where}: {error.message}")
-        more = f" (and {len(errors) - _MAX_ERRORS_FED_BACK} more)" if len(errors) > _MAX_ERRORS_FED_BACK else ""
+        more = (
+            f" (and {len(errors) - _MAX_ERRORS_FED_BACK} more)" if len(errors) > _MAX_ERRORS_FED_BACK else ""
+        )
         return None, "the JSON does not match the schema: " + "; ".join(lines) + more
     return document, None
 
@@ -182,7 +188,9 @@ def make_validator(schema: dict[str, Any]) -> Draft202012Validator:
     try:
         Draft202012Validator.check_schema(schema)
     except SchemaError as exc:
-        raise ValueError(f"the schema given to complete_json is not a valid JSON Schema: {exc.message}") from exc
+        raise ValueError(
+            f"the schema given to complete_json is not a valid JSON Schema: {exc.message}"
+        ) from exc
     return Draft202012Validator(schema)
 
 
@@ -275,8 +283,8 @@ class LLMClient:
             try:
                 completion = self._openai().chat.completions.create(
                     model=self._model,
-                    messages=conversation,  # type: ignore[arg-type]
-                    response_format={"type": "json_object"},
+                    messages=cast(Any, conversation),
+                    response_format=cast(Any, {"type": "json_object"}),
                     timeout=self.timeout_seconds,
                     extra_headers={PURPOSE_HEADER: purpose},
                 )
@@ -290,7 +298,8 @@ class LLMClient:
                     retry_after = _retry_after_seconds(exc.response.headers.get("retry-after"))
                 else:
                     raise LLMError(
-                        f"{purpose}: the endpoint {self.base_url} refused the request with HTTP {status}: {detail}"
+                        f"{purpose}: the endpoint {self.base_url} refused the request "
+                        f"with HTTP {status}: {detail}"
                     ) from None
             except openai.APIConnectionError as exc:
                 problem = f"could not reach {self.base_url}: {self._scrub(_short(str(exc)))}"

@@ -58,6 +58,7 @@ def _clip(text: str, limit: int) -> str:
 
 # ---------------------------------------------------------------- strategies
 
+
 def strategies_schema(count: int) -> dict[str, Any]:
     return {
         "type": "object",
@@ -99,6 +100,7 @@ def strategies_prompt(goal: str, count: int, workspace_files: Sequence[str]) -> 
 
 
 # ---------------------------------------------------------------- plan
+
 
 def plan_prompt(
     goal: str,
@@ -234,8 +236,7 @@ def repair_prompt(
     else:
         fixes = "(no similar failure on record)"
     user = (
-        (f"Goal: {goal}\n" if goal else "")
-        + f"Step {step.id}: {step.title}\n"
+        (f"Goal: {goal}\n" if goal else "") + f"Step {step.id}: {step.title}\n"
         f"Instruction: {step.instruction}\n"
         f"Allowed files: {json.dumps(step.allowed_files)}\n\n"
         f"The step failed. Cause: {failure_cause}\n"

@@ -54,9 +54,7 @@ class ReplayLLM:
             data = event.get("data") if isinstance(event, Mapping) else getattr(event, "data", None)
             if kind == "llm.call" and isinstance(data, Mapping):
                 records.append(
-                    LLMRecord.model_validate(
-                        {k: data[k] for k in LLMRecord.model_fields if k in data}
-                    )
+                    LLMRecord.model_validate({k: data[k] for k in LLMRecord.model_fields if k in data})
                 )
         return cls(records)
 
@@ -74,8 +72,9 @@ class ReplayLLM:
             if digest in self._by_digest:
                 break
         else:
+            wanted = request_digest(sent, self._model)[:12]
             raise LLMError(
-                f"{purpose}: no recorded reply for this request (digest {request_digest(sent, self._model)[:12]}…); "
+                f"{purpose}: no recorded reply for this request (digest {wanted}…); "
                 "the prompt, the schema or the model differ from the recorded run"
             )
         queue = self._by_digest[digest]

@@ -44,7 +44,9 @@ def validate_document(text: str, kind: DocumentKind, *, path: str | PurePath | N
         schema_diags = [d for d in schema_rules.check(doc, kind) if d.range not in hidden]
         diagnostics.extend(schema_diags)
         if not schema_diags and kind in RULES:
-            ctx = context or context_for(Path(path) if path is not None else None)
+            needs_policy = kind in ("task", "plan") and context is None
+            ctx = context or (context_for(Path(path) if path is not None else None) if needs_policy
+                              else ValidationContext())
             if path is not None:
                 ctx.path = PurePath(path)
             diagnostics.extend(RULES[kind](doc, ctx))

@@ -1,0 +1,119 @@
+"""``conductor init``: creates a project's ``.conductor/`` folder and the agent-facing instructions.
+
+It never overwrites a user's file. Files Conductor owns are created only when missing;
+``AGENTS.md`` gets a marked section appended once; ``.gitignore`` gets the entries it lacks.
+Running it twice changes nothing the second time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from conductor.project.layout import ProjectLayout
+from conductor.storage import atomic_write_text
+
+SECTION_BEGIN = "<!-- conductor:begin -->"
+SECTION_END = "<!-- conductor:end -->"
+GITIGNORE_ENTRIES = (
+    ".conductor/keys/",
+    ".conductor/history.db*",
+    ".conductor/handoff/",
+    ".conductor/plans/",
+    ".conductor/worktrees/",
+    ".conductor/*.lock",
+)
+
+
+def template(name: str) -> str:
+    return resources.files("conductor.project").joinpath("templates", name).read_text(encoding="utf-8")
+
+
+@dataclass
+class InitReport:
+    root: Path
+    created: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, object]:
+        return {"root": str(self.root), "created": self.created, "updated": self.updated, "kept": self.kept}
+
+
+def _rules_text() -> str:
+    return "# Conductor handoff contract\n\n" + template("agent_contract.md")
+
+
+def _workflow_text() -> str:
+    return (
+        "---\ndescription: Take the next pending Conductor task and do it under the handoff contract\n---\n\n"
+        "# /conductor\n\n"
+        "1. If the Conductor MCP server is available, call `next_task` and skip to step 4.\n"
+        "2. List `.conductor/handoff/plan_*/fork_*/pending/*.task.json`; take the lowest step number "
+        "whose `depends_on` steps are all in `completed/`.\n"
+        "3. Claim it by moving it into the sibling `in_progress/` folder; if the move fails, "
+        "another agent took it: go back to step 2.\n"
+        "4. Read the task: `instruction`, `allowed_files`, `constraints`, `protected_patterns`, "
+        "`max_diff_lines`, `workspace`.\n"
+        "5. Make the change in `workspace`, touching only `allowed_files`.\n"
+        "6. Write `step_NNN.result.json` and `step_NNN.explanation.md` beside the task "
+        "(or call `submit_result`), then report Conductor's verdict.\n\n"
+        + template("agent_contract.md")
+    )
+
+
+def init_project(target: str | Path, name: str | None = None) -> InitReport:
+    """Create (or complete) a Conductor project at ``target``."""
+    root = Path(target).resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    layout = ProjectLayout.at(root)
+    report = InitReport(root=root)
+
+    def ensure(path: Path, text: str) -> None:
+        rel = path.relative_to(root).as_posix()
+        if path.exists():
+            report.kept.append(rel)
+            return
+        atomic_write_text(path, text)
+        report.created.append(rel)
+
+    layout.conductor_dir.mkdir(exist_ok=True)
+    ensure(layout.policy_file, template("policy.yaml"))
+    ensure(layout.config_file, template("config.yaml"))
+    ensure(root / ".agents" / "rules" / "conductor.md", _rules_text())
+    ensure(root / ".agents" / "workflows" / "conductor.md", _workflow_text())
+    _agents_md(root / "AGENTS.md", report, name or root.name)
+    _gitignore(root / ".gitignore", report)
+    return report
+
+
+def _agents_md(path: Path, report: InitReport, project: str) -> None:
+    section = (
+        f"{SECTION_BEGIN}\n## Conductor (handoff contract)\n\n"
+        f"This project ({project}) is orchestrated by Conductor. To do its work, run the "
+        "`/conductor` workflow, or follow these rules.\n\n" + template("agent_contract.md") + f"{SECTION_END}\n"
+    )
+    if not path.exists():
+        atomic_write_text(path, f"# Agent instructions\n\n{section}")
+        report.created.append("AGENTS.md")
+        return
+    text = path.read_text(encoding="utf-8")
+    if SECTION_BEGIN in text:
+        report.kept.append("AGENTS.md")
+        return
+    atomic_write_text(path, text.rstrip("\n") + "\n\n" + section)
+    report.updated.append("AGENTS.md")
+
+
+def _gitignore(path: Path, report: InitReport) -> None:
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    present = {line.strip() for line in text.splitlines()}
+    missing = [e for e in GITIGNORE_ENTRIES if e not in present]
+    if not missing:
+        report.kept.append(".gitignore")
+        return
+    block = "# Conductor runtime state and signing keys (never commit keys)\n" + "\n".join(missing) + "\n"
+    new = (text.rstrip("\n") + "\n\n" if text.strip() else "") + block
+    atomic_write_text(path, new)
+    (report.updated if text else report.created).append(".gitignore")
