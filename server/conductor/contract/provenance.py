@@ -66,6 +66,15 @@ class Signature(BaseModel):
     value: str = Field(description="Signature over the canonical JSON of the record without `signature`, base64.", examples=["…"])
 
 
+class AuditAnchor(BaseModel):
+    """The audit-log line the record is anchored to, so truncating the audit log is detected."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    seq: int = Field(ge=0, description="Sequence number of the fork's audit.log line (`step.verified`).", examples=[7])
+    digest: str = Field(description="That line's chain digest.", examples=["5d41402a…"])
+
+
 class Provenance(BaseModel):
     """Signed record of what one step did and how it was judged."""
 
@@ -88,5 +97,10 @@ class Provenance(BaseModel):
     previous_digest: str | None = Field(
         description="SHA-256 of the previous provenance record of this fork (canonical JSON incl. signature); null for the first.",
         examples=[None],
+    )
+    audit_anchor: AuditAnchor | None = Field(
+        default=None,
+        description="The fork's audit.log line recording this verdict (seq + digest); `conductor verify` checks "
+        "it is still there, so deleting the last audit lines is detected.",
     )
     signature: Signature | None = Field(default=None, description="Ed25519 signature by the project key.")

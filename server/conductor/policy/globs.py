@@ -1,6 +1,6 @@
 """Glob patterns for protected files and allowed files, and what makes a pattern invalid.
 
-Protected patterns use gitignore semantics (pathspec's ``gitwildmatch``): ``*.lock``
+Protected patterns use gitignore semantics (pathspec's ``GitIgnoreSpec``): ``*.lock``
 matches at any depth, ``migrations/*`` everything under ``migrations/``, a leading ``/``
 anchors at the workspace root. Allowed files are always anchored at the root: an entry
 ``hello.py`` allows ``hello.py``, not ``src/hello.py``; globs (``src/**/*.py``) work too.
@@ -16,8 +16,8 @@ import pathspec
 
 
 @lru_cache(maxsize=4096)
-def _spec(patterns: tuple[str, ...]) -> pathspec.PathSpec:
-    return pathspec.PathSpec.from_lines("gitwildmatch", patterns)
+def _spec(patterns: tuple[str, ...]) -> pathspec.GitIgnoreSpec:
+    return pathspec.GitIgnoreSpec.from_lines(patterns)
 
 
 def glob_problem(pattern: str) -> str | None:

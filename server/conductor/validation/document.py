@@ -58,9 +58,18 @@ class ParsedDocument:
         while path not in self.nodes and path:
             path = path[:-1]
         ranges = self.nodes.get(path)
-        if ranges is None:
-            return START
+        if ranges is None or not path:
+            return self.first_line()
         return ranges.key or ranges.value
+
+    def first_line(self) -> Range:
+        """The first line with content: where a problem of the whole document is shown."""
+        for number, line in enumerate(self.text.splitlines()):
+            stripped = line.strip()
+            if stripped and not stripped.startswith("#"):
+                start = len(line) - len(line.lstrip())
+                return Range(number, start, number, len(line.rstrip()))
+        return START
 
     def path_at(self, line: int, character: int) -> tuple[JsonPath, bool] | None:
         """The deepest node under a position, and whether the position is on its key."""
@@ -79,11 +88,14 @@ def _contains(rng: Range, line: int, character: int) -> bool:
     return start <= (line, character) <= end
 
 
-def _mark_range(node: yaml.Node) -> Range:
+def _mark_range(node: yaml.Node, lines: list[str] | None = None) -> Range:
     start, end = node.start_mark, node.end_mark
-    if end.line > start.line and end.column == 0 and isinstance(node, yaml.CollectionNode):
-        # Block collections end at the start of the next line; stop at the end of the last one.
-        return Range(start.line, start.column, start.line, start.column)
+    if end.line > start.line and isinstance(node, yaml.CollectionNode) and (
+        end.column == 0 or node.flow_style is False
+    ):
+        # A block collection spans many lines: show it on its first line only.
+        width = len(lines[start.line].rstrip()) if lines and start.line < len(lines) else start.column
+        return Range(start.line, start.column, start.line, max(width, start.column))
     return Range(start.line, start.column, end.line, end.column)
 
 
@@ -156,10 +168,11 @@ def parse(text: str, syntax: Syntax) -> ParsedDocument:
     if len(nodes) > 1:
         doc.diagnostics.append(
             _error("yaml/multiple-documents", "only one YAML document is allowed; found another one here",
-                   _mark_range(nodes[1]))
+                   _mark_range(nodes[1], text.splitlines()))
         )
         return doc
     root = nodes[0]
+    lines = text.splitlines()
     expanded = _expanded_size(root)
     if expanded > limits.MAX_NODES:
         doc.diagnostics.append(
@@ -167,7 +180,7 @@ def parse(text: str, syntax: Syntax) -> ParsedDocument:
                 f"{syntax}/alias-expansion",
                 f"aliases expand this document to more than {limits.MAX_NODES:,} nodes "
                 "(a 'billion laughs' alias bomb?); it was not read",
-                _mark_range(root),
+                _mark_range(root, lines),
             )
         )
         return doc
@@ -176,7 +189,7 @@ def parse(text: str, syntax: Syntax) -> ParsedDocument:
     if not isinstance(root, yaml.MappingNode):
         doc.diagnostics.append(
             _error("file/not-mapping", f"the top level must be a mapping of keys, not a {_type_name(doc.data)}",
-                   _mark_range(root))
+                   _mark_range(root, lines))
         )
         return doc
     doc.ok = not any(d.severity == Severity.ERROR for d in doc.diagnostics)
@@ -254,10 +267,11 @@ def _type_name(value: Any) -> str:
 class _Converter:
     def __init__(self, doc: ParsedDocument) -> None:
         self.doc = doc
+        self.lines = doc.text.splitlines()
         self.constructor = yaml.constructor.SafeConstructor()
 
     def convert(self, node: yaml.Node, path: JsonPath, key: Range | None = None) -> Any:
-        self.doc.nodes[path] = NodeRanges(value=_mark_range(node), key=key)
+        self.doc.nodes[path] = NodeRanges(value=_mark_range(node, self.lines), key=key)
         if isinstance(node, yaml.MappingNode):
             result: dict[str, Any] = {}
             seen: dict[str, Range] = {}

@@ -1,0 +1,67 @@
+"""The per-fork ``audit.log``: every transition of every handed-off step, hash-chained.
+
+Why a module of its own: the audit log is the record metrics, ``conductor verify`` and
+``conductor explain`` read, so its event names and fields are a contract. Each line is a
+``storage.ChainLog`` record (it carries the digest of the line before; appends from
+several processes are serialized with ``flock``):
+
+``{"event", "ts", "plan_id", "fork_id", "task_id", ...event data, "seq", "prev", "digest"}``
+
+Events: ``task.created``, ``task.claimed``, ``result.received``, ``result.invalid``
+(with the diagnostics), ``step.verified`` (verdict + evidence summary), ``step.completed``,
+``step.failed`` (with ``reason_code``), ``task.timeout``, ``task.unclaimed``,
+``step.rolled_back``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from conductor.project.layout import ProjectLayout
+from conductor.storage.chainlog import ChainLog
+
+EVENTS = frozenset({
+    "task.created", "task.claimed", "result.received", "result.invalid", "step.verified",
+    "step.completed", "step.failed", "task.timeout", "task.unclaimed", "step.rolled_back",
+})
+
+
+def utc_now() -> str:
+    """ISO 8601 UTC timestamp with microseconds (``2026-11-26T10:00:00.123456Z``)."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_ts(value: str) -> float:
+    """Seconds since the epoch of a timestamp written by :func:`utc_now`."""
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+
+
+class AuditLog:
+    """Appends events to one fork's audit log; ``on_record`` sees each stored line."""
+
+    def __init__(self, layout: ProjectLayout, plan_id: str, fork_id: str,
+                 on_record: Callable[[dict[str, Any]], None] | None = None) -> None:
+        self.plan_id = plan_id
+        self.fork_id = fork_id
+        self.path: Path = layout.audit_log(plan_id, fork_id)
+        self._log = ChainLog(self.path)
+        self._on_record = on_record
+
+    def append(self, event: str, task_id: str | None = None, **data: Any) -> dict[str, Any]:
+        if event not in EVENTS:
+            raise ValueError(f"unknown audit event {event!r}")
+        record: dict[str, Any] = {"event": event, "ts": utc_now(), "plan_id": self.plan_id,
+                                  "fork_id": self.fork_id}
+        if task_id is not None:
+            record["task_id"] = task_id
+        record.update(data)
+        stored = self._log.append(record)
+        if self._on_record is not None:
+            self._on_record(stored)
+        return stored
+
+    def records(self) -> list[dict[str, Any]]:
+        return self._log.records()

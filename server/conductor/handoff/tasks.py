@@ -1,0 +1,155 @@
+"""Writing ``pending/step_NNN.task.json``: the task an agent picks up.
+
+Why a module of its own: the task file is the contract's first half. It must be valid
+against the task schema (it is built from the ``contract.Task`` model), carry the merged
+constraints and limits of the effective policy, the workspace the agent works in, and the
+checksum over its canonical content; and it must appear atomically (temp + fsync + rename)
+so an agent never claims half a task.
+
+Ids: plan and fork ids are stored bare (``a1b2``); the folder adds the prefix
+(``plan_a1b2``). An id passed with the prefix (``plan_a1b2``) is stripped once, so folders
+never read ``plan_plan_…``. A ``task_id`` is used once per fork: writing it again while it
+is pending, in progress or completed is refused; a retry of a failed step moves the failed
+attempt to ``failed/attempts/<n>/`` first so nothing is overwritten.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from conductor.contract.checksum import task_checksum
+from conductor.contract.task import Confidence, Task
+from conductor.handoff.audit import utc_now
+from conductor.policy.merge import EffectivePolicy
+from conductor.project.layout import TASK_STATES, ProjectLayout
+from conductor.storage.atomic import atomic_write_bytes
+
+TASK_ID_RE = re.compile(r"^step_[0-9]{3,}$")
+STEP_FILES = (".task.json", ".result.json", ".explanation.md", ".provenance.json")
+
+
+class TaskExists(Exception):
+    """The task id is already pending, in progress or completed in this fork."""
+
+
+def bare_id(value: str, prefix: str) -> str:
+    """``plan_a1b2`` → ``a1b2`` for prefix ``plan_``; ids are stored without their folder prefix."""
+    return value[len(prefix):] if value.startswith(prefix) and len(value) > len(prefix) else value
+
+
+def step_id(number: int) -> str:
+    return f"step_{number:03d}"
+
+
+@dataclass
+class TaskSpec:
+    """What the engine wants handed off; the policy supplies constraints and limits."""
+
+    plan_id: str
+    fork_id: str
+    instruction: str
+    allowed_files: list[str]
+    task_id: str | None = None  # next free step_NNN of the fork when None
+    title: str = ""
+    constraints: list[str] = field(default_factory=list)  # the step's own, after the policy's
+    depends_on: list[str] = field(default_factory=list)
+    kind: Literal["step", "plan"] = "step"
+    confidence: Confidence | None = None  # score 1.0 ("not scored") when None
+    policy: EffectivePolicy | None = None  # the step's effective policy; the coordinator's default when None
+
+
+@dataclass(frozen=True)
+class WrittenTask:
+    task: Task
+    path: Path  # pending/step_NNN.task.json
+    data: bytes  # the bytes written
+    digest: str  # hex SHA-256 of ``data``
+    written_at: str
+
+
+def fork_paths(layout: ProjectLayout, plan_id: str, fork_id: str) -> dict[str, Path]:
+    return {state: layout.state_dir(plan_id, fork_id, state) for state in TASK_STATES}
+
+
+def ensure_fork_dirs(layout: ProjectLayout, plan_id: str, fork_id: str) -> None:
+    for path in fork_paths(layout, plan_id, fork_id).values():
+        path.mkdir(parents=True, exist_ok=True)
+
+
+def next_task_id(layout: ProjectLayout, plan_id: str, fork_id: str) -> str:
+    """The next ``step_NNN`` not used anywhere in the fork."""
+    highest = 0
+    for folder in fork_paths(layout, plan_id, fork_id).values():
+        if folder.is_dir():
+            for name in os.listdir(folder):
+                m = re.match(r"^step_([0-9]{3,})\.", name)
+                if m:
+                    highest = max(highest, int(m.group(1)))
+    return step_id(highest + 1)
+
+
+def build_task(spec: TaskSpec, policy: EffectivePolicy, workspace: str, task_id: str, created_at: str) -> Task:
+    constraints = list(policy.constraints)
+    constraints.extend(c for c in spec.constraints if c not in constraints)
+    confidence = spec.confidence or Confidence(score=1.0, level=policy.confidence_level(1.0))  # type: ignore[arg-type]
+    body = {
+        "contract_version": "1.0",
+        "task_id": task_id,
+        "plan_id": spec.plan_id,
+        "fork_id": spec.fork_id,
+        "title": spec.title,
+        "workspace": workspace,
+        "instruction": spec.instruction,
+        "allowed_files": list(spec.allowed_files),
+        "constraints": constraints,
+        "protected_patterns": list(policy.protected),
+        "max_diff_lines": int(policy.limit("max_diff_lines")),
+        "timeout_seconds": int(policy.limit("timeout_seconds")),
+        "confidence": confidence.model_dump(mode="json"),
+        "depends_on": list(spec.depends_on),
+        "kind": spec.kind,
+        "created_at": created_at,
+    }
+    body["checksum"] = task_checksum(body)
+    return Task.model_validate(body)
+
+
+def _archive_failed(layout: ProjectLayout, plan_id: str, fork_id: str, task_id: str) -> None:
+    failed = layout.state_dir(plan_id, fork_id, "failed")
+    present = [failed / f"{task_id}{suffix}" for suffix in STEP_FILES if (failed / f"{task_id}{suffix}").exists()]
+    if not present:
+        return
+    n = 1
+    while (failed / "attempts" / str(n) / f"{task_id}.task.json").exists() or \
+            (failed / "attempts" / str(n) / f"{task_id}.provenance.json").exists():
+        n += 1
+    target = failed / "attempts" / str(n)
+    target.mkdir(parents=True, exist_ok=True)
+    for path in present:
+        os.rename(path, target / path.name)
+
+
+def write_task(layout: ProjectLayout, spec: TaskSpec, policy: EffectivePolicy, workspace: str) -> WrittenTask:
+    """Build the task for ``spec`` under ``policy`` and write it atomically into ``pending/``."""
+    spec.plan_id = bare_id(spec.plan_id, "plan_")
+    spec.fork_id = bare_id(spec.fork_id, "fork_")
+    ensure_fork_dirs(layout, spec.plan_id, spec.fork_id)
+    task_id = spec.task_id or next_task_id(layout, spec.plan_id, spec.fork_id)
+    if not TASK_ID_RE.match(task_id):
+        raise ValueError(f"task id {task_id!r} is not step_NNN")
+    for state in ("pending", "in_progress", "completed"):
+        if (layout.state_dir(spec.plan_id, spec.fork_id, state) / f"{task_id}.task.json").exists():
+            raise TaskExists(f"{task_id} is already {state.replace('_', ' ')} in plan {spec.plan_id} "
+                             f"fork {spec.fork_id}")
+    _archive_failed(layout, spec.plan_id, spec.fork_id, task_id)
+    created_at = utc_now()
+    task = build_task(spec, policy, workspace, task_id, created_at)
+    data = (task.model_dump_json(indent=2) + "\n").encode("utf-8")
+    path = layout.state_dir(spec.plan_id, spec.fork_id, "pending") / f"{task_id}.task.json"
+    atomic_write_bytes(path, data)
+    return WrittenTask(task, path, data, hashlib.sha256(data).hexdigest(), created_at)

@@ -1,0 +1,50 @@
+"""The one door to the engine facade ``conductor.engine.api`` (the CLI uses the same functions).
+
+The facade may not be installed in every build (it lands separately); a missing function
+becomes a clear error for the command that needs it, never an import error at start-up.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+
+class EngineUnavailable(RuntimeError):
+    """The engine facade (or one of its functions) is not available in this build."""
+
+
+def function(name: str) -> Callable[..., Any]:
+    try:
+        api = importlib.import_module("conductor.engine.api")
+    except ImportError as exc:
+        raise EngineUnavailable(f"the engine facade conductor.engine.api is not available ({exc})") from exc
+    fn = getattr(api, name, None)
+    if not callable(fn):
+        raise EngineUnavailable(f"conductor.engine.api.{name} is not available in this build")
+    return fn  # type: ignore[no-any-return]
+
+
+def accepts(fn: Callable[..., Any], name: str) -> bool:
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return True
+    return name in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+
+
+def call(name: str, *args: Any, **kwargs: Any) -> Any:
+    """Call facade function ``name``; keyword arguments it does not take are left out."""
+    fn = function(name)
+    kwargs = {k: v for k, v in kwargs.items() if accepts(fn, k)}
+    return fn(*args, **kwargs)
+
+
+def try_call(name: str, *args: Any, **kwargs: Any) -> Any:
+    """Like :func:`call`, but ``None`` when the facade or the call fails (for hovers)."""
+    try:
+        return call(name, *args, **kwargs)
+    except Exception:
+        return None

@@ -1,0 +1,139 @@
+"""Hover: what a key means (from the published schema), and where a policy value comes from.
+
+On a key or value: description, type, allowed values and an example, with ``$ref`` resolved.
+On a policy key: also the effective value and the level, file and line it came from. On a
+step (a task's ``task_id``, a plan step's ``id``): the step's explanation.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import yaml
+
+from conductor.lsp import schema_info
+from conductor.lsp.documents import Analysis
+from conductor.lsp.steps import plan_id_of, step_markdown
+from conductor.policy import EffectivePolicy, Sourced, merge
+from conductor.policy.levels import PolicyLevel
+from conductor.validation.document import JsonPath
+
+
+def schema_path(path: JsonPath) -> JsonPath:
+    return tuple(0 if isinstance(p, int) else p for p in path)
+
+
+def show_value(value: Any, syntax: str) -> str:
+    if syntax == "json":
+        return json.dumps(value, indent=2, ensure_ascii=False)
+    return yaml.safe_dump(value, allow_unicode=True, sort_keys=False, default_flow_style=False).strip()
+
+
+def key_markdown(kind: str, path: JsonPath, syntax: str) -> str | None:
+    """Schema documentation of the key at ``path`` (``None`` when the schema does not know it)."""
+    key_path = path
+    while key_path and isinstance(key_path[-1], int):
+        key_path = key_path[:-1]
+    if not key_path:
+        return None
+    node = schema_info.at(kind, schema_path(key_path))
+    if node is None:
+        return None
+    name = key_path[-1]
+    out = [f"**`{name}`** — {schema_info.type_label(node)}"]
+    if node.get("description"):
+        out.append(str(node["description"]))
+    values = schema_info.allowed_values(node)
+    if values:
+        out.append("Allowed values: " + ", ".join(f"`{json.dumps(v)}`" for v in values))
+    props = node.get("properties")
+    if isinstance(props, dict) and props:
+        out.append("Keys: " + ", ".join(f"`{k}`" for k in props))
+    sample = schema_info.example(node)
+    if sample is not None:
+        block = show_value({name: sample}, syntax)
+        out.append(f"Example:\n```{syntax}\n{block}\n```")
+    if "default" in node:
+        out.append(f"Default: `{json.dumps(node['default'])}`")
+    return "\n\n".join(out)
+
+
+def effective_policy(analysis: Analysis) -> EffectivePolicy | None:
+    if analysis.kind != "policy" or not analysis.doc.ok or any(d.severity == 1 for d in analysis.diagnostics):
+        return None
+    try:
+        return merge([PolicyLevel.from_document(analysis.doc, "project", ".conductor/policy.yaml")])
+    except Exception:
+        return None
+
+
+def _sourced_lines(items: list[Sourced]) -> list[str]:
+    return [f"- `{json.dumps(s.to_json()['value'], ensure_ascii=False)}` — {s.origin}" for s in items]
+
+
+def effective_markdown(policy: EffectivePolicy, path: JsonPath) -> str | None:
+    """The effective value at ``path`` of a policy, with the origin of each part."""
+    head = path[0] if path else None
+    if head == "behavior":
+        if len(path) >= 2 and isinstance(path[1], str) and path[1] in policy.limits:
+            s = policy.limits[path[1]]
+            return f"**Effective value:** `{s.value}` — from {s.origin}"
+        rows = [f"- `{name}`: `{s.value}` — {s.origin}" for name, s in policy.limits.items()]
+        return "**Effective limits:**\n" + "\n".join(rows)
+    if head == "file_rules":
+        if len(path) >= 2 and path[1] == "unprotect":
+            items = policy.released_patterns
+            title = "Released patterns"
+        else:
+            items = policy.protected_patterns
+            title = "Effective protected patterns"
+        return f"**{title}:**\n" + ("\n".join(_sourced_lines(items)) or "_none_")
+    if head == "global_constraints":
+        return "**Effective constraints:**\n" + ("\n".join(_sourced_lines(policy.global_constraints)) or "_none_")
+    if head == "verification":
+        rows = [f"- `{s.value.name}`: `{s.value.run}` — {s.origin}" for s in policy.verification]
+        return "**Effective verification:**\n" + ("\n".join(rows) or "_none_")
+    return None
+
+
+def hover_markdown(analysis: Analysis, line: int, character: int, root: Any = None) -> str | None:
+    found = analysis.doc.path_at(line, character)
+    if found is None:
+        return None
+    path, _on_key = found
+    if not path:
+        return None
+    data = analysis.doc.data if isinstance(analysis.doc.data, dict) else {}
+    if analysis.kind == "task" and path == ("task_id",) and isinstance(data.get("task_id"), str):
+        return step_markdown(root, data["task_id"], data.get("plan_id"), data)
+    if (analysis.kind == "plan" and len(path) == 3 and path[0] == "steps" and path[2] == "id"
+            and isinstance(path[1], int)):
+        steps = data.get("steps") or []
+        step = steps[path[1]] if path[1] < len(steps) and isinstance(steps[path[1]], dict) else {}
+        if isinstance(step.get("id"), str):
+            markdown = step_markdown(root, step["id"], plan_id_of(analysis.path))
+            if "_No task file" in markdown:
+                markdown = _plan_step_markdown(step)
+            return markdown
+    text = key_markdown(analysis.kind, path, analysis.doc.syntax)
+    if analysis.kind == "policy":
+        policy = effective_policy(analysis)
+        extra = effective_markdown(policy, path) if policy is not None else (
+            "_Effective value unavailable: the policy has errors._")
+        if extra:
+            text = f"{text}\n\n---\n\n{extra}" if text else extra
+    return text
+
+
+def _plan_step_markdown(step: dict[str, Any]) -> str:
+    out = [f"### {step.get('id')} — {step.get('title', '')}", str(step.get("instruction", ""))]
+    if step.get("allowed_files"):
+        out.append("**Allowed files:** " + ", ".join(f"`{f}`" for f in step["allowed_files"]))
+    if step.get("depends_on"):
+        out.append("**Depends on:** " + ", ".join(f"`{d}`" for d in step["depends_on"]))
+    if step.get("estimated_confidence") is not None:
+        out.append(f"**Planner's estimate:** {step['estimated_confidence']}")
+    if step.get("rationale"):
+        out.append(f"_Why:_ {step['rationale']}")
+    return "\n\n".join(out)
