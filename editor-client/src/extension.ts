@@ -48,6 +48,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     const c = statusBarContent(model.currentPlan(), mgr.state);
     status.text = c.text;
     status.tooltip = c.tooltip;
+    status.accessibilityInformation = { label: `${c.text}, server ${mgr.state}`, role: 'button' };
     const plan = model.currentPlan();
     view.badge = plan
       ? (() => {

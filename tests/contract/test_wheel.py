@@ -20,8 +20,12 @@ REPO = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("dist")
-    subprocess.run([sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(out), str(REPO)],
-                   check=True, capture_output=True, timeout=300)
+    subprocess.run(
+        [sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(out), str(REPO)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     (built,) = out.glob("conductor_runtime-*.whl")
     return built
 
@@ -39,21 +43,28 @@ def test_a_fresh_venv_outside_the_repo_can_validate(wheel: Path, tmp_path: Path)
     env_dir = tmp_path / "venv"
     venv.create(env_dir, with_pip=True)
     py = env_dir / "bin" / "python"
-    subprocess.run([str(py), "-m", "pip", "install", "-q", str(wheel)], check=True, timeout=600,
-                   capture_output=True)
+    subprocess.run([str(py), "-m", "pip", "install", "-q", str(wheel)], check=True, timeout=600, capture_output=True)
     work = tmp_path / "elsewhere"
     work.mkdir()
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-    where = subprocess.run([str(py), "-c", "import conductor, sys; print(conductor.__file__)"], cwd=work,
-                           capture_output=True, text=True, check=True, env=env).stdout
+    where = subprocess.run(
+        [str(py), "-c", "import conductor, sys; print(conductor.__file__)"],
+        cwd=work,
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+    ).stdout
     assert str(env_dir) in where and str(REPO) not in where
     conductor = env_dir / "bin" / "conductor"
     subprocess.run([str(conductor), "init", "proj"], cwd=work, check=True, capture_output=True, env=env)
-    ok = subprocess.run([str(conductor), "validate", "proj/.conductor"], cwd=work, capture_output=True, text=True,
-                        env=env)
+    ok = subprocess.run(
+        [str(conductor), "validate", "proj/.conductor"], cwd=work, capture_output=True, text=True, env=env
+    )
     assert ok.returncode == 0, ok.stdout + ok.stderr
     (work / "proj" / ".conductor" / "policy.yaml").write_text("behavior:\n  max_dif_lines: 5\n")
-    bad = subprocess.run([str(conductor), "validate", "proj/.conductor"], cwd=work, capture_output=True, text=True,
-                         env=env)
+    bad = subprocess.run(
+        [str(conductor), "validate", "proj/.conductor"], cwd=work, capture_output=True, text=True, env=env
+    )
     assert bad.returncode == 1
     assert "policy.yaml:2:3: error policy/unknown-key" in bad.stdout

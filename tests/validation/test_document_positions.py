@@ -19,11 +19,11 @@ def test_columns_after_emoji_and_cjk_are_code_points():
     _, diags = validate_document(text, "policy")
     assert [d.code for d in diags] == ["policy/unknown-key"]
     assert diags[0].range.start_line == 1
-    assert text.splitlines()[1][diags[0].range.start_character:diags[0].range.end_character] == "max_dif_lines"
+    assert text.splitlines()[1][diags[0].range.start_character : diags[0].range.end_character] == "max_dif_lines"
     same_line = 'global_constraints: ["😀😀"]\nfile_rules: {protected_patterns: ["日本", "[x"]}\n'
     _, diags = validate_document(same_line, "policy")
     line = same_line.splitlines()[1]
-    assert line[diags[0].range.start_character:diags[0].range.end_character] == '"[x"'
+    assert line[diags[0].range.start_character : diags[0].range.end_character] == '"[x"'
 
 
 def test_path_at_finds_the_deepest_key_under_a_position():

@@ -40,7 +40,9 @@ def test_deep_yaml_nesting_is_refused_before_composing():
 
 
 def test_deep_json_nesting_is_refused():
-    assert codes('{"allowed_files": ' + "[" * (MAX_DEPTH + 5) + "]" * (MAX_DEPTH + 5) + "}", "task") == ["json/too-deep"]
+    assert codes('{"allowed_files": ' + "[" * (MAX_DEPTH + 5) + "]" * (MAX_DEPTH + 5) + "}", "task") == [
+        "json/too-deep"
+    ]
     assert codes('{"a": ' + "[" * 100_000 + "]" * 100_000 + "}", "task") == ["json/too-deep"]
 
 

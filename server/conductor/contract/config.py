@@ -23,16 +23,24 @@ class LLMSettings(BaseModel):
         description="Base URL of an OpenAI-compatible API. Default: Gemini's OpenAI-compatible endpoint.",
         examples=[GEMINI_BASE_URL, "http://127.0.0.1:8000/v1"],
     )
-    model: str = Field(default="gemini-2.5-flash", description="Model name sent to the endpoint.", examples=["gemini-2.5-flash"])
+    model: str = Field(
+        default="gemini-2.5-flash", description="Model name sent to the endpoint.", examples=["gemini-2.5-flash"]
+    )
     api_key_env: str = Field(
         default="GEMINI_API_KEY",
         pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
         description="Name of the environment variable holding the API key. The key is never stored in a file.",
         examples=["GEMINI_API_KEY", "OPENAI_API_KEY"],
     )
-    timeout_seconds: float = Field(default=120, gt=0, description="Seconds per request before it is retried.", examples=[120])
+    timeout_seconds: float = Field(
+        default=120, gt=0, description="Seconds per request before it is retried.", examples=[120]
+    )
     max_retries: int = Field(
-        default=3, ge=0, le=10, description="Retries on invalid output, timeouts, 429 and 5xx (with backoff).", examples=[3]
+        default=3,
+        ge=0,
+        le=10,
+        description="Retries on invalid output, timeouts, 429 and 5xx (with backoff).",
+        examples=[3],
     )
 
 
@@ -51,7 +59,9 @@ class Config(BaseModel):
         "`llm`: Conductor asks the model for edits and applies them itself.",
         examples=["handoff"],
     )
-    forks: int = Field(default=3, ge=1, le=16, description="Strategies `explore` forks (each in its own git worktree).", examples=[3])
+    forks: int = Field(
+        default=3, ge=1, le=16, description="Strategies `explore` forks (each in its own git worktree).", examples=[3]
+    )
     max_parallel_steps: int = Field(
         default=4, ge=1, le=64, description="Independent steps run at once within a fork.", examples=[4]
     )

@@ -93,10 +93,7 @@ class Behavior(BaseModel):
         default=None,
         ge=0,
         le=1,
-        description=(
-            "Confidence below which a step is LOW and waits for a human approval "
-            "(`conductor approve`)."
-        ),
+        description=("Confidence below which a step is LOW and waits for a human approval (`conductor approve`)."),
         examples=[0.5],
     )
     caution_below: float | None = Field(

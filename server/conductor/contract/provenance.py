@@ -16,7 +16,9 @@ class FileDigest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     path: str = Field(description="Workspace-relative path.", examples=["hello.py"])
-    sha256: str | None = Field(description="Hex SHA-256 of the content; null when the file does not exist.", examples=[None])
+    sha256: str | None = Field(
+        description="Hex SHA-256 of the content; null when the file does not exist.", examples=[None]
+    )
 
 
 class CommandEvidence(BaseModel):
@@ -42,9 +44,13 @@ class Violation(BaseModel):
 class Evidence(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    created: list[str] = Field(default_factory=list, description="Files that exist now and did not before.", examples=[["hello.py"]])
+    created: list[str] = Field(
+        default_factory=list, description="Files that exist now and did not before.", examples=[["hello.py"]]
+    )
     modified: list[str] = Field(default_factory=list, description="Files whose content changed.", examples=[[]])
-    deleted: list[str] = Field(default_factory=list, description="Files that existed before and are gone.", examples=[[]])
+    deleted: list[str] = Field(
+        default_factory=list, description="Files that existed before and are gone.", examples=[[]]
+    )
     diff_lines: int = Field(description="Lines added plus removed, computed by Conductor.", examples=[3])
     reported_files: list[str] = Field(
         default_factory=list, description="What the executor claimed in `files_changed`.", examples=[["hello.py"]]
@@ -63,7 +69,9 @@ class Signature(BaseModel):
     algorithm: Literal["ed25519"] = Field(description="Signature algorithm.", examples=["ed25519"])
     key_id: str = Field(description="SHA-256 of the raw public key, hex.", examples=["3f2a…"])
     public_key: str = Field(description="Raw Ed25519 public key, base64.", examples=["MCowBQYDK2VwAyEA…"])
-    value: str = Field(description="Signature over the canonical JSON of the record without `signature`, base64.", examples=["…"])
+    value: str = Field(
+        description="Signature over the canonical JSON of the record without `signature`, base64.", examples=["…"]
+    )
 
 
 class AuditAnchor(BaseModel):
@@ -86,7 +94,9 @@ class Provenance(BaseModel):
     fork_id: str = Field(description="The fork.", examples=["main"])
     task_digest: str = Field(description="SHA-256 of the task file's bytes as handed off.", examples=["9f86d081…"])
     result_digest: str | None = Field(description="SHA-256 of the result file's bytes.", examples=["…"])
-    executor: str = Field(description="Who executed the step (from the result, or `timeout`).", examples=["conductor-agent@host:1"])
+    executor: str = Field(
+        description="Who executed the step (from the result, or `timeout`).", examples=["conductor-agent@host:1"]
+    )
     materials: list[FileDigest] = Field(description="Relevant files before hand-off.")
     products: list[FileDigest] = Field(description="The same and any changed files after the result.")
     evidence: Evidence = Field(description="What Conductor measured.")
@@ -95,7 +105,8 @@ class Provenance(BaseModel):
     started_at: str = Field(description="When the task was handed off (ISO 8601).", examples=["2026-11-26T10:00:00Z"])
     finished_at: str = Field(description="When the verdict was reached (ISO 8601).", examples=["2026-11-26T10:00:10Z"])
     previous_digest: str | None = Field(
-        description="SHA-256 of the previous provenance record of this fork (canonical JSON incl. signature); null for the first.",
+        description="SHA-256 of the previous provenance record of this fork (canonical JSON incl. signature); "
+        "null for the first.",
         examples=[None],
     )
     audit_anchor: AuditAnchor | None = Field(

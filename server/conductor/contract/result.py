@@ -49,7 +49,9 @@ class Result(BaseModel):
         description="Identity of the executor (agent name, host, process).",
         examples=["conductor-agent@host:1234"],
     )
-    started_at: str | None = Field(default=None, description="When work started (ISO 8601).", examples=["2026-11-26T10:00:01Z"])
+    started_at: str | None = Field(
+        default=None, description="When work started (ISO 8601).", examples=["2026-11-26T10:00:01Z"]
+    )
     finished_at: str | None = Field(
         default=None, description="When work finished (ISO 8601).", examples=["2026-11-26T10:00:09Z"]
     )

@@ -115,9 +115,7 @@ class Task(BaseModel):
         description="The effective policy's protected patterns, copied so the executor knows them.",
         examples=[["*.lock"]],
     )
-    max_diff_lines: int = Field(
-        ge=0, description="Most lines the step may change (effective policy).", examples=[500]
-    )
+    max_diff_lines: int = Field(ge=0, description="Most lines the step may change (effective policy).", examples=[500])
     timeout_seconds: int = Field(
         ge=1, description="Seconds from claim to result before the step fails as a timeout.", examples=[300]
     )
@@ -131,7 +129,9 @@ class Task(BaseModel):
         "(planning handed off when no LLM is configured).",
         examples=["step"],
     )
-    created_at: str = Field(description="When Conductor wrote the task (ISO 8601, UTC).", examples=["2026-11-26T10:00:00Z"])
+    created_at: str = Field(
+        description="When Conductor wrote the task (ISO 8601, UTC).", examples=["2026-11-26T10:00:00Z"]
+    )
     checksum: str = Field(
         pattern=r"^sha256:[0-9a-f]{64}$",
         description="`sha256:` + hex SHA-256 of the canonical JSON of every other field. "

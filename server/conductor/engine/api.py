@@ -16,10 +16,11 @@ from conductor.project.init import init_project as _init_project
 from conductor.project.layout import ProjectLayout, find_project_root
 
 __all__ = ["EngineError", "find_project_root", "project_root"]
-from conductor.validation import Diagnostic, detect_kind, validate_file
+from conductor.validation import detect_kind, validate_file
 
-SKIP_DIRS = frozenset({".git", "node_modules", ".venv", "venv", "__pycache__", ".mypy_cache", ".ruff_cache",
-                       "worktrees"})
+SKIP_DIRS = frozenset(
+    {".git", "node_modules", ".venv", "venv", "__pycache__", ".mypy_cache", ".ruff_cache", "worktrees"}
+)
 
 
 class EngineError(Exception):
@@ -83,8 +84,13 @@ def format_diagnostic(path: str, diag: dict[str, Any]) -> str:
     return f"{path}:{start['line'] + 1}:{start['character'] + 1}: {diag['severity']} {diag['code']} {diag['message']}"
 
 
-def effective_policy(root: str | os.PathLike[str] | None = None, *, plan_id: str | None = None,
-                     step_id: str | None = None, show_origin: bool = True) -> dict[str, Any]:
+def effective_policy(
+    root: str | os.PathLike[str] | None = None,
+    *,
+    plan_id: str | None = None,
+    step_id: str | None = None,
+    show_origin: bool = True,
+) -> dict[str, Any]:
     """The effective policy (project, or with a plan's and a step's levels merged over it)."""
     from conductor.policy import merge
     from conductor.policy.levels import PolicyLevel, load_policy_file

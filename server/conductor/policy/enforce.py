@@ -33,8 +33,13 @@ def is_path_allowed(path: str, allowed_files: list[str], policy: EffectivePolicy
     return None
 
 
-def check_changes(changed: list[str], diff_lines: int, allowed_files: list[str],
-                  policy: EffectivePolicy, max_diff_lines: int | None = None) -> list[PolicyViolation]:
+def check_changes(
+    changed: list[str],
+    diff_lines: int,
+    allowed_files: list[str],
+    policy: EffectivePolicy,
+    max_diff_lines: int | None = None,
+) -> list[PolicyViolation]:
     """Every violation a set of changed files and a diff size commit against ``policy``."""
     found = [v for p in sorted(changed) if (v := is_path_allowed(p, allowed_files, policy))]
     limit = max_diff_lines if max_diff_lines is not None else policy.limit("max_diff_lines")
@@ -42,5 +47,7 @@ def check_changes(changed: list[str], diff_lines: int, allowed_files: list[str],
         found.append(PolicyViolation("evidence/diff-too-large", f"{diff_lines} lines changed; the limit is {limit}"))
     max_files = policy.limit("max_files_changed")
     if len(changed) > max_files:
-        found.append(PolicyViolation("evidence/too-many-files", f"{len(changed)} files changed; the limit is {max_files}"))
+        found.append(
+            PolicyViolation("evidence/too-many-files", f"{len(changed)} files changed; the limit is {max_files}")
+        )
     return found

@@ -43,15 +43,14 @@ class PolicyLevel:
         return Origin(self.level, self.file, self.lines.get(key))
 
     @classmethod
-    def from_document(cls, doc: ParsedDocument, level: Level, file: str | None,
-                      prefix: JsonPath = ()) -> PolicyLevel:
+    def from_document(cls, doc: ParsedDocument, level: Level, file: str | None, prefix: JsonPath = ()) -> PolicyLevel:
         """Build a level from the block at ``prefix`` of an already validated document."""
         data = doc.data
         for part in prefix:
             data = data[part]
         policy = Policy.model_validate(data or {})
         lines = {
-            path[len(prefix):]: ranges.key.start_line + 1 if ranges.key else ranges.value.start_line + 1
+            path[len(prefix) :]: ranges.key.start_line + 1 if ranges.key else ranges.value.start_line + 1
             for path, ranges in doc.nodes.items()
             if path[: len(prefix)] == prefix
         }

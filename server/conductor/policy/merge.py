@@ -143,9 +143,13 @@ def merge(levels: list[PolicyLevel]) -> EffectivePolicy:
             existing = [s for s in eff.verification if s.value.name == command.name]
             if existing and existing[0].value != command and "verification" not in allowed_loosen:
                 eff.refusals.append(
-                    Refusal("verification", f"verification `{command.name}` is already defined at "
-                            f"{existing[0].origin}; kept it (add `verification` to behavior.allow_loosen "
-                            "to replace it)", origin)
+                    Refusal(
+                        "verification",
+                        f"verification `{command.name}` is already defined at "
+                        f"{existing[0].origin}; kept it (add `verification` to behavior.allow_loosen "
+                        "to replace it)",
+                        origin,
+                    )
                 )
                 continue
             eff.verification = [s for s in eff.verification if s.value.name != command.name]

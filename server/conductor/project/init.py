@@ -58,8 +58,7 @@ def _workflow_text() -> str:
         "`max_diff_lines`, `workspace`.\n"
         "5. Make the change in `workspace`, touching only `allowed_files`.\n"
         "6. Write `step_NNN.result.json` and `step_NNN.explanation.md` beside the task "
-        "(or call `submit_result`), then report Conductor's verdict.\n\n"
-        + template("agent_contract.md")
+        "(or call `submit_result`), then report Conductor's verdict.\n\n" + template("agent_contract.md")
     )
 
 

@@ -116,8 +116,11 @@ def verify_chain(path: str | os.PathLike[str]) -> ChainBreak | None:
             if not isinstance(record, dict):
                 return ChainBreak(p, number, "line is not a JSON object")
             if record.get("prev") != prev:
-                return ChainBreak(p, number, "digest of the previous line does not match: a line before was edited, "
-                                  "inserted or deleted")
+                return ChainBreak(
+                    p,
+                    number,
+                    "digest of the previous line does not match: a line before was edited, inserted or deleted",
+                )
             if record.get("seq") != expected_seq:
                 return ChainBreak(p, number, f"sequence number {record.get('seq')} where {expected_seq} was expected")
             if record.get("digest") != record_digest(record):

@@ -29,8 +29,9 @@ __all__ = [
 ]
 
 
-def validate_document(text: str, kind: DocumentKind, *, path: str | PurePath | None = None,
-                      context: ValidationContext | None = None) -> tuple[ParsedDocument, list[Diagnostic]]:
+def validate_document(
+    text: str, kind: DocumentKind, *, path: str | PurePath | None = None, context: ValidationContext | None = None
+) -> tuple[ParsedDocument, list[Diagnostic]]:
     """Parse and check ``text`` as a ``kind`` document; never raises on bad input."""
     from conductor.validation import schema_rules
 
@@ -45,8 +46,9 @@ def validate_document(text: str, kind: DocumentKind, *, path: str | PurePath | N
         diagnostics.extend(schema_diags)
         if not schema_diags and kind in RULES:
             needs_policy = kind in ("task", "plan") and context is None
-            ctx = context or (context_for(Path(path) if path is not None else None) if needs_policy
-                              else ValidationContext())
+            ctx = context or (
+                context_for(Path(path) if path is not None else None) if needs_policy else ValidationContext()
+            )
             if path is not None:
                 ctx.path = PurePath(path)
             diagnostics.extend(RULES[kind](doc, ctx))
@@ -55,8 +57,9 @@ def validate_document(text: str, kind: DocumentKind, *, path: str | PurePath | N
     return doc, diagnostics
 
 
-def validate_file(path: str | Path, kind: DocumentKind | None = None,
-                  context: ValidationContext | None = None) -> list[Diagnostic]:
+def validate_file(
+    path: str | Path, kind: DocumentKind | None = None, context: ValidationContext | None = None
+) -> list[Diagnostic]:
     """Validate a file on disk (its kind from its name unless given)."""
     p = Path(path)
     kind = kind or detect_kind(p)

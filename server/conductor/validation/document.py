@@ -90,8 +90,10 @@ def _contains(rng: Range, line: int, character: int) -> bool:
 
 def _mark_range(node: yaml.Node, lines: list[str] | None = None) -> Range:
     start, end = node.start_mark, node.end_mark
-    if end.line > start.line and isinstance(node, yaml.CollectionNode) and (
-        end.column == 0 or node.flow_style is False
+    if (
+        end.line > start.line
+        and isinstance(node, yaml.CollectionNode)
+        and (end.column == 0 or node.flow_style is False)
     ):
         # A block collection spans many lines: show it on its first line only.
         width = len(lines[start.line].rstrip()) if lines and start.line < len(lines) else start.column
@@ -128,8 +130,11 @@ def parse(text: str, syntax: Syntax) -> ParsedDocument:
         line = text.count("\n", 0, offset)
         col = offset - (text.rfind("\n", 0, offset) + 1)
         doc.diagnostics.append(
-            _error("file/binary", "file holds binary content (a NUL byte or invalid UTF-8), not text",
-                   Range(line, col, line, col + 1))
+            _error(
+                "file/binary",
+                "file holds binary content (a NUL byte or invalid UTF-8), not text",
+                Range(line, col, line, col + 1),
+            )
         )
         return doc
     if not _has_content(text, syntax):
@@ -152,8 +157,9 @@ def parse(text: str, syntax: Syntax) -> ParsedDocument:
     except yaml.MarkedYAMLError as exc:
         problem = (exc.problem or str(exc)).strip()
         context = f" ({exc.context})" if exc.context and syntax == "yaml" else ""
-        doc.diagnostics.append(_error(f"{syntax}/syntax", f"invalid {syntax.upper()}: {problem}{context}",
-                                      _mark_point(exc.problem_mark)))
+        doc.diagnostics.append(
+            _error(f"{syntax}/syntax", f"invalid {syntax.upper()}: {problem}{context}", _mark_point(exc.problem_mark))
+        )
         return doc
     except yaml.YAMLError as exc:
         doc.diagnostics.append(_error(f"{syntax}/syntax", f"invalid {syntax.upper()}: {exc}"))
@@ -167,8 +173,11 @@ def parse(text: str, syntax: Syntax) -> ParsedDocument:
         return doc
     if len(nodes) > 1:
         doc.diagnostics.append(
-            _error("yaml/multiple-documents", "only one YAML document is allowed; found another one here",
-                   _mark_range(nodes[1], text.splitlines()))
+            _error(
+                "yaml/multiple-documents",
+                "only one YAML document is allowed; found another one here",
+                _mark_range(nodes[1], text.splitlines()),
+            )
         )
         return doc
     root = nodes[0]
@@ -188,8 +197,11 @@ def parse(text: str, syntax: Syntax) -> ParsedDocument:
     doc.data = converter.convert(root, ())
     if not isinstance(root, yaml.MappingNode):
         doc.diagnostics.append(
-            _error("file/not-mapping", f"the top level must be a mapping of keys, not a {_type_name(doc.data)}",
-                   _mark_range(root, lines))
+            _error(
+                "file/not-mapping",
+                f"the top level must be a mapping of keys, not a {_type_name(doc.data)}",
+                _mark_range(root, lines),
+            )
         )
         return doc
     doc.ok = not any(d.severity == Severity.ERROR for d in doc.diagnostics)
@@ -213,9 +225,11 @@ def _prescan(doc: ParsedDocument) -> bool:
                 depth += 1
                 if depth > limits.MAX_DEPTH:
                     doc.diagnostics.append(
-                        _error(f"{doc.syntax}/too-deep",
-                               f"nesting is deeper than {limits.MAX_DEPTH} levels; the document was not read",
-                               _mark_point(event.start_mark))
+                        _error(
+                            f"{doc.syntax}/too-deep",
+                            f"nesting is deeper than {limits.MAX_DEPTH} levels; the document was not read",
+                            _mark_point(event.start_mark),
+                        )
                     )
                     return False
             elif isinstance(event, yaml.CollectionEndEvent):
@@ -223,9 +237,11 @@ def _prescan(doc: ParsedDocument) -> bool:
     except yaml.MarkedYAMLError as exc:
         if "nesting depth" in str(exc.problem):
             doc.diagnostics.append(
-                _error(f"{doc.syntax}/too-deep",
-                       f"nesting is deeper than {limits.MAX_DEPTH} levels; the document was not read",
-                       _mark_point(exc.problem_mark))
+                _error(
+                    f"{doc.syntax}/too-deep",
+                    f"nesting is deeper than {limits.MAX_DEPTH} levels; the document was not read",
+                    _mark_point(exc.problem_mark),
+                )
             )
             return False
         return True  # compose reports the syntax error with its position
@@ -278,8 +294,9 @@ class _Converter:
             for key_node, value_node in node.value:
                 key_range = _mark_range(key_node)
                 if not isinstance(key_node, yaml.ScalarNode):
-                    self.doc.diagnostics.append(_error(f"{self.doc.syntax}/complex-key",
-                                                       "keys must be plain strings", key_range))
+                    self.doc.diagnostics.append(
+                        _error(f"{self.doc.syntax}/complex-key", "keys must be plain strings", key_range)
+                    )
                     continue
                 name = str(self.scalar(key_node))
                 if name in seen:
@@ -306,8 +323,9 @@ class _Converter:
         try:
             value = self.constructor.construct_object(node, deep=True)
         except yaml.YAMLError as exc:
-            self.doc.diagnostics.append(_error(f"{self.doc.syntax}/syntax", f"unreadable value: {exc}",
-                                               _mark_range(node)))
+            self.doc.diagnostics.append(
+                _error(f"{self.doc.syntax}/syntax", f"unreadable value: {exc}", _mark_range(node))
+            )
             return None
         if isinstance(value, dt.datetime | dt.date):
             return value.isoformat()

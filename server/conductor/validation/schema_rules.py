@@ -65,15 +65,25 @@ def _diagnose(doc: ParsedDocument, kind: str, error: ValidationError) -> list[Di
             if guess:
                 data["suggestion"] = guess[0]
             out.append(
-                Diagnostic(doc.key_range((*path, name)), Severity.ERROR, f"{kind}/unknown-key",
-                           f"unknown key `{name}` in {_where(path)}{hint}", data)
+                Diagnostic(
+                    doc.key_range((*path, name)),
+                    Severity.ERROR,
+                    f"{kind}/unknown-key",
+                    f"unknown key `{name}` in {_where(path)}{hint}",
+                    data,
+                )
             )
         return out
     if error.validator == "required":
         missing = error.message.split("'")[1] if "'" in error.message else str(error.validator_value)
         return [
-            Diagnostic(doc.key_range(path), Severity.ERROR, f"{kind}/missing-key",
-                       f"missing required key `{missing}` in {_where(path)}", {"key": missing})
+            Diagnostic(
+                doc.key_range(path),
+                Severity.ERROR,
+                f"{kind}/missing-key",
+                f"missing required key `{missing}` in {_where(path)}",
+                {"key": missing},
+            )
         ]
     code, message = _describe(error)
     return [Diagnostic(doc.value_range(path), Severity.ERROR, f"{kind}/{code}", f"{_where(path)}: {message}")]
@@ -117,10 +127,17 @@ def _json_type(value: Any) -> str:
 
 
 def _article(value: Any) -> str:
-    names = {"integer": "an integer", "number": "a number", "string": "a string", "array": "a list",
-             "object": "a mapping", "boolean": "true or false", "null": "null"}
+    names = {
+        "integer": "an integer",
+        "number": "a number",
+        "string": "a string",
+        "array": "a list",
+        "object": "a mapping",
+        "boolean": "true or false",
+        "null": "null",
+    }
     if isinstance(value, list):
-        return " or ".join(names.get(v, v) for v in value)
+        return " or ".join(names.get(v, str(v)) for v in value)
     return names.get(value, str(value))
 
 

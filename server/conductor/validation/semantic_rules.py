@@ -32,8 +32,16 @@ Rule = Callable[[ParsedDocument, ValidationContext], Iterator[Diagnostic]]
 SECRET_WORDS = ("key", "token", "secret", "password")
 
 
-def _diag(doc: ParsedDocument, path: JsonPath, code: str, message: str, *, on_key: bool = False,
-          severity: Severity = Severity.ERROR, **data: Any) -> Diagnostic:
+def _diag(
+    doc: ParsedDocument,
+    path: JsonPath,
+    code: str,
+    message: str,
+    *,
+    on_key: bool = False,
+    severity: Severity = Severity.ERROR,
+    **data: Any,
+) -> Diagnostic:
     rng = doc.key_range(path) if on_key else doc.value_range(path)
     return Diagnostic(rng, severity, code, message, dict(data))
 
@@ -46,33 +54,56 @@ def _glob_entries(doc: ParsedDocument, kind: str, base: JsonPath, policy: Any) -
         for i, pattern in enumerate(rules.get(field) or []):
             problem = glob_problem(pattern)
             if problem:
-                yield _diag(doc, (*base, "file_rules", field, i), f"{kind}/invalid-glob",
-                            f"invalid glob `{pattern}`: {problem}")
+                yield _diag(
+                    doc, (*base, "file_rules", field, i), f"{kind}/invalid-glob", f"invalid glob `{pattern}`: {problem}"
+                )
     both = set(rules.get("protected_patterns") or []) & set(rules.get("unprotect") or [])
     for pattern in sorted(both):
         i = rules["unprotect"].index(pattern)
-        yield _diag(doc, (*base, "file_rules", "unprotect", i), f"{kind}/contradiction",
-                    f"`{pattern}` is both protected and unprotected at this level")
+        yield _diag(
+            doc,
+            (*base, "file_rules", "unprotect", i),
+            f"{kind}/contradiction",
+            f"`{pattern}` is both protected and unprotected at this level",
+        )
     behavior = policy.get("behavior") or {}
     low, caution = behavior.get("approval_below"), behavior.get("caution_below")
     if low is not None and caution is not None and caution < low:
-        yield _diag(doc, (*base, "behavior", "caution_below"), f"{kind}/contradiction",
-                    f"caution_below {caution} is below approval_below {low}; MEDIUM would be empty")
+        yield _diag(
+            doc,
+            (*base, "behavior", "caution_below"),
+            f"{kind}/contradiction",
+            f"caution_below {caution} is below approval_below {low}; MEDIUM would be empty",
+        )
     for i, name in enumerate(behavior.get("allow_loosen") or []):
         if name not in DEFAULTS and name != "verification":
-            yield _diag(doc, (*base, "behavior", "allow_loosen", i), f"{kind}/unknown-limit",
-                        f"`{name}` is not a limit; choose from {', '.join([*DEFAULTS, 'verification'])}",
-                        severity=Severity.WARNING)
+            yield _diag(
+                doc,
+                (*base, "behavior", "allow_loosen", i),
+                f"{kind}/unknown-limit",
+                f"`{name}` is not a limit; choose from {', '.join([*DEFAULTS, 'verification'])}",
+                severity=Severity.WARNING,
+            )
     names: dict[str, int] = {}
     for i, command in enumerate(policy.get("verification") or []):
         if command.get("name") in names:
-            yield _diag(doc, (*base, "verification", i, "name"), f"{kind}/contradiction",
-                        f"verification `{command['name']}` is defined twice (also entry {names[command['name']] + 1})")
+            yield _diag(
+                doc,
+                (*base, "verification", i, "name"),
+                f"{kind}/contradiction",
+                f"verification `{command['name']}` is defined twice (also entry {names[command['name']] + 1})",
+            )
         names.setdefault(command.get("name"), i)
 
 
-def _path_entries(doc: ParsedDocument, kind: str, base: JsonPath, entries: list[str],
-                  ctx: ValidationContext, protected: tuple[str, ...]) -> Iterator[Diagnostic]:
+def _path_entries(
+    doc: ParsedDocument,
+    kind: str,
+    base: JsonPath,
+    entries: list[str],
+    ctx: ValidationContext,
+    protected: tuple[str, ...],
+) -> Iterator[Diagnostic]:
     for i, entry in enumerate(entries):
         path = (*base, i)
         problem = path_problem(entry)
@@ -85,9 +116,14 @@ def _path_entries(doc: ParsedDocument, kind: str, base: JsonPath, entries: list[
             continue
         hit = matches_protected(entry, protected)
         if hit:
-            yield _diag(doc, path, f"{kind}/path-protected",
-                        f"`{entry}` matches protected pattern `{hit}` of the effective policy; "
-                        "any change to it will fail the step", pattern=hit)
+            yield _diag(
+                doc,
+                path,
+                f"{kind}/path-protected",
+                f"`{entry}` matches protected pattern `{hit}` of the effective policy; "
+                "any change to it will fail the step",
+                pattern=hit,
+            )
 
 
 def policy_rules(doc: ParsedDocument, ctx: ValidationContext) -> Iterator[Diagnostic]:
@@ -106,19 +142,33 @@ def task_rules(doc: ParsedDocument, ctx: ValidationContext) -> Iterator[Diagnost
     level = task["confidence"]["level"]
     expected = "low" if score < ctx.approval_below else "medium" if score < ctx.caution_below else "high"
     if level != expected:
-        yield _diag(doc, ("confidence", "level"), "task/confidence-mismatch",
-                    f"confidence level `{level}` does not match score {score}: it is `{expected}` "
-                    f"(low < {ctx.approval_below} ≤ medium < {ctx.caution_below} ≤ high)", expected=expected)
+        yield _diag(
+            doc,
+            ("confidence", "level"),
+            "task/confidence-mismatch",
+            f"confidence level `{level}` does not match score {score}: it is `{expected}` "
+            f"(low < {ctx.approval_below} ≤ medium < {ctx.caution_below} ≤ high)",
+            expected=expected,
+        )
     checksum = task_checksum(task)
     if task["checksum"] != checksum:
-        yield _diag(doc, ("checksum",), "task/checksum-mismatch",
-                    "checksum does not match the task's content: the task was edited after Conductor "
-                    "wrote it, and will be refused", expected=checksum)
+        yield _diag(
+            doc,
+            ("checksum",),
+            "task/checksum-mismatch",
+            "checksum does not match the task's content: the task was edited after Conductor "
+            "wrote it, and will be refused",
+            expected=checksum,
+        )
     if ctx.path is not None and ctx.path.name.endswith(".task.json"):
         stem = ctx.path.name.removesuffix(".task.json")
         if stem != task["task_id"]:
-            yield _diag(doc, ("task_id",), "task/id-mismatch",
-                        f"task_id `{task['task_id']}` does not match the file name `{stem}`")
+            yield _diag(
+                doc,
+                ("task_id",),
+                "task/id-mismatch",
+                f"task_id `{task['task_id']}` does not match the file name `{stem}`",
+            )
 
 
 def result_rules(doc: ParsedDocument, ctx: ValidationContext) -> Iterator[Diagnostic]:
@@ -126,11 +176,20 @@ def result_rules(doc: ParsedDocument, ctx: ValidationContext) -> Iterator[Diagno
     if ctx.path is not None and ctx.path.name.endswith(".result.json"):
         stem = ctx.path.name.removesuffix(".result.json")
         if stem != result["task_id"]:
-            yield _diag(doc, ("task_id",), "result/task-mismatch",
-                        f"task_id `{result['task_id']}` does not match the file name `{stem}`")
+            yield _diag(
+                doc,
+                ("task_id",),
+                "result/task-mismatch",
+                f"task_id `{result['task_id']}` does not match the file name `{stem}`",
+            )
     if result["status"] == "failed" and not result.get("error"):
-        yield _diag(doc, ("status",), "result/missing-error", "a failed result should say why in `error`",
-                    severity=Severity.WARNING)
+        yield _diag(
+            doc,
+            ("status",),
+            "result/missing-error",
+            "a failed result should say why in `error`",
+            severity=Severity.WARNING,
+        )
     for i, entry in enumerate(result.get("files_changed", [])):
         problem = path_problem(entry)
         if problem:
@@ -144,26 +203,42 @@ def plan_rules(doc: ParsedDocument, ctx: ValidationContext) -> Iterator[Diagnost
     ids: dict[str, int] = {}
     for i, step in enumerate(plan["steps"]):
         if step["id"] in ids:
-            yield _diag(doc, ("steps", i, "id"), "plan/duplicate-step",
-                        f"step id `{step['id']}` is used twice (also step {ids[step['id']] + 1})")
+            yield _diag(
+                doc,
+                ("steps", i, "id"),
+                "plan/duplicate-step",
+                f"step id `{step['id']}` is used twice (also step {ids[step['id']] + 1})",
+            )
         ids.setdefault(step["id"], i)
         yield from _glob_entries(doc, "plan", ("steps", i, "policy"), step.get("policy"))
-        yield from _path_entries(doc, "plan", ("steps", i, "allowed_files"), step["allowed_files"], ctx,
-                                 (*ctx.protected_patterns, *plan_protected))
+        yield from _path_entries(
+            doc,
+            "plan",
+            ("steps", i, "allowed_files"),
+            step["allowed_files"],
+            ctx,
+            (*ctx.protected_patterns, *plan_protected),
+        )
     for i, step in enumerate(plan["steps"]):
         for j, dep in enumerate(step.get("depends_on", [])):
             if dep not in ids:
-                yield _diag(doc, ("steps", i, "depends_on", j), "plan/unknown-dependency",
-                            f"`{dep}` is not a step of this plan")
+                yield _diag(
+                    doc, ("steps", i, "depends_on", j), "plan/unknown-dependency", f"`{dep}` is not a step of this plan"
+                )
             elif dep == step["id"]:
-                yield _diag(doc, ("steps", i, "depends_on", j), "plan/dependency-cycle",
-                            f"`{dep}` depends on itself")
-    cycle = _find_cycle({s["id"]: [d for d in s.get("depends_on", []) if d in ids and d != s["id"]]
-                         for s in plan["steps"]})
+                yield _diag(doc, ("steps", i, "depends_on", j), "plan/dependency-cycle", f"`{dep}` depends on itself")
+    cycle = _find_cycle(
+        {s["id"]: [d for d in s.get("depends_on", []) if d in ids and d != s["id"]] for s in plan["steps"]}
+    )
     if cycle:
         i = ids[cycle[0]]
-        yield _diag(doc, ("steps", i, "depends_on"), "plan/dependency-cycle",
-                    f"dependency cycle: {' → '.join([*cycle, cycle[0]])}", on_key=True)
+        yield _diag(
+            doc,
+            ("steps", i, "depends_on"),
+            "plan/dependency-cycle",
+            f"dependency cycle: {' → '.join([*cycle, cycle[0]])}",
+            on_key=True,
+        )
 
 
 def _find_cycle(graph: dict[str, list[str]]) -> list[str] | None:
@@ -183,7 +258,7 @@ def _find_cycle(graph: dict[str, list[str]]) -> list[str] | None:
                 stack.append((node, idx + 1))
                 nxt = deps[idx]
                 if state.get(nxt) == 1:
-                    return path[path.index(nxt):]
+                    return path[path.index(nxt) :]
                 if not state.get(nxt):
                     stack.append((nxt, 0))
             else:
@@ -202,12 +277,20 @@ def config_rules(doc: ParsedDocument, ctx: ValidationContext) -> Iterator[Diagno
 def secret_keys(doc: ParsedDocument, kind: str) -> Iterator[Diagnostic]:
     """A key that looks like a secret gets a dedicated error; its value is never echoed."""
     for path, _ranges in doc.nodes.items():
-        if path and isinstance(path[-1], str) and path[-1] != "api_key_env" and any(
-            w in path[-1].lower() for w in SECRET_WORDS
+        if (
+            path
+            and isinstance(path[-1], str)
+            and path[-1] != "api_key_env"
+            and any(w in path[-1].lower() for w in SECRET_WORDS)
         ):
-            yield _diag(doc, path, f"{kind}/secret-in-file",
-                        f"`{path[-1]}` looks like a secret; secrets never go in Conductor files. Put the key "
-                        "in an environment variable and name it in llm.api_key_env", on_key=True)
+            yield _diag(
+                doc,
+                path,
+                f"{kind}/secret-in-file",
+                f"`{path[-1]}` looks like a secret; secrets never go in Conductor files. Put the key "
+                "in an environment variable and name it in llm.api_key_env",
+                on_key=True,
+            )
 
 
 RULES: dict[str, Rule] = {

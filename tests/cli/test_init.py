@@ -1,0 +1,74 @@
+"""`conductor init`: a valid project with the agent-facing contract, never overwriting a user's files."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+
+def conductor(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "conductor", *args], cwd=cwd, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_init_creates_a_project_whose_files_validate(tmp_path: Path):
+    proc = conductor("init", "demo", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    root = tmp_path / "demo"
+    for rel in (
+        ".conductor/policy.yaml",
+        ".conductor/config.yaml",
+        "AGENTS.md",
+        ".gitignore",
+        ".agents/rules/conductor.md",
+        ".agents/workflows/conductor.md",
+    ):
+        assert (root / rel).is_file(), rel
+    assert conductor("validate", cwd=root).returncode == 0
+    ignore = (root / ".gitignore").read_text()
+    assert ".conductor/keys/" in ignore and ".conductor/handoff/" in ignore
+    workflow = (root / ".agents/workflows/conductor.md").read_text()
+    assert "in_progress/" in workflow and "allowed_files" in workflow and "result.json" in workflow
+
+
+def test_init_is_idempotent_and_keeps_user_files(tmp_path: Path):
+    (tmp_path / "AGENTS.md").write_text("# Our agents\n\nBe nice.\n")
+    (tmp_path / ".gitignore").write_text("node_modules/\n")
+    assert conductor("init", ".", cwd=tmp_path).returncode == 0
+    agents = (tmp_path / "AGENTS.md").read_text()
+    assert agents.startswith("# Our agents\n\nBe nice.\n") and "conductor:begin" in agents
+    (tmp_path / ".conductor" / "policy.yaml").write_text("behavior:\n  max_diff_lines: 7\n")
+    snapshot = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    second = conductor("init", ".", cwd=tmp_path)
+    assert second.returncode == 0
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == snapshot
+    assert (tmp_path / "AGENTS.md").read_text().count("conductor:begin") == 1
+    assert (tmp_path / ".gitignore").read_text().startswith("node_modules/\n")
+
+
+def test_policy_show_origin_and_json(tmp_path: Path):
+    conductor("init", ".", cwd=tmp_path)
+    text = conductor("policy", "--show-origin", cwd=tmp_path).stdout
+    assert "max_diff_lines: 500    (project .conductor/policy.yaml:20)" in text
+    import json
+
+    data = json.loads(conductor("policy", "--json", cwd=tmp_path).stdout)
+    assert data["behavior"]["timeout_seconds"] == {
+        "value": 300,
+        "origin": {"level": "project", "file": ".conductor/policy.yaml", "line": 22},
+    }
+
+
+def test_policy_refuses_an_invalid_policy_file_with_its_position(tmp_path: Path):
+    conductor("init", ".", cwd=tmp_path)
+    (tmp_path / ".conductor" / "policy.yaml").write_text("behavior:\n  max_diff_lines: lots\n")
+    proc = conductor("policy", cwd=tmp_path)
+    assert proc.returncode == 3
+    assert ".conductor/policy.yaml:2:19: error policy/type" in proc.stderr
+
+
+def test_commands_outside_a_project_say_so(tmp_path: Path):
+    proc = conductor("policy", cwd=tmp_path)
+    assert proc.returncode == 3 and "not inside a Conductor project" in proc.stderr

@@ -1,0 +1,71 @@
+"""The hash-chained log: appends from many processes stay one valid chain, and any edit,
+insertion, deletion or truncation is reported at its line."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+from pathlib import Path
+
+from conductor.storage import ChainLog, atomic_write_json, verify_chain
+
+
+def _writer(path: str, n: int, tag: str) -> None:
+    log = ChainLog(path)
+    for i in range(n):
+        log.append({"event": "x", "writer": tag, "i": i})
+
+
+def test_concurrent_writers_produce_one_valid_chain(tmp_path: Path):
+    path = str(tmp_path / "audit.log")
+    procs = [multiprocessing.get_context("spawn").Process(target=_writer, args=(path, 50, f"w{k}")) for k in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+    records = ChainLog(path).records()
+    assert len(records) == 200
+    assert [r["seq"] for r in records] == list(range(200))
+    assert verify_chain(path) is None
+
+
+def make(tmp_path: Path, n: int = 5) -> Path:
+    path = tmp_path / "a.log"
+    log = ChainLog(path)
+    for i in range(n):
+        log.append({"event": "e", "i": i})
+    return path
+
+
+def test_an_edited_line_is_named(tmp_path: Path):
+    path = make(tmp_path)
+    lines = path.read_text().splitlines(keepends=True)
+    lines[2] = lines[2].replace('"i":2', '"i":7')
+    path.write_text("".join(lines))
+    broken = verify_chain(path)
+    assert broken is not None and broken.line == 3
+
+
+def test_a_deleted_line_breaks_the_next_link(tmp_path: Path):
+    path = make(tmp_path)
+    lines = path.read_text().splitlines(keepends=True)
+    del lines[1]
+    path.write_text("".join(lines))
+    broken = verify_chain(path)
+    assert broken is not None and broken.line == 2
+
+
+def test_a_truncated_last_line_is_reported(tmp_path: Path):
+    path = make(tmp_path)
+    data = path.read_bytes()
+    path.write_bytes(data[:-10])
+    broken = verify_chain(path)
+    assert broken is not None and broken.line == 5 and "incomplete" in broken.reason
+
+
+def test_atomic_json_write_replaces_whole_files(tmp_path: Path):
+    target = tmp_path / "m.json"
+    atomic_write_json(target, {"a": 1})
+    atomic_write_json(target, {"a": 2})
+    assert json.loads(target.read_text()) == {"a": 2}
+    assert [p.name for p in tmp_path.iterdir()] == ["m.json"]
