@@ -75,8 +75,9 @@ def main() -> None:
         _, diags = validate_document(text, kind)  # type: ignore[arg-type]
         ours = median_time(lambda t=text, k=kind: validate_document(t, k), repeat)  # type: ignore[misc]
         ref = median_time(lambda t=text, k=kind: naive(t, k), max(1, repeat // 3)) if reference else None
-        rows.append({"case": name, "conductor_s": ours, "naive_s": ref,
-                     "diagnostic": diags[0].code if diags else "(none)"})
+        rows.append(
+            {"case": name, "conductor_s": ours, "naive_s": ref, "diagnostic": diags[0].code if diags else "(none)"}
+        )
     if args.json:
         print(json.dumps(rows, indent=2))
         return

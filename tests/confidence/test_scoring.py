@@ -12,7 +12,7 @@ from conductor.contract.plan import PlanStep
 from conductor.contract.task import Confidence
 from conductor.history import HistoryStore
 
-PROTECTED = pathspec.PathSpec.from_lines("gitwildmatch", ["*.lock", ".github/**", "migrations/*"])
+PROTECTED = pathspec.PathSpec.from_lines("gitignore", ["*.lock", ".github/**", "migrations/*"])
 
 
 def is_protected(path: str) -> bool:
@@ -125,8 +125,9 @@ def test_successes_raise_confidence_above_the_neutral_prior(tmp_path: Path) -> N
     with HistoryStore(tmp_path / "history.db") as history:
         neutral = score_step(step, history=history)
         for _ in range(4):
-            history.record_outcome(instruction="Add a docstring to util.py", allowed_files=["util.py"],
-                                   outcome="completed")
+            history.record_outcome(
+                instruction="Add a docstring to util.py", allowed_files=["util.py"], outcome="completed"
+            )
         learned = score_step(step, history=history)
     assert factors(learned)["history"] > factors(neutral)["history"] == pytest.approx(0.7)
     assert learned.score > neutral.score

@@ -39,10 +39,20 @@ def test_it_is_a_wal_sqlite_file_in_the_conductor_folder(store: HistoryStore, tm
 
 
 def test_similar_steps_are_ranked_by_similarity(store: HistoryStore) -> None:
-    store.record_outcome(instruction=MIGRATION, allowed_files=MIGRATION_FILES, outcome="failed",
-                         failure_cause="verification_failed", goal="users", title="migration", duration_seconds=3.5)
-    store.record_outcome(instruction="Add a migration for the orders table", allowed_files=["migrations/0003_orders.py"],
-                         outcome="completed")
+    store.record_outcome(
+        instruction=MIGRATION,
+        allowed_files=MIGRATION_FILES,
+        outcome="failed",
+        failure_cause="verification_failed",
+        goal="users",
+        title="migration",
+        duration_seconds=3.5,
+    )
+    store.record_outcome(
+        instruction="Add a migration for the orders table",
+        allowed_files=["migrations/0003_orders.py"],
+        outcome="completed",
+    )
     store.record_outcome(instruction="Write the README introduction", allowed_files=["README.md"], outcome="completed")
 
     similar = store.similar_steps("Add a migration that creates the users table", ["migrations/0004_users.py"])
@@ -55,8 +65,12 @@ def test_similar_steps_are_ranked_by_similarity(store: HistoryStore) -> None:
 def test_success_rate_counts_similar_finished_steps_weighted_by_similarity(store: HistoryStore) -> None:
     assert store.success_rate(MIGRATION, MIGRATION_FILES).rate is None
     for outcome in ("completed", "failed", "failed", "skipped"):
-        store.record_outcome(instruction=MIGRATION, allowed_files=MIGRATION_FILES, outcome=outcome,  # type: ignore[arg-type]
-                             failure_cause="timeout" if outcome == "failed" else None)
+        store.record_outcome(
+            instruction=MIGRATION,
+            allowed_files=MIGRATION_FILES,
+            outcome=outcome,  # type: ignore[arg-type]
+            failure_cause="timeout" if outcome == "failed" else None,
+        )
     rate = store.success_rate(MIGRATION, MIGRATION_FILES)
     assert (rate.similar, rate.succeeded, rate.failed) == (3, 1, 2)
     assert rate.rate == pytest.approx(1 / 3)
@@ -65,16 +79,31 @@ def test_success_rate_counts_similar_finished_steps_weighted_by_similarity(store
 
 
 def test_past_failures_come_back_with_the_fix_that_worked_same_cause_first(store: HistoryStore) -> None:
-    store.record_repair(failure_cause="out_of_scope", original_instruction=MIGRATION,
-                        original_allowed_files=MIGRATION_FILES, fix_instruction="also register it",
-                        fix_allowed_files=[*MIGRATION_FILES, "migrations/__init__.py"], succeeded=True)
-    store.record_repair(failure_cause="verification_failed", original_instruction=MIGRATION,
-                        original_allowed_files=MIGRATION_FILES, evidence_summary="IntegrityError: users.email",
-                        fix_instruction="Make email nullable in the migration", fix_allowed_files=MIGRATION_FILES,
-                        succeeded=True)
-    store.record_repair(failure_cause="verification_failed", original_instruction=MIGRATION,
-                        original_allowed_files=MIGRATION_FILES, fix_instruction="this did not work",
-                        fix_allowed_files=MIGRATION_FILES, succeeded=False)
+    store.record_repair(
+        failure_cause="out_of_scope",
+        original_instruction=MIGRATION,
+        original_allowed_files=MIGRATION_FILES,
+        fix_instruction="also register it",
+        fix_allowed_files=[*MIGRATION_FILES, "migrations/__init__.py"],
+        succeeded=True,
+    )
+    store.record_repair(
+        failure_cause="verification_failed",
+        original_instruction=MIGRATION,
+        original_allowed_files=MIGRATION_FILES,
+        evidence_summary="IntegrityError: users.email",
+        fix_instruction="Make email nullable in the migration",
+        fix_allowed_files=MIGRATION_FILES,
+        succeeded=True,
+    )
+    store.record_repair(
+        failure_cause="verification_failed",
+        original_instruction=MIGRATION,
+        original_allowed_files=MIGRATION_FILES,
+        fix_instruction="this did not work",
+        fix_allowed_files=MIGRATION_FILES,
+        succeeded=False,
+    )
 
     fixes = store.similar_failures_with_fixes(MIGRATION, MIGRATION_FILES, failure_cause="verification_failed")
     assert [f.fix_instruction for f in fixes] == ["Make email nullable in the migration", "also register it"]
@@ -107,7 +136,8 @@ def test_several_processes_can_record_at_once(store: HistoryStore) -> None:
         "from conductor.history import HistoryStore\n"
         "with HistoryStore(sys.argv[1]) as s:\n"
         "    for i in range(50):\n"
-        "        s.record_outcome(instruction=f'step {i} of ' + sys.argv[2], allowed_files=['a.py'], outcome='completed')\n"
+        "        s.record_outcome(instruction=f'step {i} of ' + sys.argv[2], allowed_files=['a.py'],\n"
+        "                         outcome='completed')\n"
     )
     processes = [subprocess.Popen([sys.executable, "-c", writer, str(store.path), f"w{n}"], cwd=REPO) for n in range(3)]
     assert [p.wait(timeout=120) for p in processes] == [0, 0, 0]

@@ -60,9 +60,9 @@ def test_every_documented_event_type_is_accepted() -> None:
 def test_unknown_types_missing_fields_and_non_json_payloads_are_refused_and_write_nothing(
     journal: Journal,
 ) -> None:
-    with pytest.raises(JournalError, match="unknown journal event type 'step.exploded'"):
+    with pytest.raises(JournalError, match=r"unknown journal event type 'step\.exploded'"):
         journal.append("step.exploded", fork_id="main", step_id="step_001")
-    with pytest.raises(JournalError, match="step.failed event is missing cause, reason"):
+    with pytest.raises(JournalError, match=r"step\.failed event is missing cause, reason"):
         journal.append("step.failed", fork_id="main", step_id="step_001")
     with pytest.raises(JournalError, match="not plain JSON"):
         journal.append("plan.halted", reason=object())

@@ -70,13 +70,27 @@ def start(journal: Journal) -> dict[str, int]:
 
 
 def run_first_step(journal: Journal) -> int:
-    journal.append("step.confidence", fork_id="main", step_id="step_001", confidence={**CONFIDENCE, "score": 0.9,
-                   "level": "high"})
-    journal.append("step.handed_off", fork_id="main", step_id="step_001", task_path="p/step_001.task.json",
-                   checksum="sha256:" + "0" * 64, attempt=1)
+    journal.append(
+        "step.confidence", fork_id="main", step_id="step_001", confidence={**CONFIDENCE, "score": 0.9, "level": "high"}
+    )
+    journal.append(
+        "step.handed_off",
+        fork_id="main",
+        step_id="step_001",
+        task_path="p/step_001.task.json",
+        checksum="sha256:" + "0" * 64,
+        attempt=1,
+    )
     journal.append("step.claimed", fork_id="main", step_id="step_001", executor="agent@host:1")
-    journal.append("step.verified", fork_id="main", step_id="step_001", verdict="pass", reason="all checks passed",
-                   evidence={"files_changed": ["hello.py"]}, provenance_path="p/step_001.provenance.json")
+    journal.append(
+        "step.verified",
+        fork_id="main",
+        step_id="step_001",
+        verdict="pass",
+        reason="all checks passed",
+        evidence={"files_changed": ["hello.py"]},
+        provenance_path="p/step_001.provenance.json",
+    )
     return journal.append("step.completed", fork_id="main", step_id="step_001").seq
 
 
@@ -115,16 +129,30 @@ def test_failure_repair_and_retry_are_tracked(journal: Journal) -> None:
     start(journal)
     run_first_step(journal)
     journal.append("step.handed_off", fork_id="main", step_id="step_002", task_path="t", checksum="c", attempt=1)
-    journal.append("step.verified", fork_id="main", step_id="step_002", verdict="fail", reason="pytest failed",
-                   evidence={"command": "pytest", "exit_code": 1}, provenance_path="p2")
-    journal.append("step.failed", fork_id="main", step_id="step_002", cause="verification_failed",
-                   reason="pytest exited 1")
+    journal.append(
+        "step.verified",
+        fork_id="main",
+        step_id="step_002",
+        verdict="fail",
+        reason="pytest failed",
+        evidence={"command": "pytest", "exit_code": 1},
+        provenance_path="p2",
+    )
+    journal.append(
+        "step.failed", fork_id="main", step_id="step_002", cause="verification_failed", reason="pytest exited 1"
+    )
     failed = project(journal.events()).forks["main"].steps["step_002"]
     assert failed.state == "failed" and failed.failure_cause == "verification_failed"
 
-    journal.append("step.repair_planned", fork_id="main", step_id="step_002", attempt=2,
-                   instruction="Write tests and import hello correctly.",
-                   allowed_files=["tests/test_hello.py", "tests/__init__.py"], similar_fixes=[])
+    journal.append(
+        "step.repair_planned",
+        fork_id="main",
+        step_id="step_002",
+        attempt=2,
+        instruction="Write tests and import hello correctly.",
+        allowed_files=["tests/test_hello.py", "tests/__init__.py"],
+        similar_fixes=[],
+    )
     repaired = project(journal.events()).forks["main"].steps["step_002"]
     assert repaired.state == "pending"
     assert repaired.instruction == "Write tests and import hello correctly."
@@ -208,9 +236,12 @@ def test_the_state_is_plain_json(journal: Journal) -> None:
 
 
 def test_unknown_event_types_from_a_newer_writer_are_ignored() -> None:
-    state = project([{"seq": 0, "type": "plan.created", "data": {"goal": "g", "mode": "llm", "forks": 1,
-                                                                  "config": {}}},
-                     {"seq": 1, "type": "future.thing", "data": {}}])
+    state = project(
+        [
+            {"seq": 0, "type": "plan.created", "data": {"goal": "g", "mode": "llm", "forks": 1, "config": {}}},
+            {"seq": 1, "type": "future.thing", "data": {}},
+        ]
+    )
     assert state.goal == "g" and state.unknown_events == 1
 
 
@@ -220,11 +251,22 @@ def test_explain_says_why_how_confident_what_happened_and_what_to_do(journal: Jo
     journal.append("step.waiting_approval", fork_id="main", step_id="step_003")
     journal.append("step.approved", fork_id="main", step_id="step_003", by="bob")
     journal.append("step.handed_off", fork_id="main", step_id="step_003", task_path="t3", checksum="c", attempt=1)
-    journal.append("step.verified", fork_id="main", step_id="step_003", verdict="fail",
-                   reason="changed a protected file", evidence={"protected": [".github/workflows/ci.yml"]},
-                   provenance_path="p3")
-    journal.append("step.failed", fork_id="main", step_id="step_003", cause="protected_file",
-                   reason=".github/workflows/ci.yml is protected")
+    journal.append(
+        "step.verified",
+        fork_id="main",
+        step_id="step_003",
+        verdict="fail",
+        reason="changed a protected file",
+        evidence={"protected": [".github/workflows/ci.yml"]},
+        provenance_path="p3",
+    )
+    journal.append(
+        "step.failed",
+        fork_id="main",
+        step_id="step_003",
+        cause="protected_file",
+        reason=".github/workflows/ci.yml is protected",
+    )
 
     explanation = explain_step(project(journal.events()), "step_003")
     data = explanation.data
@@ -247,5 +289,5 @@ def test_explain_says_why_how_confident_what_happened_and_what_to_do(journal: Jo
 
 def test_explaining_an_unknown_step_names_the_known_ones(journal: Journal) -> None:
     start(journal)
-    with pytest.raises(KeyError, match="no step 'step_009'.*step_001, step_002, step_003"):
+    with pytest.raises(KeyError, match=r"no step 'step_009'.*step_001, step_002, step_003"):
         explain_step(project(journal.events()), "step_009")

@@ -15,7 +15,7 @@ import pytest
 from conductor.contract.config import LLMSettings
 from conductor.journal import Journal
 from conductor.llm import LLMClient, LLMError, LLMRecord, ReplayLLM
-from conductor.llm.client import REDACTED, PURPOSE_HEADER
+from conductor.llm.client import PURPOSE_HEADER, REDACTED
 from tests.support.openai_server import ScriptedOpenAIServer
 
 KEY = "sk-test-" + secrets.token_hex(16)
@@ -47,7 +47,9 @@ def make_client(
     records: list[LLMRecord] | None = None,
     clock: Clock | None = None,
 ) -> LLMClient:
-    settings = LLMSettings(base_url=server.base_url, model="scripted-model", max_retries=retries, timeout_seconds=timeout)
+    settings = LLMSettings(
+        base_url=server.base_url, model="scripted-model", max_retries=retries, timeout_seconds=timeout
+    )
     return LLMClient(
         settings,
         env={"GEMINI_API_KEY": KEY},
@@ -164,7 +166,7 @@ def test_a_timeout_is_retried(openai_server: ScriptedOpenAIServer) -> None:
 
 def test_only_timeouts_end_in_an_error_that_says_so(openai_server: ScriptedOpenAIServer) -> None:
     openai_server.add({"answer": 1}, delay=1.0, times=None)
-    with pytest.raises(LLMError, match=r"timed out after 0.2s"):
+    with pytest.raises(LLMError, match=r"timed out after 0\.2s"):
         make_client(openai_server, retries=1, timeout=0.2).complete_json(ASK, SCHEMA, purpose="arith")
 
 
@@ -192,7 +194,7 @@ def test_an_unreachable_endpoint_is_a_clear_error() -> None:
 def test_without_a_key_the_client_is_not_configured_and_sends_nothing(openai_server: ScriptedOpenAIServer) -> None:
     client = LLMClient(LLMSettings(base_url=openai_server.base_url), env={})
     assert not client.is_configured()
-    with pytest.raises(LLMError, match="GEMINI_API_KEY.*CONDUCTOR_API_KEY"):
+    with pytest.raises(LLMError, match=r"GEMINI_API_KEY.*CONDUCTOR_API_KEY"):
         client.complete_json(ASK, SCHEMA, purpose="plan")
     assert openai_server.requests == []
 
@@ -290,3 +292,15 @@ def test_the_key_never_leaks_into_errors_records_or_the_journal(
     assert KEY not in repr(client)
     # …while the endpoint did get it, as the Bearer header, on every request.
     assert all(r.headers["authorization"] == f"Bearer {KEY}" for r in openai_server.chat_requests)
+
+
+def test_a_model_that_never_answers_validly_fails_clearly_and_reports_what_it_cost(
+    openai_server: ScriptedOpenAIServer,
+) -> None:
+    openai_server.add("still not JSON", times=None, prompt_tokens=10, completion_tokens=2)
+    with pytest.raises(LLMError) as caught:
+        make_client(openai_server, retries=2).complete_json(ASK, SCHEMA, purpose="plan")
+
+    assert "after 3 attempts" in str(caught.value) and "not valid JSON" in str(caught.value)
+    assert caught.value.attempts == 3
+    assert (caught.value.usage.prompt_tokens, caught.value.usage.completion_tokens) == (30, 6)

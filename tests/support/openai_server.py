@@ -289,8 +289,7 @@ class _Handler(BaseHTTPRequestHandler):
                 {
                     "object": "list",
                     "data": [
-                        {"id": m, "object": "model", "created": 0, "owned_by": "scripted"}
-                        for m in self.owner.models
+                        {"id": m, "object": "model", "created": 0, "owned_by": "scripted"} for m in self.owner.models
                     ],
                 },
             )

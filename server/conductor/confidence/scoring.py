@@ -146,9 +146,7 @@ def policy_risk_factor(
     """The factor, and whether an allowed path is itself protected (which caps the score)."""
     if is_protected is None:
         return (
-            ConfidenceFactor(
-                name="policy_risk", value=1.0, weight=weight, detail="no protected patterns given"
-            ),
+            ConfidenceFactor(name="policy_risk", value=1.0, weight=weight, detail="no protected patterns given"),
             False,
         )
     direct = [p for p in step.allowed_files if is_protected(p)]

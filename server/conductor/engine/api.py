@@ -130,3 +130,167 @@ def plan_policy_levels(layout: ProjectLayout, plan_id: str, step_id: str | None)
         else:
             raise EngineError(f"{display}: plan has no step {step_id!r}")
     return levels
+
+
+# --------------------------------------------------------------------------- plans
+
+
+def _layout(root: str | os.PathLike[str] | None) -> ProjectLayout:
+    return ProjectLayout.at(project_root(root))
+
+
+def plan_ids(layout: ProjectLayout) -> list[str]:
+    """Plans of the project, oldest first (by journal creation time)."""
+    if not layout.plans_dir.is_dir():
+        return []
+    found = [p for p in layout.plans_dir.iterdir() if (p / "journal.jsonl").exists()]
+    return [p.name for p in sorted(found, key=lambda p: ((p / "journal.jsonl").stat().st_mtime_ns, p.name))]
+
+
+def resolve_plan(layout: ProjectLayout, plan_id: str | None) -> str:
+    """``plan_id`` if it exists, or the latest plan when None."""
+    ids = plan_ids(layout)
+    if plan_id is None:
+        if not ids:
+            raise EngineError(f"{layout.plans_dir}: no plans yet; start one with `conductor build \"<goal>\"`")
+        return ids[-1]
+    plan_id = plan_id.removeprefix("plan_")
+    if plan_id not in ids:
+        matches = [i for i in ids if i.startswith(plan_id)]
+        if len(matches) == 1:
+            return matches[0]
+        raise EngineError(f"no plan {plan_id!r} in {layout.plans_dir}" + (f" (known: {', '.join(ids)})" if ids else ""))
+    return plan_id
+
+
+def plan_state(root: str | os.PathLike[str] | None, plan_id: str | None = None, to_seq: int | None = None) -> Any:
+    from conductor.journal.journal import Journal
+    from conductor.journal.projection import replay
+
+    layout = _layout(root)
+    pid = resolve_plan(layout, plan_id)
+    return replay(Journal.for_plan(layout, pid), to_seq)
+
+
+def status(root: str | os.PathLike[str] | None = None, plan_id: str | None = None) -> dict[str, Any]:
+    """Plans → forks → steps with their state, confidence and files (``conductor status``)."""
+    from conductor.engine.runner import step_payload
+    from conductor.journal.journal import Journal
+    from conductor.journal.projection import replay
+
+    layout = _layout(root)
+    ids = [resolve_plan(layout, plan_id)] if plan_id else plan_ids(layout)
+    plans = []
+    for pid in ids:
+        state = replay(Journal.for_plan(layout, pid))
+        forks = []
+        for fork_id, fork in state.forks.items():
+            steps = []
+            for step in fork.steps.values():
+                payload = step_payload(layout, pid, step)
+                payload.pop("plan_id")
+                payload.pop("fork_id")
+                steps.append(payload)
+            forks.append({"fork_id": fork_id, "strategy": fork.strategy, "status": fork.status, "score": fork.score,
+                          "branch": fork.branch, "steps": steps})
+        plans.append({"plan_id": pid, "goal": state.goal, "mode": state.mode, "state": state.status,
+                      "outcome": state.outcome, "halted_reason": state.halted_reason, "merged": state.merged,
+                      "counts": state.counts(), "tokens": state.tokens.total_tokens, "forks": forks})
+    return {"plans": plans}
+
+
+def explain_step(root: str | os.PathLike[str] | None, step_id: str, plan_id: str | None = None,
+                 fork_id: str | None = None) -> dict[str, Any]:
+    """Why a step was planned, its confidence factors, what happened, the evidence, what to do."""
+    from conductor.journal.explain import explain_step as build
+
+    state = plan_state(root, plan_id)
+    if state.find_step(step_id, fork_id) is None:
+        raise EngineError(f"plan {state.plan_id} has no step {step_id!r}" + (f" in fork {fork_id}" if fork_id else ""))
+    explanation = build(state, step_id, fork_id)
+    return {"plan_id": state.plan_id, **explanation.data, "markdown": explanation.markdown}
+
+
+def list_events(root: str | os.PathLike[str] | None = None, plan_id: str | None = None, *,
+                types: list[str] | None = None, fork_id: str | None = None, step_id: str | None = None,
+                all_plans: bool = False) -> list[dict[str, Any]]:
+    from conductor.journal.journal import Journal
+
+    layout = _layout(root)
+    ids = plan_ids(layout) if all_plans else [resolve_plan(layout, plan_id)]
+    out = []
+    for pid in ids:
+        for event in Journal.for_plan(layout, pid).events(types=types or None, fork_id=fork_id, step_id=step_id):
+            out.append(event.model_dump(mode="json"))
+    return out
+
+
+def approve_step(root: str | os.PathLike[str] | None, step_id: str, plan_id: str | None = None,
+                 fork_id: str | None = None, decision: str = "approve", by: str | None = None) -> dict[str, Any]:
+    """Record a person's approval (or rejection) of a step waiting at LOW confidence."""
+    from conductor.journal.journal import Journal
+
+    layout = _layout(root)
+    pid = resolve_plan(layout, plan_id)
+    state = plan_state(root, pid)
+    candidates = [f for f in state.forks.values() if step_id in f.steps and (fork_id is None or f.fork_id == fork_id)]
+    waiting = [f for f in candidates if f.steps[step_id].state == "waiting_approval"]
+    if not candidates:
+        raise EngineError(f"plan {pid} has no step {step_id!r}")
+    if not waiting:
+        states = ", ".join(f"{f.fork_id}: {f.steps[step_id].state}" for f in candidates)
+        raise EngineError(f"{step_id} is not waiting for approval ({states})")
+    if decision not in ("approve", "reject"):
+        raise EngineError(f"decision must be approve or reject, not {decision!r}")
+    who = by or os.environ.get("USER") or "user"
+    journal = Journal.for_plan(layout, pid)
+    kind = "step.approved" if decision == "approve" else "step.rejected"
+    for fork in waiting:
+        journal.append(kind, fork_id=fork.fork_id, step_id=step_id, by=who)
+    return {"plan_id": pid, "step_id": step_id, "forks": [f.fork_id for f in waiting], "decision": decision, "by": who}
+
+
+def replay_plan(root: str | os.PathLike[str] | None, plan_id: str | None = None,
+                to_seq: int | None = None) -> dict[str, Any]:
+    """The full state of a plan as it was at event ``to_seq`` (inclusive)."""
+    from conductor.journal.journal import Journal
+
+    layout = _layout(root)
+    pid = resolve_plan(layout, plan_id)
+    journal = Journal.for_plan(layout, pid)
+    broken = journal.verify()
+    state = plan_state(root, pid, to_seq)
+    return {"plan_id": pid, "to_seq": to_seq if to_seq is not None else state.last_seq,
+            "journal_ok": broken is None, "journal_break": str(broken) if broken else None, "state": state.to_dict()}
+
+
+async def run_goal(root: str | os.PathLike[str] | None, goal: str, *, forks: int = 1, mode: str | None = None,
+                   merge: bool = True, cancel: Any = None, on_progress: Any = None, on_step: Any = None,
+                   on_approval: Any = None, plan_id: str | None = None, llm: Any = None,
+                   on_plan: Any = None) -> dict[str, Any]:
+    """Plan ``goal`` into ``forks`` strategies and run them (``build`` is one fork)."""
+    from conductor.engine.runner import PlanRunner, RunOptions, new_plan_id
+
+    if not goal.strip():
+        raise EngineError("the goal is empty; say what you want done")
+    layout = _layout(root)
+    pid = plan_id or new_plan_id()
+    options = RunOptions(goal=goal, forks=forks, mode=mode, merge=merge, on_progress=on_progress, on_step=on_step,
+                         on_approval=on_approval)
+    runner = PlanRunner(layout, pid, options, cancel=cancel, llm=llm)
+    if on_plan is not None:
+        on_plan(pid)
+    return (await runner.run()).to_json()
+
+
+async def resume(root: str | os.PathLike[str] | None, plan_id: str | None = None, *, cancel: Any = None,
+                 on_progress: Any = None, on_step: Any = None, on_approval: Any = None,
+                 llm: Any = None) -> dict[str, Any]:
+    """Continue a halted or crashed plan from its journal."""
+    from conductor.engine.runner import PlanRunner, RunOptions
+
+    layout = _layout(root)
+    pid = resolve_plan(layout, plan_id)
+    options = RunOptions(on_progress=on_progress, on_step=on_step, on_approval=on_approval)
+    runner = PlanRunner(layout, pid, options, cancel=cancel, llm=llm)
+    return (await runner.resume()).to_json()

@@ -29,7 +29,8 @@ class PendingTask:
         return self.path.parent.parent
 
 
-def iter_pending(layout: ProjectLayout, plan_id: str | None = None, fork_id: str | None = None) -> Iterator[PendingTask]:
+def iter_pending(layout: ProjectLayout, plan_id: str | None = None,
+                 fork_id: str | None = None) -> Iterator[PendingTask]:
     """Pending tasks, oldest step first within each fork, optionally filtered by plan and fork."""
     base = layout.handoff_dir
     if not base.is_dir():

@@ -81,7 +81,8 @@ def tail(text: str) -> str:
     return "\n".join(lines)[-TAIL_CHARS:]
 
 
-async def run_command(command: VerificationCommand, workspace: Path, env: dict[str, str] | None = None) -> CommandEvidence:
+async def run_command(command: VerificationCommand, workspace: Path,
+                      env: dict[str, str] | None = None) -> CommandEvidence:
     """Run one verification command in ``workspace`` with its timeout (never blocks the loop)."""
     start = time.monotonic()
     proc = await asyncio.create_subprocess_shell(
@@ -103,7 +104,7 @@ async def run_command(command: VerificationCommand, workspace: Path, env: dict[s
         output_sha256=hashlib.sha256(out).hexdigest(), output_tail=tail(text))
 
 
-def _violations_from_changes(changes: Changes, task: Task, policy: EffectivePolicy) -> list[Violation]:
+def violations_from_changes(changes: Changes, task: Task, policy: EffectivePolicy) -> list[Violation]:
     found = check_changes(changes.changed, changes.diff_lines, task.allowed_files, policy,
                           max_diff_lines=task.max_diff_lines)
     return [Violation(code=v.code, message=v.message, path=v.path) for v in found]
@@ -148,7 +149,7 @@ async def judge(task: Task, task_path: Path, written_digest: str, result: Result
     if result.status == "failed":
         violations.append(Violation(code="evidence/executor-failed",
                                     message=f"the executor reported failure: {result.error or 'no reason given'}"))
-    violations.extend(_violations_from_changes(changes, task, policy))
+    violations.extend(violations_from_changes(changes, task, policy))
     if task.kind == "plan" and result.status == "completed":
         violations.extend(_plan_violations(result))
     if not violations:

@@ -232,7 +232,7 @@ def _lines(data: bytes) -> list[str]:
 
 def count_diff_lines(before: bytes | None, after: bytes | None) -> int:
     """Lines added plus removed between two versions (``None`` = file absent)."""
-    if before is not None and _is_binary(before) or after is not None and _is_binary(after):
+    if (before is not None and _is_binary(before)) or (after is not None and _is_binary(after)):
         return 1
     if before is None and after is None:
         return 0

@@ -96,7 +96,7 @@ def next_task_id(layout: ProjectLayout, plan_id: str, fork_id: str) -> str:
 def build_task(spec: TaskSpec, policy: EffectivePolicy, workspace: str, task_id: str, created_at: str) -> Task:
     constraints = list(policy.constraints)
     constraints.extend(c for c in spec.constraints if c not in constraints)
-    confidence = spec.confidence or Confidence(score=1.0, level=policy.confidence_level(1.0))  # type: ignore[arg-type]
+    confidence = spec.confidence or Confidence(score=1.0, level=policy.confidence_level(1.0))
     body = {
         "contract_version": "1.0",
         "task_id": task_id,

@@ -106,7 +106,7 @@ class HandoffWatcher:
     async def _run(self) -> None:
         try:
             async for changes in awatch(self.root, watch_filter=None, debounce=200, step=5, stop_event=self._stop,
-                                        ignore_permission_denied=True, raise_interrupt=False):
+                                        ignore_permission_denied=True):
                 for _change, path in changes:
                     if path == self._probe_path:
                         self._probe_seen.set()

@@ -371,9 +371,7 @@ class HistoryStore:
         threshold = self.min_similarity if min_similarity is None else min_similarity
         wanted = tokenize(instruction, allowed_files)
         found = []
-        rows = self._rows(
-            "SELECT * FROM repairs WHERE succeeded = 1 ORDER BY id DESC LIMIT ?", (self.scan_limit,)
-        )
+        rows = self._rows("SELECT * FROM repairs WHERE succeeded = 1 ORDER BY id DESC LIMIT ?", (self.scan_limit,))
         for row in rows:
             similarity = jaccard(wanted, frozenset(row["tokens"].split()))
             if similarity < threshold or similarity == 0:

@@ -51,9 +51,7 @@ class JournalError(ValueError):
 def check_event(event_type: str, data: Mapping[str, Any]) -> None:
     """Raise :class:`JournalError` unless ``data`` is a complete payload for ``event_type``."""
     if event_type not in EVENT_FIELDS:
-        raise JournalError(
-            f"unknown journal event type {event_type!r}; known types: {', '.join(EVENT_TYPES)}"
-        )
+        raise JournalError(f"unknown journal event type {event_type!r}; known types: {', '.join(EVENT_TYPES)}")
     missing = [name for name in EVENT_FIELDS[event_type] if name not in data]
     if missing:
         raise JournalError(f"{event_type} event is missing {', '.join(missing)}")

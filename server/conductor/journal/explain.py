@@ -38,8 +38,7 @@ FAILURE_ADVICE: dict[str, str] = {
 
 NEXT_ACTION: dict[str, str] = {
     "pending": "Waiting to be handed off; `conductor resume` issues it when its dependencies are done.",
-    "waiting_approval": "Confidence is below the approval threshold: approve it (`conductor approve`) "
-    "or skip it.",
+    "waiting_approval": "Confidence is below the approval threshold: approve it (`conductor approve`) or skip it.",
     "in_progress": "With an executor; Conductor verifies it when the result file appears.",
     "completed": "Nothing: the step is complete and verified.",
     "failed": "See the failure cause below, then `conductor resume` (a repair is planned when allowed).",
@@ -135,12 +134,8 @@ def _markdown(state: PlanState, step: StepState, strategy: str, data: dict[str, 
     lines += ["", "## What happened", ""]
     if step.timeline:
         for entry in step.timeline:
-            extras = ", ".join(
-                f"{k}={v}" for k, v in entry.items() if k not in {"seq", "ts", "type"} and v is not None
-            )
-            lines.append(
-                f"- #{entry['seq']} {entry['ts']} `{entry['type']}`" + (f" — {extras}" if extras else "")
-            )
+            extras = ", ".join(f"{k}={v}" for k, v in entry.items() if k not in {"seq", "ts", "type"} and v is not None)
+            lines.append(f"- #{entry['seq']} {entry['ts']} `{entry['type']}`" + (f" — {extras}" if extras else ""))
     else:
         lines.append("_Nothing yet._")
     if step.verdict is not None or step.evidence is not None:

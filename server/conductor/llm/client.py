@@ -53,7 +53,16 @@ Message = Mapping[str, str]
 
 
 class LLMError(RuntimeError):
-    """A model call that could not produce a valid answer. The message never contains the key."""
+    """A model call that could not produce a valid answer. The message never contains the key.
+
+    ``usage`` holds the tokens the failed attempts still cost (so the caller can journal them)
+    and ``attempts`` how many requests were sent.
+    """
+
+    def __init__(self, message: str, *, usage: Usage | None = None, attempts: int = 0) -> None:
+        super().__init__(message)
+        self.usage = usage if usage is not None else Usage()
+        self.attempts = attempts
 
 
 class Usage(BaseModel):
@@ -118,9 +127,7 @@ class StructuredLLM(Protocol):
 
     def is_configured(self) -> bool: ...
 
-    def complete_json(
-        self, messages: Sequence[Message], schema: dict[str, Any], purpose: str
-    ) -> LLMReply: ...
+    def complete_json(self, messages: Sequence[Message], schema: dict[str, Any], purpose: str) -> LLMReply: ...
 
 
 def request_digest(messages: Sequence[Message], model: str) -> str:
@@ -147,9 +154,7 @@ def schema_instruction(schema: dict[str, Any], purpose: str) -> str:
     )
 
 
-def with_schema_instruction(
-    messages: Sequence[Message], schema: dict[str, Any], purpose: str
-) -> list[dict[str, str]]:
+def with_schema_instruction(messages: Sequence[Message], schema: dict[str, Any], purpose: str) -> list[dict[str, str]]:
     """The messages as sent: the schema instruction joins the first system message (or leads)."""
     sent = [dict(m) for m in messages]
     instruction = schema_instruction(schema, purpose)
@@ -177,9 +182,7 @@ def parse_and_validate(text: str, validator: Draft202012Validator) -> tuple[Any,
         for error in errors[:_MAX_ERRORS_FED_BACK]:
             where = "/".join(str(p) for p in error.absolute_path) or "(root)"
             lines.append(f"at {where}: {error.message}")
-        more = (
-            f" (and {len(errors) - _MAX_ERRORS_FED_BACK} more)" if len(errors) > _MAX_ERRORS_FED_BACK else ""
-        )
+        more = f" (and {len(errors) - _MAX_ERRORS_FED_BACK} more)" if len(errors) > _MAX_ERRORS_FED_BACK else ""
         return None, "the JSON does not match the schema: " + "; ".join(lines) + more
     return document, None
 
@@ -188,9 +191,7 @@ def make_validator(schema: dict[str, Any]) -> Draft202012Validator:
     try:
         Draft202012Validator.check_schema(schema)
     except SchemaError as exc:
-        raise ValueError(
-            f"the schema given to complete_json is not a valid JSON Schema: {exc.message}"
-        ) from exc
+        raise ValueError(f"the schema given to complete_json is not a valid JSON Schema: {exc.message}") from exc
     return Draft202012Validator(schema)
 
 
@@ -298,8 +299,9 @@ class LLMClient:
                     retry_after = _retry_after_seconds(exc.response.headers.get("retry-after"))
                 else:
                     raise LLMError(
-                        f"{purpose}: the endpoint {self.base_url} refused the request "
-                        f"with HTTP {status}: {detail}"
+                        f"{purpose}: the endpoint {self.base_url} refused the request with HTTP {status}: {detail}",
+                        usage=usage,
+                        attempts=attempt,
                     ) from None
             except openai.APIConnectionError as exc:
                 problem = f"could not reach {self.base_url}: {self._scrub(_short(str(exc)))}"
@@ -349,10 +351,12 @@ class LLMClient:
             if attempt < max_attempts:
                 self._sleep(self.backoff_delay(attempt, retry_after))
         raise LLMError(
-            self._scrub(
+            usage=usage,
+            attempts=max_attempts,
+            message=self._scrub(
                 f"{purpose}: no valid answer from model {self._model} at {self.base_url} after "
                 f"{max_attempts} attempt{'s' if max_attempts != 1 else ''}; last problem: {problem}"
-            )
+            ),
         )
 
 

@@ -53,9 +53,7 @@ class ReplayLLM:
             kind = event.get("type") if isinstance(event, Mapping) else getattr(event, "type", None)
             data = event.get("data") if isinstance(event, Mapping) else getattr(event, "data", None)
             if kind == "llm.call" and isinstance(data, Mapping):
-                records.append(
-                    LLMRecord.model_validate({k: data[k] for k in LLMRecord.model_fields if k in data})
-                )
+                records.append(LLMRecord.model_validate({k: data[k] for k in LLMRecord.model_fields if k in data}))
         return cls(records)
 
     @property

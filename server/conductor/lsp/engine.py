@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -16,14 +17,19 @@ class EngineUnavailable(RuntimeError):
     """The engine facade (or one of its functions) is not available in this build."""
 
 
+MODULE_ENV = "CONDUCTOR_ENGINE_MODULE"
+"""Names another module with the facade's functions (tests use a scripted engine)."""
+
+
 def function(name: str) -> Callable[..., Any]:
+    module = os.environ.get(MODULE_ENV) or "conductor.engine.api"
     try:
-        api = importlib.import_module("conductor.engine.api")
+        api = importlib.import_module(module)
     except ImportError as exc:
-        raise EngineUnavailable(f"the engine facade conductor.engine.api is not available ({exc})") from exc
+        raise EngineUnavailable(f"the engine facade {module} is not available ({exc})") from exc
     fn = getattr(api, name, None)
     if not callable(fn):
-        raise EngineUnavailable(f"conductor.engine.api.{name} is not available in this build")
+        raise EngineUnavailable(f"{module}.{name} is not available in this build")
     return fn  # type: ignore[no-any-return]
 
 

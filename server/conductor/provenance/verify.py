@@ -149,7 +149,7 @@ def verify_fork(layout: ProjectLayout, fork_dir: Path, trusted: bytes | None, re
     if records and len(starts) != 1:
         report.problems.append(Problem(rel(fork_dir), f"{len(starts)} records start the provenance chain; "
                                        "exactly one should"))
-    for prev, nexts in successors.items():
+    for nexts in successors.values():
         if len(nexts) > 1:
             names = ", ".join(rel(records[d][0]) for d in nexts)
             report.problems.append(Problem(names, "several records claim the same predecessor (chain forked)"))
@@ -169,11 +169,11 @@ def verify_fork(layout: ProjectLayout, fork_dir: Path, trusted: bytes | None, re
 
     # Every verdict in the audit log names a record that still exists unchanged.
     for number, rec in audit:
-        if rec.get("event") in VERDICT_EVENTS and rec.get("provenance_digest"):
-            if rec["provenance_digest"] not in records:
-                report.problems.append(Problem(
-                    rel(audit_path), f"{rec.get('event')} of {rec.get('task_id')} names provenance "
-                    f"{rec.get('provenance')} which is missing or changed", line=number, step=rec.get("task_id")))
+        named = rec.get("provenance_digest")
+        if rec.get("event") in VERDICT_EVENTS and named and named not in records:
+            report.problems.append(Problem(
+                rel(audit_path), f"{rec.get('event')} of {rec.get('task_id')} names provenance "
+                f"{rec.get('provenance')} which is missing or changed", line=number, step=rec.get("task_id")))
 
 
 def verify_project(layout: ProjectLayout) -> VerifyReport:

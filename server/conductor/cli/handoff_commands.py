@@ -1,0 +1,99 @@
+"""``conductor agent``, ``verify`` and ``handoff-metrics``: the agent side, trust, and numbers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from conductor.cli.main import cli
+from conductor.cli.output import EXIT_PROBLEMS, EXIT_UNUSABLE, emit_json, fail
+
+
+def _root(root: Path | None) -> Path:
+    from conductor.project.layout import find_project_root
+
+    found = find_project_root(root) if root is not None else find_project_root()
+    if found is None:
+        fail(f"no .conductor folder at or above {root or Path.cwd()} (run `conductor init`)", EXIT_UNUSABLE)
+    return found
+
+
+root_option = click.option("--root", type=click.Path(path_type=Path, file_okay=False),
+                           help="Project folder (default: the nearest folder with .conductor).")
+
+
+@cli.command("agent")
+@click.option("--command", "command", help="Shell command run per task (cwd = the task's workspace).")
+@click.option("--plan", "plan_id", help="Only take tasks of this plan id.")
+@click.option("--fork", "fork_id", help="Only take tasks of this fork id.")
+@click.option("--once", is_flag=True, help="Handle at most one task, then exit.")
+@click.option("--max-tasks", type=click.IntRange(min=1), help="Exit after handling N tasks.")
+@click.option("--idle-exit", type=click.FloatRange(min=0), help="Exit after SECONDS without a task.")
+@click.option("--name", default="conductor-agent", show_default=True, help="Agent name in results.")
+@root_option
+def agent_command(command: str | None, plan_id: str | None, fork_id: str | None, once: bool,
+                  max_tasks: int | None, idle_exit: float | None, name: str, root: Path | None) -> None:
+    """Run a reference agent: claim pending tasks and execute them.
+
+    Claims tasks by renaming them from pending/ to in_progress/ (several agents may run at
+    once; each task goes to exactly one), works only on the task's allowed_files and writes
+    step_NNN.explanation.md and step_NNN.result.json atomically. With --command, the command
+    gets CONDUCTOR_TASK_FILE, CONDUCTOR_TASK_ID, CONDUCTOR_WORKSPACE, CONDUCTOR_ALLOWED_FILES
+    (one per line) and CONDUCTOR_INSTRUCTION; exit code 0 means completed; for plan tasks its
+    stdout must be a plan JSON document. Without --command the configured LLM does the work.
+    """
+    from conductor.handoff.agent import Agent, AgentError, AgentOptions
+
+    options = AgentOptions(root=_root(root), command=command, plan_id=plan_id, fork_id=fork_id, once=once,
+                           max_tasks=max_tasks, idle_exit=idle_exit, name=name)
+    try:
+        agent = Agent(options, out=lambda line: click.echo(line))
+    except AgentError as exc:
+        fail(str(exc), EXIT_UNUSABLE)
+    try:
+        handled = agent.run()
+    except KeyboardInterrupt:
+        return
+    click.echo(f"agent {agent.identity}: {handled} task(s) handled")
+
+
+@cli.command("verify")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@root_option
+def verify_command(as_json: bool, root: Path | None) -> None:
+    """Check every provenance signature and chain and every audit log chain of the project.
+
+    Names the first broken link of each chain (file and line, or step). Exit 1 when
+    anything is broken.
+    """
+    from conductor.project.layout import ProjectLayout
+    from conductor.provenance.verify import verify_project
+
+    report = verify_project(ProjectLayout.at(_root(root)))
+    if as_json:
+        emit_json(report.to_json())
+    else:
+        for note in report.notes:
+            click.echo(f"note: {note}")
+        for problem in report.problems:
+            click.echo(f"BROKEN {problem}")
+        state = "OK" if report.ok else f"{len(report.problems)} problem(s)"
+        click.echo(f"{state}: {report.records_checked} provenance record(s), {report.logs_checked} chained log(s)")
+    if not report.ok:
+        raise SystemExit(EXIT_PROBLEMS)
+
+
+@cli.command("handoff-metrics")
+@click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
+@root_option
+def handoff_metrics_command(as_json: bool, root: Path | None) -> None:
+    """Show hand-off metrics (counts, success rate, latency percentiles), derived from the audit logs."""
+    from conductor.handoff.metrics import derive_metrics, format_table
+    from conductor.project.layout import ProjectLayout
+
+    metrics = derive_metrics(ProjectLayout.at(_root(root)))
+    if as_json:
+        emit_json(metrics)
+    else:
+        click.echo(format_table(metrics))

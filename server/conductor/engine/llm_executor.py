@@ -1,0 +1,115 @@
+"""llm mode: Conductor itself is the agent. It claims its own task, asks the model for edits,
+and applies them, only inside ``allowed_files``.
+
+The step goes through exactly the same files and checks as a step done by an IDE agent: the
+task is written to ``pending/``, claimed by rename, the result written beside it, and the
+coordinator verifies the evidence and signs the provenance. An edit the model proposes
+outside ``allowed_files`` or on a protected file is refused here (never written) and named
+in the result; the verifier would fail the step anyway if anything else changed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from pathlib import Path
+
+from conductor.contract.task import Task
+from conductor.handoff.claim import claim_next
+from conductor.llm import LLMError, StructuredLLM
+from conductor.llm.prompts import edit_prompt
+from conductor.policy.globs import matches_allowed, matches_protected, normalize, path_problem
+from conductor.project.layout import ProjectLayout
+from conductor.storage import atomic_write_json, atomic_write_text
+
+EXECUTOR_NAME = "conductor-llm"
+MAX_CONTEXT_FILES = 40
+
+
+def _existing_matches(workspace: Path, allowed: list[str]) -> dict[str, str | None]:
+    """Current content of each allowed file (globs expanded over existing files)."""
+    contents: dict[str, str | None] = {}
+    for entry in allowed:
+        if any(ch in entry for ch in "*?["):
+            for path in sorted(workspace.glob(entry))[:MAX_CONTEXT_FILES]:
+                if path.is_file():
+                    rel = path.relative_to(workspace).as_posix()
+                    contents[rel] = path.read_text(encoding="utf-8", errors="replace")
+        else:
+            full = workspace / entry
+            contents[entry] = full.read_text(encoding="utf-8", errors="replace") if full.is_file() else None
+    return contents
+
+
+def execute(layout: ProjectLayout, claimed: Path, llm: StructuredLLM) -> Path:
+    """Do one claimed task with the model; write its result and explanation; return the result path."""
+    task = Task.model_validate_json(claimed.read_bytes())
+    workspace = (layout.root / task.workspace).resolve()
+    result_path = claimed.with_name(f"{task.task_id}.result.json")
+    explanation_path = claimed.with_name(f"{task.task_id}.explanation.md")
+    written: list[str] = []
+    refused: list[str] = []
+    try:
+        prompt = edit_prompt(task.instruction, task.allowed_files, _existing_matches(workspace, task.allowed_files),
+                             task.constraints)
+        reply = llm.complete_json(prompt.messages, prompt.schema, prompt.purpose)
+        for item in reply.data["files"]:
+            rel = normalize(item["path"])
+            if path_problem(item["path"]) or not matches_allowed(rel, task.allowed_files) or matches_protected(
+                rel, task.protected_patterns
+            ):
+                refused.append(item["path"])
+                continue
+            target = workspace / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(target, item["content"])
+            written.append(rel)
+        summary = str(reply.data.get("summary", ""))
+        if refused:
+            summary += f" (refused edits outside allowed_files: {', '.join(refused)})"
+        result = {"status": "completed", "summary": summary, "error": None}
+    except (LLMError, OSError, KeyError, ValueError) as exc:
+        result = {"status": "failed", "summary": "", "error": str(exc)}
+    atomic_write_text(
+        explanation_path,
+        f"# {task.task_id}: {task.title or task.instruction[:60]}\n\n"
+        f"Executed by Conductor in llm mode.\n\nFiles written: {', '.join(written) or 'none'}\n\n"
+        + (f"Refused (outside allowed_files or protected): {', '.join(refused)}\n\n" if refused else "")
+        + (result["summary"] or result["error"] or "") + "\n",
+    )
+    atomic_write_json(
+        result_path,
+        {
+            "contract_version": "1.0",
+            "task_id": task.task_id,
+            "status": result["status"],
+            "files_changed": written,
+            "summary": result["summary"],
+            "error": result["error"],
+            "executor": f"{EXECUTOR_NAME}@{os.uname().nodename}:{os.getpid()}",
+        },
+    )
+    return result_path
+
+
+async def serve_fork(layout: ProjectLayout, plan_id: str, fork_id: str, llm: StructuredLLM,
+                     stop: asyncio.Event, poll_seconds: float = 0.05) -> int:
+    """Claim and execute this fork's pending tasks until ``stop`` is set; returns how many ran."""
+    done = 0
+    while not stop.is_set():
+        claimed = await asyncio.to_thread(claim_next, layout, plan_id, fork_id)
+        if claimed is None:
+            try:
+                await asyncio.wait_for(stop.wait(), poll_seconds)
+            except TimeoutError:
+                pass
+            continue
+        await asyncio.to_thread(execute, layout, claimed, llm)
+        done += 1
+    return done
+
+
+def describe(result_path: Path) -> str:
+    data = json.loads(result_path.read_text())
+    return f"{data['task_id']}: {data['status']}"

@@ -1,0 +1,471 @@
+"""The engine's entry point to hand-off: write a task, wait, verify, record, return a verdict.
+
+Why a module of its own: it is the only place that sequences the other handoff modules
+(tasks → snapshot → watcher/timeouts → results → evidence → provenance → audit → metrics)
+and owns the state they share (the watcher, the key, the active steps per workspace, the
+metrics aggregator). Everything it does is also observable through ``on_event``, which
+receives every audit record it appends (the language server turns them into
+``conductor/stepChanged``, the engine into journal events).
+
+Concurrent steps in one workspace: each step is judged on its own before-snapshot. A change
+to a file that another still-active step of the same workspace may change (and this one may
+not) is left to that step; when a step is judged, the files it was judged on are accepted
+into the before-snapshots of the other active steps. A change no active step may make is
+charged to the first step judged. Forks run in their own worktrees and never interfere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from conductor.contract.provenance import (
+    AuditAnchor,
+    Evidence,
+    FileDigest,
+    Provenance,
+    Violation,
+)
+from conductor.contract.result import Result
+from conductor.contract.task import Task
+from conductor.handoff.audit import AuditLog, parse_ts, utc_now
+from conductor.handoff.claim import withdraw
+from conductor.handoff.evidence import Judgement, base_evidence, check_task_file, judge, violations_from_changes
+from conductor.handoff.metrics import MetricsAggregator, aggregate, derive_metrics, write_metrics
+from conductor.handoff.results import ResultRead, read_result
+from conductor.handoff.rollback import RollbackReport, rollback
+from conductor.handoff.snapshot import Changes, Snapshot, compare, rebase, take_snapshot
+from conductor.handoff.tasks import TaskSpec, WrittenTask, bare_id, ensure_fork_dirs, write_task
+from conductor.handoff.timeouts import TIMEOUT, UNCLAIMED, Deadlines
+from conductor.handoff.watcher import HandoffWatcher
+from conductor.policy import load_project_policy
+from conductor.policy.globs import matches_allowed
+from conductor.policy.merge import EffectivePolicy
+from conductor.project.layout import ProjectLayout
+from conductor.provenance.chain import append_record
+from conductor.provenance.keys import ProjectKey, load_or_create_key
+from conductor.storage.atomic import atomic_write_bytes
+
+log = logging.getLogger("conductor.handoff")
+
+PolicyProvider = Callable[[str, str], EffectivePolicy]
+EventCallback = Callable[[dict[str, Any]], Any]
+SETTLE_SECONDS = 0.1
+
+
+@dataclass
+class StepOutcome:
+    """What happened to one handed-off step."""
+
+    plan_id: str
+    fork_id: str
+    task_id: str
+    status: Literal["completed", "failed"]
+    verdict: Literal["pass", "fail"]
+    reason_code: str | None
+    reason: str
+    evidence: Evidence
+    provenance: Provenance
+    provenance_path: Path
+    task_path: Path
+    result_path: Path | None
+    explanation_path: Path | None
+    result: Result | None
+    executor: str
+    handed_off_at: str
+    claimed_at: str | None
+    finished_at: str
+    result_written_at: float | None  # epoch seconds (mtime of the result file when ingested)
+    task_written_at: float  # epoch seconds
+    snapshot: Snapshot = field(repr=False)
+    workspace: Path = field(repr=False)
+
+    @property
+    def ok(self) -> bool:
+        return self.verdict == "pass"
+
+    @property
+    def violating_paths(self) -> list[str]:
+        """Workspace files named by a violation (what :meth:`HandoffCoordinator.rollback` restores)."""
+        task_file = f"{self.task_id}.task.json"
+        return sorted({v.path for v in self.evidence.violations if v.path and v.path != task_file})
+
+
+@dataclass
+class _Active:
+    task_id: str
+    allowed: list[str]
+    before: Snapshot
+
+
+class HandoffCoordinator:
+    """Hands steps to agents through files and judges what comes back.
+
+    ``policy_provider(plan_id, fork_id)`` gives the effective policy of a step whose spec
+    carries none (default: the project policy). Use as ``async with`` or call ``start()``
+    and ``close()``.
+    """
+
+    def __init__(self, layout: ProjectLayout, policy_provider: PolicyProvider | None = None, *,
+                 on_event: EventCallback | None = None, force_polling: bool = False,
+                 poll_interval: float = 0.2) -> None:
+        self.layout = layout
+        self._policy_provider = policy_provider
+        self._project_policy: EffectivePolicy | None = None
+        self.on_event = on_event
+        self.watcher = HandoffWatcher(layout.handoff_dir, force_polling=force_polling, poll_interval=poll_interval)
+        self._key: ProjectKey | None = None
+        self._active: dict[Path, dict[str, _Active]] = {}
+        self._metrics: MetricsAggregator | None = None
+        self._metrics_dirty = False
+        self._metrics_task: asyncio.Task[None] | None = None
+        self._started = False
+        self._listener_tasks: set[asyncio.Future[Any]] = set()
+
+    # lifecycle -----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self._started:
+            return
+        self._started = True
+        self.layout.handoff_dir.mkdir(parents=True, exist_ok=True)
+        await self.watcher.start()
+        self._metrics = await asyncio.to_thread(aggregate, self.layout)
+
+    async def close(self) -> None:
+        await self.watcher.stop()
+        if self._metrics_task is not None:
+            self._metrics_task.cancel()
+            self._metrics_task = None
+        if self._started:
+            await asyncio.to_thread(lambda: write_metrics(self.layout, derive_metrics(self.layout)))
+        self._started = False
+
+    async def __aenter__(self) -> HandoffCoordinator:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # helpers -------------------------------------------------------------------------
+
+    def policy_for(self, plan_id: str, fork_id: str) -> EffectivePolicy:
+        if self._policy_provider is not None:
+            return self._policy_provider(plan_id, fork_id)
+        if self._project_policy is None:
+            self._project_policy = load_project_policy(self.layout.root)
+        return self._project_policy
+
+    def _signing_key(self) -> ProjectKey:
+        if self._key is None:
+            self._key = load_or_create_key(self.layout.keys_dir)
+        return self._key
+
+    def _audit(self, plan_id: str, fork_id: str) -> AuditLog:
+        return AuditLog(self.layout, plan_id, fork_id, on_record=self._recorded)
+
+    def _recorded(self, record: dict[str, Any]) -> None:
+        if self._metrics is not None:
+            self._metrics.feed(record)
+            self._schedule_metrics()
+        if self.on_event is not None:
+            try:
+                out = self.on_event(record)
+                if inspect.isawaitable(out):
+                    task = asyncio.ensure_future(out)
+                    self._listener_tasks.add(task)
+                    task.add_done_callback(self._listener_tasks.discard)
+            except Exception:  # a listener must never break hand-off
+                log.exception("on_event listener failed")
+
+    def _schedule_metrics(self) -> None:
+        self._metrics_dirty = True
+        if self._metrics_task is None or self._metrics_task.done():
+            with contextlib.suppress(RuntimeError):
+                self._metrics_task = asyncio.get_running_loop().create_task(self._flush_metrics())
+
+    async def _flush_metrics(self) -> None:
+        while self._metrics_dirty:
+            self._metrics_dirty = False
+            if self._metrics is not None:
+                data = self._metrics.to_json()
+                await asyncio.to_thread(write_metrics, self.layout, data)
+            await asyncio.sleep(0.25)
+
+    def _workspace(self, workspace: str | os.PathLike[str]) -> tuple[Path, str]:
+        path = Path(workspace)
+        full = (path if path.is_absolute() else self.layout.root / path).resolve()
+        try:
+            rel = full.relative_to(self.layout.root).as_posix() or "."
+        except ValueError as exc:
+            raise ValueError(f"workspace {workspace} is outside the project {self.layout.root}") from exc
+        return full, rel
+
+    # the hand-off --------------------------------------------------------------------
+
+    async def hand_off(self, spec: TaskSpec, workspace: str | os.PathLike[str] = ".", *,
+                       claim_timeout: float | Literal["task"] | None = "task") -> StepOutcome:
+        """Write the task, wait for an agent's result (or a timeout), verify, record; return the verdict.
+
+        ``claim_timeout``: seconds a task may stay unclaimed (``"task"``: its
+        ``timeout_seconds``; ``None``: wait indefinitely).
+        """
+        if not self._started:
+            await self.start()
+        spec.plan_id = bare_id(spec.plan_id, "plan_")
+        spec.fork_id = bare_id(spec.fork_id, "fork_")
+        policy = spec.policy or self.policy_for(spec.plan_id, spec.fork_id)
+        ws_full, ws_rel = self._workspace(workspace)
+        ensure_fork_dirs(self.layout, spec.plan_id, spec.fork_id)
+        before = await asyncio.to_thread(take_snapshot, ws_full, policy.protected)
+        written = write_task(self.layout, spec, policy, ws_rel)
+        task = written.task
+        active = _Active(task.task_id, list(task.allowed_files), before)
+        slot = f"{task.plan_id}/{task.fork_id}/{task.task_id}"
+        self._active.setdefault(ws_full, {})[slot] = active
+        try:
+            return await self._follow(written, policy, ws_full, active, claim_timeout)
+        finally:
+            self._active.get(ws_full, {}).pop(slot, None)
+
+    async def _follow(self, written: WrittenTask, policy: EffectivePolicy, ws: Path, active: _Active,
+                      claim_timeout: float | Literal["task"] | None) -> StepOutcome:
+        task = written.task
+        audit = self._audit(task.plan_id, task.fork_id)
+        fork_dir = self.layout.fork_dir(task.plan_id, task.fork_id)
+        pending = written.path
+        in_progress = fork_dir / "in_progress" / pending.name
+        result_path = fork_dir / "in_progress" / f"{task.task_id}.result.json"
+        audit.append("task.created", task.task_id, task_digest=written.digest, workspace=task.workspace,
+                     allowed_files=task.allowed_files, kind=task.kind, timeout_seconds=task.timeout_seconds,
+                     path=self.layout.relative(pending))
+        limit = float(task.timeout_seconds) if claim_timeout == "task" else claim_timeout
+        deadlines = Deadlines.start(float(task.timeout_seconds), limit)
+        claimed_at: str | None = None
+        reported_invalid: set[str] = set()
+        last_invalid: ResultRead | None = None
+        with self.watcher.subscribe([pending, in_progress, result_path]) as sub:
+            while True:
+                sub.clear()
+                if claimed_at is None:
+                    if not pending.exists() and in_progress.exists():
+                        deadlines.mark_claimed()
+                        claimed_at = audit.append("task.claimed", task.task_id,
+                                                  path=self.layout.relative(in_progress))["ts"]
+                    elif deadlines.expired():
+                        if withdraw(pending, fork_dir / "failed") is not None:
+                            audit.append("task.unclaimed", task.task_id, waited_seconds=limit,
+                                         message=f"nobody claimed {task.task_id} within {limit:g}s; withdrawn "
+                                         "to failed/")
+                            return await self._finish_unclaimed(written, policy, ws, active, audit)
+                        continue  # an agent claimed it at the last moment
+                    elif not pending.exists():
+                        await asyncio.sleep(SETTLE_SECONDS)
+                        if not pending.exists() and not in_progress.exists():
+                            return await self._finish_missing(written, policy, ws, active, audit)
+                        continue
+                if claimed_at is not None:
+                    read = await asyncio.to_thread(read_result, result_path, task.task_id)
+                    if read.status == "invalid":
+                        await asyncio.sleep(SETTLE_SECONDS)  # still being written? judge settled bytes only
+                        again = await asyncio.to_thread(read_result, result_path, task.task_id)
+                        if again.status == "invalid" and again.digest == read.digest:
+                            last_invalid = read
+                            if read.digest not in reported_invalid:
+                                reported_invalid.add(read.digest)
+                                log.warning("%s: invalid result %s: %s", task.task_id,
+                                            self.layout.relative(result_path), read.summary())
+                                audit.append("result.invalid", task.task_id, result_digest=read.digest,
+                                             diagnostics=read.diagnostics)
+                        read = again
+                    if read.status == "ok":
+                        return await self._finish_result(written, policy, ws, active, audit, read, claimed_at,
+                                                         result_path)
+                    if deadlines.expired():
+                        audit.append("task.timeout", task.task_id, timeout_seconds=task.timeout_seconds,
+                                     invalid_result=last_invalid is not None)
+                        return await self._finish_timeout(written, policy, ws, active, audit, claimed_at,
+                                                          last_invalid)
+                await sub.wait(deadlines.remaining())
+
+    # endings -------------------------------------------------------------------------
+
+    async def _changes(self, ws: Path, active: _Active, policy: EffectivePolicy) -> tuple[Snapshot, Changes]:
+        after = await asyncio.to_thread(take_snapshot, ws, policy.protected, active.before)
+        changes = compare(active.before, after)
+        others = [a for key, a in self._active.get(ws, {}).items() if a is not active]
+        if others:
+            left_to_others = {p for p in changes.changed
+                              if not matches_allowed(p, active.allowed)
+                              and any(matches_allowed(p, o.allowed) for o in others)}
+            if left_to_others:
+                changes = compare(active.before, after, only=set(changes.changed) - left_to_others)
+        return after, changes
+
+    def _accept_into_others(self, ws: Path, active: _Active, after: Snapshot, changes: Changes) -> None:
+        for other in self._active.get(ws, {}).values():
+            if other is not active:
+                rebase(other.before, after, changes.changed)
+
+    async def _finish_result(self, written: WrittenTask, policy: EffectivePolicy, ws: Path, active: _Active,
+                             audit: AuditLog, read: ResultRead, claimed_at: str, result_path: Path) -> StepOutcome:
+        task = written.task
+        assert read.result is not None
+        try:
+            result_mtime: float | None = result_path.stat().st_mtime
+        except FileNotFoundError:
+            result_mtime = None
+        audit.append("result.received", task.task_id, result_digest=read.digest, status=read.result.status,
+                     executor=read.result.executor, files_changed=read.result.files_changed)
+        after, changes = await self._changes(ws, active, policy)
+        task_path = result_path.parent / f"{task.task_id}.task.json"
+        judgement = await judge(task, task_path, written.digest, read.result, changes, policy, ws)
+        return await self._record(written, policy, ws, active, audit, judgement, after, changes, claimed_at,
+                                  read, read.result.executor, result_mtime)
+
+    async def _finish_timeout(self, written: WrittenTask, policy: EffectivePolicy, ws: Path, active: _Active,
+                              audit: AuditLog, claimed_at: str, last_invalid: ResultRead | None) -> StepOutcome:
+        task = written.task
+        after, changes = await self._changes(ws, active, policy)
+        task_path = self.layout.state_dir(task.plan_id, task.fork_id, "in_progress") / f"{task.task_id}.task.json"
+        checksum_ok, _ = check_task_file(task_path, written.digest)
+        evidence = base_evidence(changes, [], checksum_ok)
+        extra = " (its last result file was invalid)" if last_invalid is not None else ""
+        message = f"no valid result within {task.timeout_seconds}s of the claim{extra}"
+        evidence.violations = [Violation(code=TIMEOUT, message=message),
+                               *violations_from_changes(changes, task, policy)]
+        judgement = Judgement(evidence, "fail", TIMEOUT, message)
+        return await self._record(written, policy, ws, active, audit, judgement, after, changes, claimed_at,
+                                  last_invalid, "timeout", None, force_failed=True)
+
+    async def _finish_unclaimed(self, written: WrittenTask, policy: EffectivePolicy, ws: Path, active: _Active,
+                                audit: AuditLog) -> StepOutcome:
+        after, changes = await self._changes(ws, active, policy)
+        evidence = base_evidence(changes, [], True)
+        evidence.violations = [Violation(code=UNCLAIMED, message="no agent claimed the task before its timeout")]
+        judgement = Judgement(evidence, "fail", UNCLAIMED, "no agent claimed the task before its timeout")
+        return await self._record(written, policy, ws, active, audit, judgement, after, changes, None, None, "none",
+                                  None, force_failed=True, already_moved=True)
+
+    async def _finish_missing(self, written: WrittenTask, policy: EffectivePolicy, ws: Path, active: _Active,
+                              audit: AuditLog) -> StepOutcome:
+        after, changes = await self._changes(ws, active, policy)
+        evidence = base_evidence(changes, [], False)
+        msg = "the task file disappeared from pending/ without being claimed into in_progress/"
+        evidence.violations = [Violation(code="evidence/checksum-mismatch", message=msg)]
+        judgement = Judgement(evidence, "fail", "evidence/checksum-mismatch", msg)
+        return await self._record(written, policy, ws, active, audit, judgement, after, changes, None, None,
+                                  "unknown", None, force_failed=True)
+
+    async def _record(self, written: WrittenTask, policy: EffectivePolicy, ws: Path, active: _Active,
+                      audit: AuditLog, judgement: Judgement, after: Snapshot, changes: Changes,
+                      claimed_at: str | None, read: ResultRead | None, executor: str,
+                      result_mtime: float | None, *, force_failed: bool = False,
+                      already_moved: bool = False) -> StepOutcome:
+        task = written.task
+        self._accept_into_others(ws, active, after, changes)
+        verdict = judgement.verdict
+        state = "completed" if verdict == "pass" and not force_failed else "failed"
+        fork_dir = self.layout.fork_dir(task.plan_id, task.fork_id)
+        src = fork_dir / "in_progress"
+        dest = fork_dir / state
+        dest.mkdir(parents=True, exist_ok=True)
+        ev = judgement.evidence
+        verified = audit.append(
+            "step.verified", task.task_id, verdict=verdict, reason_code=judgement.reason_code,
+            reason=judgement.reason, created=ev.created, modified=ev.modified, deleted=ev.deleted,
+            diff_lines=ev.diff_lines, unreported_changes=ev.unreported_changes, checksum_ok=ev.checksum_ok,
+            violations=[v.model_dump(mode="json") for v in ev.violations],
+            verification=[c.model_dump(mode="json", exclude={"output_tail"}) for c in ev.verification])
+
+        # Move the step's files; the result archived is exactly the bytes that were judged.
+        task_path = dest / f"{task.task_id}.task.json"
+        result_dest: Path | None = None
+        explanation: Path | None = None
+
+        def move() -> None:
+            nonlocal result_dest, explanation
+            if not already_moved and (src / task_path.name).exists():
+                os.replace(src / task_path.name, task_path)
+            result_src = src / f"{task.task_id}.result.json"
+            if read is not None and read.data:
+                result_dest = dest / result_src.name
+                atomic_write_bytes(result_dest, read.data)
+                if result_src.exists():
+                    result_src.unlink()
+            elif result_src.exists():
+                result_dest = dest / result_src.name
+                os.replace(result_src, result_dest)
+            expl_src = src / f"{task.task_id}.explanation.md"
+            if expl_src.exists():
+                explanation = dest / expl_src.name
+                os.replace(expl_src, explanation)
+
+        await asyncio.to_thread(move)
+        finished_at = utc_now()
+        paths = sorted({p for p in [*before_after_paths(active.before, after, task.allowed_files),
+                                    *changes.changed]})
+        record = Provenance(
+            contract_version="1.0", task_id=task.task_id, plan_id=task.plan_id, fork_id=task.fork_id,
+            task_digest=written.digest, result_digest=read.digest if read is not None and read.data else None,
+            executor=executor,
+            materials=[FileDigest(path=p, sha256=d) for p, d in active.before.digests(paths).items()],
+            products=[FileDigest(path=p, sha256=d) for p, d in after.digests(paths).items()],
+            evidence=ev, verdict="pass" if state == "completed" else "fail", reason=judgement.reason,
+            started_at=written.written_at, finished_at=finished_at, previous_digest=None,
+            audit_anchor=AuditAnchor(seq=int(verified["seq"]), digest=str(verified["digest"])),
+        )
+        provenance_path = dest / f"{task.task_id}.provenance.json"
+        key = await asyncio.to_thread(self._signing_key)
+        signed, digest = await asyncio.to_thread(
+            append_record, fork_dir, provenance_path, record.model_dump(mode="json"), key)
+        rel_prov = provenance_path.relative_to(fork_dir).as_posix()
+        if state == "completed":
+            audit.append("step.completed", task.task_id, verdict="pass", provenance=rel_prov,
+                         provenance_digest=digest, executor=executor)
+        else:
+            audit.append("step.failed", task.task_id, verdict="fail", reason_code=judgement.reason_code,
+                         reason=judgement.reason, provenance=rel_prov, provenance_digest=digest,
+                         executor=executor)
+        return StepOutcome(
+            plan_id=task.plan_id, fork_id=task.fork_id, task_id=task.task_id, status=state,  # type: ignore[arg-type]
+            verdict="pass" if state == "completed" else "fail", reason_code=judgement.reason_code,
+            reason=judgement.reason, evidence=ev, provenance=Provenance.model_validate(signed),
+            provenance_path=provenance_path, task_path=task_path, result_path=result_dest,
+            explanation_path=explanation, result=read.result if read is not None else None, executor=executor,
+            handed_off_at=written.written_at, claimed_at=claimed_at, finished_at=finished_at,
+            result_written_at=result_mtime, task_written_at=parse_ts(written.written_at),
+            snapshot=active.before, workspace=ws)
+
+    # rollback ------------------------------------------------------------------------
+
+    async def rollback(self, outcome: StepOutcome, paths: list[str] | None = None) -> RollbackReport:
+        """Restore the violating files of a failed step (or ``paths``) from its before-snapshot.
+
+        Only those files are touched; the restoration is recorded in the audit log.
+        """
+        targets = outcome.violating_paths if paths is None else paths
+        report = await asyncio.to_thread(rollback, outcome.snapshot, targets)
+        self._audit(outcome.plan_id, outcome.fork_id).append(
+            "step.rolled_back", outcome.task_id, **report.to_json())
+        return report
+
+
+def before_after_paths(before: Snapshot, after: Snapshot, allowed: list[str]) -> list[str]:
+    """Files the step was allowed to touch that exist before or after (its materials/products)."""
+    names = set(before.files) | set(after.files)
+    out = {p for p in names if matches_allowed(p, allowed)}
+    # Plain (non-glob) allowed entries are listed even when absent on both sides.
+    out.update(a for a in allowed if not any(ch in a for ch in "*?[") and a.strip())
+    return sorted(out)
+
+
+__all__ = ["HandoffCoordinator", "StepOutcome", "Task", "TaskSpec"]

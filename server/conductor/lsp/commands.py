@@ -1,0 +1,405 @@
+"""``workspace/executeCommand``: the CLI's commands, over the same engine facade.
+
+Every command takes ONE object argument (or none). ``conductor.validate`` and
+``conductor.policy`` call validation and the policy engine directly; the others call
+``conductor.engine.api``. Long ones (explore, build, resume) run as jobs in a worker thread,
+return at once with their plan id and progress token, report work-done progress and stop
+cleanly on cancel. Results are structured JSON, echoed as ``window/logMessage`` (and a
+one-line ``window/showMessage``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lsprotocol import types as lsp
+from pygls.exceptions import JsonRpcInvalidParams
+
+from conductor.lsp import engine
+from conductor.lsp.diagnostics import conductor_files
+from conductor.lsp.steps import step_markdown
+from conductor.validation import detect_kind, validate_file
+
+if TYPE_CHECKING:
+    from conductor.lsp.server import ConductorServer
+
+COMMANDS = (
+    "conductor.init", "conductor.explore", "conductor.build", "conductor.status", "conductor.policy",
+    "conductor.explain", "conductor.events", "conductor.resume", "conductor.approve", "conductor.handoffMetrics",
+    "conductor.verify", "conductor.validate", "conductor.openResult", "conductor.cancel",
+)
+
+# command → (required keys, optional keys) of its one object argument
+SHAPES: dict[str, tuple[dict[str, type | tuple[type, ...]], dict[str, type | tuple[type, ...]]]] = {
+    "conductor.init": ({}, {"path": str}),
+    "conductor.explore": ({"goal": str}, {"forks": int}),
+    "conductor.build": ({"goal": str}, {}),
+    "conductor.status": ({}, {}),
+    "conductor.policy": ({}, {}),
+    "conductor.explain": ({"step_id": str}, {"plan_id": str}),
+    "conductor.events": ({}, {"plan_id": str, "type": str, "step_id": str}),
+    "conductor.resume": ({}, {"plan_id": str}),
+    "conductor.approve": ({"step_id": str, "decision": str}, {"plan_id": str, "fork_id": str}),
+    "conductor.handoffMetrics": ({}, {}),
+    "conductor.verify": ({}, {}),
+    "conductor.validate": ({}, {"paths": list}),
+    "conductor.openResult": ({"path": str}, {}),
+    "conductor.cancel": ({}, {"plan_id": str, "token": str}),
+}
+
+
+def invalid(message: str) -> JsonRpcInvalidParams:
+    return JsonRpcInvalidParams(message)
+
+
+def parse_args(command: str, args: tuple[Any, ...]) -> dict[str, Any]:
+    """The one object argument of ``command``, checked against its shape (InvalidParams otherwise)."""
+    if len(args) > 1:
+        raise invalid(f"{command} takes one object argument, got {len(args)} arguments")
+    arg = args[0] if args else {}
+    if arg is None:
+        arg = {}
+    if not isinstance(arg, dict):
+        raise invalid(f"{command} takes one object argument, got {type(arg).__name__}")
+    required, optional = SHAPES[command]
+    for key, kind in required.items():
+        if key not in arg:
+            raise invalid(f"{command}: missing `{key}`")
+    for key, value in arg.items():
+        kind = required.get(key) or optional.get(key)
+        if kind is None:
+            raise invalid(f"{command}: unknown argument `{key}` (takes {', '.join([*required, *optional]) or 'none'})")
+        if value is not None and (not isinstance(value, kind) or isinstance(value, bool) and kind is int):
+            raise invalid(f"{command}: `{key}` must be {getattr(kind, '__name__', kind)}")
+    if command == "conductor.approve" and arg["decision"] not in ("approve", "reject"):
+        raise invalid("conductor.approve: `decision` must be \"approve\" or \"reject\"")
+    if command == "conductor.validate" and not all(isinstance(p, str) for p in arg.get("paths") or []):
+        raise invalid("conductor.validate: `paths` must be a list of strings")
+    if command in ("conductor.explore", "conductor.build") and not arg["goal"].strip():
+        raise invalid(f"{command}: `goal` must not be empty")
+    return arg
+
+
+def jsonable(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=_default))
+
+
+def _default(value: Any) -> Any:
+    if hasattr(value, "model_dump"):
+        return value.model_dump(mode="json")
+    if hasattr(value, "to_json"):
+        return value.to_json()
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, set | frozenset | tuple):
+        return list(value)
+    if hasattr(value, "__dataclass_fields__"):
+        import dataclasses
+
+        return dataclasses.asdict(value)
+    return str(value)
+
+
+# ---------------------------------------------------------------- direct commands
+
+
+def validate(ls: ConductorServer, root: Path, args: dict[str, Any]) -> dict[str, Any]:
+    """Same checks as ``conductor validate``: each file through conductor.validation.validate_file."""
+    targets: list[Path] = []
+    for raw in args.get("paths") or []:
+        path = Path(raw)
+        path = path if path.is_absolute() else root / path
+        if path.is_dir():
+            targets.extend(conductor_files(path))
+        else:
+            targets.append(path)
+    if not args.get("paths"):
+        targets = list(conductor_files(root))
+    files = []
+    errors = warnings = 0
+    for path in targets:
+        kind = detect_kind(path)
+        entry: dict[str, Any] = {"path": _rel(path, root), "kind": kind}
+        if kind is None:
+            entry["diagnostics"] = []
+            entry["error"] = "not a Conductor document"
+            errors += 1
+        elif not path.exists():
+            entry["diagnostics"] = []
+            entry["error"] = "file not found"
+            errors += 1
+        else:
+            diagnostics = validate_file(path, kind)
+            entry["diagnostics"] = [d.to_json() for d in diagnostics]
+            entry["lines"] = [d.format(_rel(path, root)) for d in diagnostics]
+            errors += sum(1 for d in diagnostics if d.severity == 1)
+            warnings += sum(1 for d in diagnostics if d.severity == 2)
+        files.append(entry)
+    return {"ok": errors == 0, "errors": errors, "warnings": warnings, "files": files}
+
+
+def _rel(path: Path, root: Path) -> str:
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def policy(ls: ConductorServer, root: Path, args: dict[str, Any]) -> dict[str, Any]:
+    """The effective project policy with the origin of every value (same as ``conductor policy``)."""
+    from conductor.policy import PolicyError, load_project_policy
+
+    try:
+        effective = load_project_policy(root)
+    except PolicyError as exc:
+        return {"ok": False, "error": str(exc), "diagnostics": [d.to_json() for d in exc.diagnostics]}
+    return {"ok": True, "policy": effective.to_json(show_origin=True)}
+
+
+# ---------------------------------------------------------------- jobs
+
+
+@dataclass
+class Job:
+    kind: str
+    token: str
+    plan_id: str | None = None
+    cancel_requested: threading.Event = field(default_factory=threading.Event)
+    loop: asyncio.AbstractEventLoop | None = None
+    cancel_event: Any = None
+    task: asyncio.Future[Any] | None = None
+    started: asyncio.Event = field(default_factory=asyncio.Event)
+    result: Any = None
+
+    def cancel(self) -> None:
+        self.cancel_requested.set()
+        if self.loop is not None and self.cancel_event is not None and hasattr(self.cancel_event, "set"):
+            if isinstance(self.cancel_event, threading.Event):
+                self.cancel_event.set()
+            else:
+                self.loop.call_soon_threadsafe(self.cancel_event.set)
+
+
+class Jobs:
+    def __init__(self, ls: ConductorServer) -> None:
+        self.ls = ls
+        self.by_token: dict[str, Job] = {}
+
+    def cancel(self, token: str | None = None, plan_id: str | None = None) -> list[str]:
+        cancelled = []
+        for job in self.by_token.values():
+            if (token and job.token == token) or (plan_id and job.plan_id == plan_id) or (not token and not plan_id):
+                if job.task is not None and not job.task.done():
+                    job.cancel()
+                    cancelled.append(job.token)
+        return cancelled
+
+    async def start(self, kind: str, root: Path, call: str, args: tuple[Any, ...], kwargs: dict[str, Any],
+                    title: str) -> dict[str, Any]:
+        fn = engine.function(call)  # fails at once (clear error) when the facade lacks it
+        ls = self.ls
+        job = Job(kind, f"conductor-{kind}-{uuid.uuid4().hex[:12]}")
+        self.by_token[job.token] = job
+        progress_ok = ls.caps.work_done_progress
+        if progress_ok:
+            try:
+                await asyncio.wait_for(ls.work_done_progress.create_async(job.token), 5)
+            except Exception:
+                progress_ok = False
+        if progress_ok:
+            ls.work_done_progress.begin(job.token, lsp.WorkDoneProgressBegin(
+                title=title, cancellable=True, message="starting", percentage=0))
+        main_loop = asyncio.get_running_loop()
+        plan_known = asyncio.Event()
+        if engine.accepts(fn, "plan_id") and call == "run_goal":
+            job.plan_id = uuid.uuid4().hex[:8]
+            kwargs["plan_id"] = job.plan_id
+            plan_known.set()
+        elif kwargs.get("plan_id"):
+            job.plan_id = kwargs["plan_id"]
+            plan_known.set()
+        last = {"pct": 0}
+
+        def report(message: Any = None, percentage: Any = None, **extra: Any) -> None:
+            def deliver() -> None:
+                plan_id = extra.get("plan_id")
+                if isinstance(message, dict):
+                    plan_id = plan_id or message.get("plan_id")
+                if plan_id and not job.plan_id:
+                    job.plan_id = str(plan_id)
+                    plan_known.set()
+                text = message.get("message") if isinstance(message, dict) else message
+                pct = percentage if isinstance(percentage, int | float) else None
+                if pct is not None:
+                    last["pct"] = max(last["pct"], min(100, int(pct)))
+                if progress_ok and not job.cancel_requested.is_set():
+                    ls.work_done_progress.report(job.token, lsp.WorkDoneProgressReport(
+                        message=str(text) if text is not None else None, percentage=last["pct"], cancellable=True))
+                if text:
+                    ls.log_info(f"[{kind} {job.plan_id or ''}] {text}")
+            main_loop.call_soon_threadsafe(deliver)
+
+        kwargs = {k: v for k, v in kwargs.items() if engine.accepts(fn, k)}
+        if engine.accepts(fn, "progress"):
+            kwargs["progress"] = report
+
+        def worker() -> Any:
+            if inspect.iscoroutinefunction(fn):
+                async def run() -> Any:
+                    job.loop = asyncio.get_running_loop()
+                    job.cancel_event = asyncio.Event()
+                    if job.cancel_requested.is_set():
+                        job.cancel_event.set()
+                    if engine.accepts(fn, "cancel"):
+                        kwargs["cancel"] = job.cancel_event
+                    return await fn(*args, **kwargs)
+
+                return asyncio.run(run())
+            job.loop = None
+            job.cancel_event = job.cancel_requested
+            if engine.accepts(fn, "cancel"):
+                kwargs["cancel"] = job.cancel_requested
+            return fn(*args, **kwargs)
+
+        async def supervise() -> Any:
+            outcome: dict[str, Any]
+            try:
+                result = await asyncio.to_thread(worker)
+                outcome = {"ok": True, "result": jsonable(result)}
+                if isinstance(result, dict) and result.get("plan_id") and not job.plan_id:
+                    job.plan_id = str(result["plan_id"])
+            except (asyncio.CancelledError, KeyboardInterrupt):
+                outcome = {"ok": False, "cancelled": True}
+            except Exception as exc:
+                cancelled = job.cancel_requested.is_set()
+                outcome = {"ok": False, "cancelled": cancelled, "error": f"{type(exc).__name__}: {exc}"}
+            if job.cancel_requested.is_set():
+                outcome["cancelled"] = True
+            plan_known.set()
+            job.result = outcome
+            summary = ("cancelled" if outcome.get("cancelled") else "finished" if outcome["ok"]
+                       else f"failed: {outcome.get('error')}")
+            if progress_ok:
+                ls.work_done_progress.end(job.token, lsp.WorkDoneProgressEnd(message=summary))
+            ls.show(f"Conductor {kind} {job.plan_id or ''} {summary}".replace("  ", " "),
+                    lsp.MessageType.Info if outcome["ok"] or outcome.get("cancelled") else lsp.MessageType.Error)
+            ls.log_info(json.dumps({"command": f"conductor.{kind}", "plan_id": job.plan_id, **outcome}, default=str))
+            ls.steps.refresh()
+            return outcome
+
+        job.task = asyncio.ensure_future(supervise())
+        ls.background.add(job.task)
+        job.task.add_done_callback(ls.background.discard)
+        try:
+            await asyncio.wait_for(plan_known.wait(), 2.0)
+        except TimeoutError:
+            pass
+        return {"plan_id": job.plan_id, "token": job.token, "status": "finished" if job.task.done() else "running",
+                **({"outcome": job.result} if job.task.done() else {})}
+
+
+# ---------------------------------------------------------------- dispatch
+
+
+async def execute(ls: ConductorServer, command: str, raw: tuple[Any, ...]) -> Any:
+    args = parse_args(command, raw)
+    root = ls.project_root_or_workspace()
+    if root is None and command != "conductor.init":
+        raise invalid(f"{command} needs a workspace folder (no rootUri / workspace folders were given)")
+    handler = HANDLERS[command]
+    result = handler(ls, root, args)
+    if inspect.isawaitable(result):
+        result = await result
+    result = jsonable(result)
+    ls.log_info(f"{command}: {json.dumps(result, ensure_ascii=False)[:4000]}")
+    return result
+
+
+def _facade(name: str, *keys: str) -> Callable[[ConductorServer, Path, dict[str, Any]], Any]:
+    async def run(ls: ConductorServer, root: Path, args: dict[str, Any]) -> Any:
+        kwargs = {k: args[k] for k in keys if args.get(k) is not None}
+        return await asyncio.to_thread(engine.call, name, root, **kwargs)
+    return run
+
+
+async def _init(ls: ConductorServer, root: Path | None, args: dict[str, Any]) -> Any:
+    target = Path(args["path"]) if args.get("path") else root
+    if target is None:
+        raise invalid("conductor.init: give `path` (no workspace folder is open)")
+    if not target.is_absolute() and root is not None:
+        target = root / target
+    result = await asyncio.to_thread(engine.call, "init_project", target)
+    ls.store.roots.clear()
+    ls.show(f"Conductor initialised {target}")
+    return result
+
+
+async def _explain(ls: ConductorServer, root: Path, args: dict[str, Any]) -> Any:
+    try:
+        result = await asyncio.to_thread(engine.call, "explain_step", root, args["step_id"],
+                                         plan_id=args.get("plan_id"))
+    except engine.EngineUnavailable:
+        markdown = step_markdown(None if root is None else root, args["step_id"], args.get("plan_id"))
+        result = {"step_id": args["step_id"], "plan_id": args.get("plan_id"), "markdown": markdown,
+                  "source": "task file"}
+    if isinstance(result, dict) and result.get("markdown"):
+        ls.show(str(result["markdown"])[:2000])
+    return result
+
+
+async def _approve(ls: ConductorServer, root: Path, args: dict[str, Any]) -> Any:
+    result = await asyncio.to_thread(engine.call, "approve_step", root, args["step_id"],
+                                     plan_id=args.get("plan_id"), decision=args["decision"], fork_id=args.get("fork_id"))
+    verb = "approved" if args["decision"] == "approve" else "rejected"
+    ls.show(f"{args['step_id']} {verb}")
+    ls.steps.refresh()
+    return result
+
+
+async def _run(kind: str, ls: ConductorServer, root: Path, args: dict[str, Any]) -> Any:
+    opts = ls.settings.engine_options()
+    if kind == "resume":
+        return await ls.jobs.start("resume", root, "resume", (root, args.get("plan_id")), dict(opts),
+                                   f"Conductor resume {args.get('plan_id') or ''}".strip())
+    forks = args.get("forks") or (ls.settings.forks if kind == "explore" else 1) or (3 if kind == "explore" else 1)
+    kwargs = {"mode": kind, "forks": forks if kind == "explore" else 1, **opts}
+    return await ls.jobs.start(kind, root, "run_goal", (root, args["goal"]), kwargs, f"Conductor {kind}: {args['goal']}")
+
+
+async def _open_result(ls: ConductorServer, root: Path, args: dict[str, Any]) -> Any:
+    path = Path(args["path"])
+    if not path.exists():
+        raise invalid(f"conductor.openResult: {path} does not exist")
+    if ls.caps.show_document:
+        await ls.window_show_document_async(lsp.ShowDocumentParams(uri=path.as_uri(), take_focus=True))
+    return {"path": str(path), "uri": path.as_uri()}
+
+
+def _cancel(ls: ConductorServer, root: Path, args: dict[str, Any]) -> Any:
+    return {"cancelled": ls.jobs.cancel(args.get("token"), args.get("plan_id"))}
+
+
+HANDLERS: dict[str, Callable[[Any, Any, dict[str, Any]], Any]] = {
+    "conductor.init": _init,
+    "conductor.explore": lambda ls, root, args: _run("explore", ls, root, args),
+    "conductor.build": lambda ls, root, args: _run("build", ls, root, args),
+    "conductor.resume": lambda ls, root, args: _run("resume", ls, root, args),
+    "conductor.status": _facade("status"),
+    "conductor.policy": policy,
+    "conductor.explain": _explain,
+    "conductor.events": _facade("list_events", "plan_id", "type", "step_id"),
+    "conductor.approve": _approve,
+    "conductor.handoffMetrics": _facade("handoff_metrics"),
+    "conductor.verify": _facade("verify_project"),
+    "conductor.validate": validate,
+    "conductor.openResult": _open_result,
+    "conductor.cancel": _cancel,
+}

@@ -1,0 +1,95 @@
+"""Real projects (optionally real git) and real agent processes for the hand-off tests."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from conductor.handoff.agent import Agent, AgentOptions
+from conductor.project.layout import ProjectLayout
+
+AGENT_SCRIPT = Path(__file__).with_name("agent_script.py")
+SCRIPT_COMMAND = f'"{sys.executable}" "{AGENT_SCRIPT}"'
+
+POLICY = """\
+global_constraints:
+  - Keep changes small
+file_rules:
+  protected_patterns:
+    - "*.lock"
+behavior:
+  max_diff_lines: 50
+  timeout_seconds: 30
+verification:
+  - name: readme present
+    run: test -f README.md
+    timeout_seconds: 20
+"""
+
+
+def git(root: Path, *args: str) -> str:
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
+           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"}
+    return subprocess.run(["git", *args], cwd=root, check=True, capture_output=True, text=True, env=env).stdout
+
+
+def make_project(root: Path, *, use_git: bool = True, policy: str = POLICY) -> ProjectLayout:
+    (root / ".conductor").mkdir(parents=True)
+    (root / ".conductor" / "policy.yaml").write_text(policy)
+    (root / "README.md").write_text("# demo\n")
+    (root / "poetry.lock").write_text("locked\n")
+    (root / "src").mkdir()
+    (root / "src" / "app.py").write_text("print('app')\n")
+    if use_git:
+        (root / ".gitignore").write_text(".conductor/\n")
+        git(root, "init", "-q", "-b", "main")
+        git(root, "add", "-A")
+        git(root, "commit", "-q", "-m", "init")
+    return ProjectLayout.at(root)
+
+
+def add_worktree(layout: ProjectLayout, plan_id: str, fork_id: str) -> str:
+    """A git worktree for a fork under .conductor/worktrees; returns it relative to the root."""
+    rel = f".conductor/worktrees/{plan_id}/fork_{fork_id}"
+    git(layout.root, "worktree", "add", "-q", "--detach", rel)
+    return rel
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> ProjectLayout:
+    return make_project(tmp_path / "proj")
+
+
+@pytest.fixture
+def plain_project(tmp_path: Path) -> ProjectLayout:
+    return make_project(tmp_path / "plain", use_git=False)
+
+
+def agent_process(layout: ProjectLayout, *args: str, command: str = SCRIPT_COMMAND) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "conductor", "agent", "--root", str(layout.root),
+                             "--command", command, *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+@pytest.fixture
+def agent_thread() -> Iterator[object]:
+    """Start an in-process reference agent (a thread) with ``start(layout, idle_exit=…)``."""
+    threads: list[threading.Thread] = []
+
+    def start(layout: ProjectLayout, idle_exit: float = 3.0, command: str = SCRIPT_COMMAND) -> list[str]:
+        lines: list[str] = []
+        agent = Agent(AgentOptions(root=layout.root, command=command, idle_exit=idle_exit), out=lines.append)
+        thread = threading.Thread(target=agent.run, daemon=True)
+        thread.start()
+        threads.append(thread)
+        return lines
+
+    yield start
+    for thread in threads:
+        thread.join(timeout=30)

@@ -1,0 +1,113 @@
+"""A real ``conductor lsp`` process per test, driven by pytest-lsp with a real client's capabilities.
+
+``client`` is parametrized over the recorded capabilities of VS Code, Neovim and Emacs; the
+server runs ``[sys.executable, "-m", "conductor", "lsp"]`` against a fresh project in a
+temporary folder. The scripted engine (``tests/lsp/fake_engine.py``) stands in for the
+facade through ``CONDUCTOR_ENGINE_MODULE`` so progress, cancellation and approvals are
+exercised whether or not ``conductor.engine.api`` is installed.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from lsprotocol import types as lsp
+from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
+
+from tests.lsp.helpers import make_project
+
+REPO = Path(__file__).resolve().parents[2]
+CLIENTS = ["visual_studio_code", "neovim", "emacs"]
+SERVER = [sys.executable, "-m", "conductor", "lsp"]
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    return make_project(tmp_path / "proj")
+
+
+def server_env(tmp_path: Path, engine: str | None = "tests.lsp.fake_engine") -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("CONDUCTOR_API_KEY", "GEMINI_API_KEY")}
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    if engine:
+        env["CONDUCTOR_ENGINE_MODULE"] = engine
+    env["FAKE_ENGINE_LOG"] = str(tmp_path / "engine.log")
+    return env
+
+
+class Recorder:
+    """What the server asked of the client beyond pytest-lsp's defaults."""
+
+    def __init__(self) -> None:
+        self.registrations: list[Any] = []
+        self.step_changes: list[dict[str, Any]] = []
+        self.message_requests: list[lsp.ShowMessageRequestParams] = []
+        self.answers: list[str | None] = []
+        self.lens_refreshes = 0
+
+
+def attach(client: LanguageClient, rec: Recorder) -> None:
+    @client.feature(lsp.CLIENT_REGISTER_CAPABILITY)
+    def register(params: lsp.RegistrationParams) -> None:
+        rec.registrations.extend(params.registrations)
+
+    @client.feature(lsp.WINDOW_SHOW_MESSAGE_REQUEST)
+    def message_request(params: lsp.ShowMessageRequestParams) -> lsp.MessageActionItem | None:
+        rec.message_requests.append(params)
+        answer = rec.answers.pop(0) if rec.answers else None
+        return lsp.MessageActionItem(title=answer) if answer else None
+
+    @client.feature(lsp.WORKSPACE_CODE_LENS_REFRESH)
+    def lens_refresh(params: Any) -> None:
+        rec.lens_refreshes += 1
+
+    @client.feature("conductor/stepChanged")
+    def step_changed(params: Any) -> None:
+        rec.step_changes.append(_plain(params))
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple) and not hasattr(value, "_fields"):
+        return [_plain(v) for v in value]
+    if hasattr(value, "_asdict"):
+        return {k: _plain(v) for k, v in value._asdict().items()}
+    if hasattr(value, "__dict__") and not isinstance(value, str | int | float | bool):
+        return {k: _plain(v) for k, v in vars(value).items()}
+    return value
+
+
+async def start_client(project: Path, caps_name: str, tmp_path: Path, rec: Recorder,
+                       capabilities: lsp.ClientCapabilities | None = None,
+                       init_options: Any = None) -> LanguageClient:
+    config = ClientServerConfig(server_command=SERVER, server_env=server_env(tmp_path))
+    client = await config.start()
+    assert isinstance(client, LanguageClient)
+    attach(client, rec)
+    caps = capabilities or client_capabilities(caps_name)
+    client.init_result = await client.initialize_session(lsp.InitializeParams(  # type: ignore[attr-defined]
+        capabilities=caps, root_uri=project.as_uri(), initialization_options=init_options,
+        workspace_folders=[lsp.WorkspaceFolder(uri=project.as_uri(), name="proj")]))
+    return client
+
+
+@pytest.fixture
+def recorder() -> Recorder:
+    return Recorder()
+
+
+@pytest_asyncio.fixture(params=CLIENTS)
+async def client(request: pytest.FixtureRequest, project: Path, tmp_path: Path,
+                 recorder: Recorder) -> AsyncIterator[LanguageClient]:
+    lc = await start_client(project, request.param, tmp_path, recorder)
+    lc.caps_name = request.param  # type: ignore[attr-defined]
+    yield lc
+    await lc.shutdown_session()
+    await lc.stop()
