@@ -33,7 +33,7 @@ test-python: install
 test: lint test-extension test-python
 
 demo: install
-	$(VENV)/bin/conductor demo
+	CONDUCTOR=$(CURDIR)/$(VENV)/bin/conductor PYTHON=$(CURDIR)/$(PY) bash scripts/demo.sh
 
 bench: install
 	$(PY) bench/bench_validation.py

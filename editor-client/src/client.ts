@@ -153,7 +153,7 @@ export class ServerManager implements vscode.Disposable {
     this.setState('starting');
     const found = await discoverServer(this.output);
     if (!found) {
-      this.output.appendLine('[client] Conductor language server not found (setting conductor.serverCommand, Python extension interpreter, `conductor` on PATH, python3 -m conductor).');
+      this.output.appendLine(`[client] Conductor language server not found (setting conductor.serverCommand, Python extension interpreter, "conductor" on PATH, python3 -m conductor). PATH=${process.env.PATH ?? ''}`);
       this.setState('missing');
       void this.showNotFound();
       return undefined;

@@ -20,7 +20,7 @@ import pytest_asyncio
 from lsprotocol import types as lsp
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 
-from tests.lsp.helpers import make_project
+from tests.lsp.helpers import make_project, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 CLIENTS = ["visual_studio_code", "neovim", "emacs"]
@@ -95,6 +95,11 @@ async def start_client(project: Path, caps_name: str, tmp_path: Path, rec: Recor
     client.init_result = await client.initialize_session(lsp.InitializeParams(  # type: ignore[attr-defined]
         capabilities=caps, root_uri=project.as_uri(), initialization_options=init_options,
         workspace_folders=[lsp.WorkspaceFolder(uri=project.as_uri(), name="proj")]))
+    watched = caps.workspace.did_change_watched_files if caps.workspace else None
+    if watched is not None and watched.dynamic_registration:
+        await wait_for(lambda: rec.registrations, what="client/registerCapability for watched files")
+    else:
+        await wait_for(lambda: any("file watching" in m.message for m in client.log_messages), what="ready")
     return client
 
 

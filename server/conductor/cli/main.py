@@ -25,7 +25,7 @@ def cli() -> None:
 
 def _register() -> None:
     # One import per command module; each adds its commands to ``cli``.
-    from conductor.cli import project_commands  # noqa: F401
+    from conductor.cli import engine_commands, project_commands  # noqa: F401
     from conductor.cli import handoff_commands  # noqa: F401
     from conductor.cli import lsp_command  # noqa: F401
 

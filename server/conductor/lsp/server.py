@@ -55,9 +55,10 @@ class ConductorServer(LanguageServer):
     @property
     def encoding(self) -> str:
         try:
-            return str(self.workspace.position_encoding or "utf-16")
+            encoding = self.workspace.position_encoding or "utf-16"
         except Exception:
             return "utf-16"
+        return str(getattr(encoding, "value", encoding))
 
     @staticmethod
     def path_of(uri: str) -> Path | None:
