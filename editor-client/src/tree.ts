@@ -68,6 +68,7 @@ export class PlanTreeProvider implements vscode.TreeDataProvider<Node>, vscode.D
       item.tooltip = `${node.plan.goal}\nplan ${node.plan.plan_id} — ${STATE_LABELS[node.plan.state] ?? node.plan.state}`;
       item.iconPath = stateIcon(node.plan.state);
       item.contextValue = 'plan';
+      item.accessibilityInformation = { label: `Plan ${node.plan.goal}, ${p.completed} of ${p.total} steps done${p.failed ? `, ${p.failed} failed` : ''}` };
       return item;
     }
     if (node.kind === 'fork') {
@@ -77,6 +78,7 @@ export class PlanTreeProvider implements vscode.TreeDataProvider<Node>, vscode.D
       item.description = `${done}/${node.fork.steps.length}`;
       item.iconPath = new vscode.ThemeIcon('git-branch');
       item.contextValue = 'fork';
+      item.accessibilityInformation = { label: `Fork ${node.fork.fork_id}, ${done} of ${node.fork.steps.length} steps done` };
       return item;
     }
     const s = node.step;
@@ -100,7 +102,7 @@ export class PlanTreeProvider implements vscode.TreeDataProvider<Node>, vscode.D
     if (s.paths.result) flags.push('result');
     if (s.paths.provenance) flags.push('provenance');
     item.contextValue = flags.join(' ');
-    item.accessibilityInformation = { label: `${s.title || s.step_id}, ${STATE_LABELS[s.state] ?? s.state}${s.confidence ? `, confidence ${s.confidence.level}` : ''}` };
+    item.accessibilityInformation = { label: `Step ${s.title || s.step_id}${s.confidence ? `, confidence ${s.confidence.level}` : ''}, ${STATE_LABELS[s.state] ?? s.state}` };
     const open = s.paths.result ?? s.paths.task;
     if (open) {
       item.command = { command: 'conductor.ui.openStepFile', title: 'Open', arguments: [node] };

@@ -64,8 +64,7 @@ RACE = textwrap.dedent("""
     from conductor.handoff.claim import claim_next
     from conductor.project.layout import ProjectLayout
     layout = ProjectLayout.at(sys.argv[1])
-    while time.time() < float(sys.argv[2]):
-        pass
+    time.sleep(max(0.0, float(sys.argv[2]) - time.time()))
     while (path := claim_next(layout)) is not None:
         print(path.name)
 """)

@@ -126,7 +126,7 @@ async def test_agent_writes_a_result_file(client, project: Path, recorder: Recor
     assert codes(diags) == ["result/missing-error", "result/path-escapes"]
     result.unlink()
     notify_disk_change(client, recorder, result, lsp.FileChangeType.Deleted)
-    await wait_for(lambda: client.diagnostics.get(uri) == [], what="diagnostics cleared after delete")
+    await wait_for(lambda: list(client.diagnostics.get(uri, [None])) == [], what="diagnostics cleared after delete")
 
 
 async def test_burst_of_edits_keeps_latest_version(client, project: Path) -> None:
@@ -154,7 +154,7 @@ async def test_settings_turn_diagnostics_off_per_kind(project: Path, tmp_path: P
         path.write_text(dump(task(allowed=["../x.py"])), encoding="utf-8")
         task_uri = open_doc(client, path)
         await wait_for(lambda: client.diagnostics.get(task_uri), what="task diagnostics")
-        assert client.diagnostics.get(policy_uri) == []
+        assert list(client.diagnostics.get(policy_uri, [None])) == []
     finally:
         await client.shutdown_session()
         await client.stop()

@@ -69,3 +69,14 @@ def test_atomic_json_write_replaces_whole_files(tmp_path: Path):
     atomic_write_json(target, {"a": 2})
     assert json.loads(target.read_text()) == {"a": 2}
     assert [p.name for p in tmp_path.iterdir()] == ["m.json"]
+
+
+def test_a_torn_last_line_is_ignored_by_readers_and_cut_by_the_next_append(tmp_path: Path):
+    path = make(tmp_path, 3)
+    with path.open("ab") as fh:
+        fh.write(b'{"event":"half-writ')
+    assert len(ChainLog(path).records()) == 3
+    ChainLog(path).append({"event": "after"})
+    records = ChainLog(path).records()
+    assert [r["event"] for r in records] == ["e", "e", "e", "after"]
+    assert verify_chain(path) is None

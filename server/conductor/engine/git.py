@@ -71,6 +71,7 @@ def add_worktree(root: Path, path: Path, branch: str, base: str) -> Worktree:
     if path.exists() and (path / ".git").exists():
         return Worktree(path, branch)
     path.parent.mkdir(parents=True, exist_ok=True)
+    git(root, "worktree", "prune")  # forget a worktree whose creation was interrupted
     exists = bool(git(root, "rev-parse", "--verify", "-q", f"refs/heads/{branch}", check=False))
     if exists:
         git(root, "worktree", "add", "-q", str(path), branch)
@@ -121,7 +122,8 @@ def merge_branch(root: Path, branch: str, message: str) -> MergeOutcome:
                           capture_output=True, text=True, timeout=120)
     if proc.returncode != 0:
         subprocess.run(["git", "merge", "--abort"], cwd=root, capture_output=True)
-        return MergeOutcome(False, None, f"`git merge {branch}` does not apply cleanly ({proc.stdout.strip() or proc.stderr.strip()}); "
+        why = proc.stdout.strip() or proc.stderr.strip()
+        return MergeOutcome(False, None, f"`git merge {branch}` does not apply cleanly ({why}); "
                                          f"resolve it yourself with `git merge {branch}`")
     return MergeOutcome(True, head(root), f"merged {branch}")
 

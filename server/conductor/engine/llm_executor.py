@@ -11,6 +11,7 @@ in the result; the verifier would fail the step anyway if anything else changed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 from pathlib import Path
@@ -100,10 +101,8 @@ async def serve_fork(layout: ProjectLayout, plan_id: str, fork_id: str, llm: Str
     while not stop.is_set():
         claimed = await asyncio.to_thread(claim_next, layout, plan_id, fork_id)
         if claimed is None:
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), poll_seconds)
-            except TimeoutError:
-                pass
             continue
         await asyncio.to_thread(execute, layout, claimed, llm)
         done += 1

@@ -11,6 +11,7 @@ resumed plan reuses them instead of asking again.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import uuid
@@ -59,6 +60,35 @@ StepListener = Callable[[dict[str, Any]], None]
 APPROVAL_POLL_SECONDS = 0.2
 
 
+@dataclass
+class Verdict:
+    """What the runner needs of a step's verdict, from a live outcome or from the journal."""
+
+    ok: bool
+    reason: str
+    cause: str | None
+    evidence: dict[str, Any]
+
+    @classmethod
+    def of(cls, outcome: StepOutcome) -> Verdict:
+        return cls(ok=outcome.ok, reason=outcome.reason, cause=outcome.reason_code,
+                   evidence=outcome.evidence.model_dump(mode="json"))
+
+    @property
+    def changed(self) -> list[str]:
+        e = self.evidence
+        return sorted({*(e.get("created") or []), *(e.get("modified") or []), *(e.get("deleted") or [])})
+
+    def summary(self) -> str:
+        lines = [self.reason]
+        lines += [f"- {v.get('code')}: {v.get('message')}" for v in self.evidence.get("violations") or []]
+        for run in self.evidence.get("verification") or []:
+            if run.get("exit_code") != 0:
+                lines.append(f"- verification `{run.get('name')}` exited {run.get('exit_code')}: "
+                             f"{(run.get('output_tail') or '').strip()[-800:]}")
+        return "\n".join(lines)
+
+
 class EngineError(RuntimeError):
     """The plan cannot run as asked; the message says what and where."""
 
@@ -95,7 +125,7 @@ def load_config(layout: ProjectLayout) -> Config:
     if not layout.config_file.exists():
         return Config()
     text = layout.config_file.read_text(encoding="utf-8")
-    doc, diagnostics = validate_document(text, "config", path=layout.config_file)
+    _doc, diagnostics = validate_document(text, "config", path=layout.config_file)
     errors = [d for d in diagnostics if d.severity == 1]
     if errors:
         first = errors[0].format(".conductor/config.yaml")
@@ -132,7 +162,7 @@ class PlanRunner:
         self.plans: dict[str, Plan] = {}
         self.worktrees: dict[str, Path] = {}
         self.base_commit = ""
-        self._step_locks: dict[str, asyncio.Lock] = {}
+        self._background: set[asyncio.Future[Any]] = set()
 
     # ------------------------------------------------------------------ helpers
     def state(self) -> PlanState:
@@ -328,18 +358,40 @@ class PlanRunner:
                 return "halted"
             state = self.state().forks[fork_id].steps[step_id]
             attempt = len(state.repairs) + 1
+            verdict: Verdict | None = None
             if state.state == "in_progress":
-                await asyncio.to_thread(self._abandon_attempt, fork_id, step_id)
-            outcome = await self._execute(fork_id, step, policy, confidence, attempt)
-            if outcome is None:
-                return "halted"
-            if outcome.ok:
-                await self._accept(fork_id, step, outcome, attempt, state)
+                verdict = self._journaled_verdict(fork_id, step_id)
+                if verdict is None:
+                    await asyncio.to_thread(self._abandon_attempt, fork_id, step_id)
+            if verdict is None:
+                outcome = await self._execute(fork_id, step, policy, confidence, attempt)
+                if outcome is None:
+                    return "halted"
+                verdict = Verdict.of(outcome)
+            if verdict.ok:
+                await self._accept(fork_id, step, verdict, attempt, state)
                 return "completed"
-            await self._reject(fork_id, step, outcome)
+            await self._reject(fork_id, step, verdict)
             if len(self.state().forks[fork_id].steps[step_id].repairs) >= max_repairs:
                 return "failed"
-            step = await self._repair(fork_id, step, outcome, attempt)
+            step = await self._repair(fork_id, step, verdict, attempt)
+
+    def _journaled_verdict(self, fork_id: str, step_id: str) -> Verdict | None:
+        """A verdict journaled after the step's last hand-off (the engine stopped before acting on it)."""
+        last_handoff = -1
+        verified: dict[str, Any] | None = None
+        for event in self.journal.events(types=["step.handed_off", "step.verified"], fork_id=fork_id,
+                                         step_id=step_id):
+            if event.type == "step.handed_off":
+                last_handoff, verified = event.seq, None
+            elif event.seq > last_handoff:
+                verified = event.data
+        if verified is None:
+            return None
+        evidence = verified.get("evidence") or {}
+        violations = evidence.get("violations") or []
+        return Verdict(ok=verified["verdict"] == "pass", reason=verified.get("reason", ""),
+                       cause=violations[0]["code"] if violations else None, evidence=evidence)
 
     async def _confidence(self, fork_id: str, step: PlanStep, policy: EffectivePolicy,
                           state: StepState) -> Confidence:
@@ -367,7 +419,7 @@ class PlanRunner:
         if self.options.on_approval:
             result = self.options.on_approval(fork_id, step_id, confidence.model_dump(mode="json"))
             if asyncio.iscoroutine(result):
-                asyncio.ensure_future(result)
+                self._background.add(asyncio.ensure_future(result))
         while not self.cancel.is_set():
             step = self.state().forks[fork_id].steps[step_id]
             if step.rejected_by:
@@ -376,10 +428,8 @@ class PlanRunner:
             if step.approved_by:
                 self.step_changed(fork_id, step_id)
                 return "approved"
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.cancel.wait(), APPROVAL_POLL_SECONDS)
-            except TimeoutError:
-                pass
         return "halted"
 
     def _set_aside(self, fork_id: str, step_id: str) -> None:
@@ -425,9 +475,9 @@ class PlanRunner:
                             provenance_path=self.layout.relative(outcome.provenance_path))
         return outcome
 
-    async def _accept(self, fork_id: str, step: PlanStep, outcome: StepOutcome, attempt: int,
+    async def _accept(self, fork_id: str, step: PlanStep, verdict: Verdict, attempt: int,
                       state: StepState) -> None:
-        changed = sorted({*outcome.evidence.created, *outcome.evidence.modified, *outcome.evidence.deleted})
+        changed = verdict.changed
         await asyncio.to_thread(git.commit_paths, self.worktrees[fork_id], changed, f"{step.id}: {step.title}")
         self.journal.append("step.completed", fork_id=fork_id, step_id=step.id)
         self.step_changed(fork_id, step.id)
@@ -443,21 +493,21 @@ class PlanRunner:
                                        fix_instruction=step.instruction, fix_allowed_files=list(step.allowed_files),
                                        succeeded=True, plan_id=self.plan_id, fork_id=fork_id, step_id=step.id)
 
-    async def _reject(self, fork_id: str, step: PlanStep, outcome: StepOutcome) -> None:
+    async def _reject(self, fork_id: str, step: PlanStep, verdict: Verdict) -> None:
         await asyncio.to_thread(git.discard_changes, self.worktrees[fork_id])
-        cause = outcome.reason_code or "failed"
-        self.journal.append("step.failed", fork_id=fork_id, step_id=step.id, cause=cause, reason=outcome.reason)
+        cause = verdict.cause or "failed"
+        self.journal.append("step.failed", fork_id=fork_id, step_id=step.id, cause=cause, reason=verdict.reason)
         self.step_changed(fork_id, step.id)
-        self.progress(f"{fork_id}/{step.id} failed: {outcome.reason}")
+        self.progress(f"{fork_id}/{step.id} failed: {verdict.reason}")
         self.history.record_outcome(goal=self.options.goal, title=step.title, instruction=step.instruction,
                                     allowed_files=list(step.allowed_files), outcome="failed", failure_cause=cause,
                                     plan_id=self.plan_id, fork_id=fork_id, step_id=step.id)
 
-    async def _repair(self, fork_id: str, step: PlanStep, outcome: StepOutcome, attempt: int) -> PlanStep:
-        cause = outcome.reason_code or "failed"
+    async def _repair(self, fork_id: str, step: PlanStep, verdict: Verdict, attempt: int) -> PlanStep:
+        cause = verdict.cause or "failed"
         fixes = [f.to_dict() for f in self.history.similar_failures_with_fixes(
             step.instruction, list(step.allowed_files), failure_cause=cause)]
-        evidence = outcome.reason + "\n" + "\n".join(f"- {v.code}: {v.message}" for v in outcome.evidence.violations)
+        evidence = verdict.summary()
         instruction, allowed = step.instruction, list(step.allowed_files)
         if self.llm.is_configured() or self.llm.live is not None:
             prompt = repair_prompt(step, cause, evidence, fixes, self.options.goal)

@@ -69,8 +69,24 @@ class ChainLog:
 
     @staticmethod
     def _tail(fd: int) -> tuple[int, str]:
-        """Sequence number and digest for the next record, read from the end of the file."""
+        """Sequence number and digest for the next record, read from the end of the file.
+
+        A torn last line (a writer killed mid-write, so no newline) was never acknowledged;
+        it is cut off here, under the lock, before the next record is appended.
+        """
         size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            keep = size
+            while keep > 0:
+                step = min(4096, keep)
+                chunk = os.pread(fd, step, keep - step)
+                cut = chunk.rfind(b"\n")
+                if cut >= 0:
+                    keep = keep - step + cut + 1
+                    break
+                keep -= step
+            os.ftruncate(fd, max(keep, 0))
+            size = max(keep, 0)
         if size == 0:
             return 0, GENESIS
         chunk = 4096
@@ -93,6 +109,8 @@ class ChainLog:
             return
         with self.path.open("rb") as fh:
             for raw in fh:
+                if not raw.endswith(b"\n"):
+                    return  # a torn last line: never acknowledged, ignored by readers
                 if raw.strip():
                     yield json.loads(raw)
 
