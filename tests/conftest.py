@@ -23,3 +23,6 @@ def require_tool(name: str) -> str:
     if IN_CI:
         pytest.fail(f"CI=true and {message}")
     pytest.skip(message)
+
+
+from tests.support.fixtures import openai_server  # noqa: E402,F401  (a real OpenAI-compatible server on loopback)

@@ -32,6 +32,7 @@ const ENTRY = join(CODE_SERVER_DIR, 'node_modules', 'code-server', 'out', 'node'
 const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 const VSIX = resolve(process.env.E2E_VSIX ?? join(CLIENT, 'conductor-vscode.vsix'));
 const T0 = Date.now();
+const GOAL = 'Add a greet(name) function to src/greet.py';
 
 const results = [];
 const children = [];
@@ -440,11 +441,8 @@ try {
     await page.keyboard.press('Control+K');
     await page.keyboard.press('Control+I');
     const text = await waitFor('hover widget', async () => {
-      const h = page.locator('.monaco-hover:not(.hidden) .monaco-hover-content, .monaco-hover-content').first();
-      if (!(await h.isVisible().catch(() => false))) return undefined;
-      const t = (await h.textContent()) ?? '';
-      if (/Loading/.test(t) && t.length < 20) return undefined;
-      return t.includes(want.slice(0, 30)) ? t : undefined;
+      const texts = await page.locator('.monaco-hover-content').allTextContents();
+      return texts.find((t) => t.includes(want.slice(0, 30)));
     }, 15_000, 300).catch(async (e) => {
       await shot('hover.png');
       const t = await page.locator('.monaco-hover-content').allTextContents().catch(() => []);
@@ -472,7 +470,8 @@ try {
     });
     await page.locator('.notifications-toasts .notification-toast.notification-fade-in-done').first().waitFor({ timeout: 3000 }).catch(() => undefined);
     await shot('validate-notification.png');
-    if (!/3 errors?/.test(msg)) throw new Error(`expected the 3 policy errors in "${msg}"`);
+    const n = Number(/(\d+) errors?/.exec(msg)?.[1] ?? 0);
+    if (n < 3) throw new Error(`expected at least the 3 policy errors in "${msg}"`);
     return `"${msg}"`;
   });
 
@@ -487,7 +486,7 @@ try {
     await page.locator(QI_INPUT).waitFor({ state: 'visible', timeout: 10_000 });
     await sleep(300);
     const title = await page.locator(`${QI} .quick-input-title`).textContent().catch(() => '');
-    await page.locator(QI_INPUT).fill('Add a greet(name) function to src/greet.py');
+    await page.locator(QI_INPUT).fill(GOAL);
     await shot('build-goal.png');
     await page.keyboard.press('Enter');
     // Progress from the server's work-done progress, or the finished message.
@@ -523,11 +522,19 @@ try {
     const agentCommand = process.env.E2E_AGENT_COMMAND ?? `${process.execPath} ${join(HERE, 'fixtures', 'agent-step.mjs')}`;
     const agentLog = join(ARTIFACTS, 'agent.log');
     writeFileSync(agentLog, '');
-    agent = spawn(CONDUCTOR, ['agent', '--command', agentCommand], { cwd: W, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    agent = spawn(CONDUCTOR, ['agent', '--command', agentCommand], { cwd: W, env: { ...env, E2E_GOAL: GOAL }, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
     children.push(agent);
     agent.stdout.on('data', (d) => appendFileSync(agentLog, d));
     agent.stderr.on('data', (d) => appendFileSync(agentLog, d));
+    let approvals = 0;
     const rows = await waitFor('a completed step in the view', async () => {
+      // A LOW-confidence step asks through window/showMessageRequest: a toast with Approve.
+      const approve = page.locator('.notifications-toasts .notification-toast .monaco-button').filter({ hasText: /^Approve$/ }).first();
+      if (await approve.isVisible().catch(() => false)) {
+        await shot('approval-request.png');
+        await approve.click();
+        approvals++;
+      }
       const r = await viewRows();
       return r.some((x) => /^Step .*, completed$/.test(x)) ? r : undefined;
     }, 60_000, 500).catch(async (e) => {
@@ -537,7 +544,7 @@ try {
     await shot('conductor-view-after-agent.png');
     const status = await page.locator('.statusbar-item').filter({ hasText: /Conductor/ }).first().textContent();
     if (!/Conductor \d+\/\d+ ✓/.test(status ?? '')) throw new Error(`status bar says "${status}"`);
-    return `${rows.join(' / ')}; status bar "${status?.trim()}"`;
+    return `${rows.join(' / ')}; status bar "${status?.trim()}"; approvals clicked: ${approvals}`;
   });
 } finally {
   // Keep the extension host's log of the Conductor output channel next to the screenshots.

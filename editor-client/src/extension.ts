@@ -173,16 +173,36 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     const bits: string[] = [];
     if (typeof r.plan_id === 'string') bits.push(`plan ${r.plan_id}`);
     if (typeof r.state === 'string') bits.push(r.state);
+    if (typeof r.outcome === 'string') bits.push(r.outcome);
     if (typeof r.winner === 'string') bits.push(`winner ${r.winner}`);
     if (typeof r.message === 'string') bits.push(r.message);
     return `Conductor: ${verb} finished${bits.length ? ` — ${bits.join(', ')}` : ''}.`;
   }
 
+  /**
+   * explore/build/resume return at once ({plan_id, token, status: "running"}); the server then
+   * reports work-done progress (a notification with Cancel, shown by vscode-languageclient),
+   * sends conductor/stepChanged as steps move, and a message when it is done.
+   */
   async function longRunning(verb: string, command: string, arg: Record<string, unknown>): Promise<void> {
     const { ok, result } = await run(command, arg);
     if (!ok) return;
+    const r = (result && typeof result === 'object' ? result : {}) as Record<string, unknown>;
     await refreshPlans(false);
-    const pick = await vscode.window.showInformationMessage(summary(verb, result), 'Show plans', 'Show result');
+    if (r.status === 'running') {
+      await vscode.commands.executeCommand('workbench.view.extension.conductor');
+      return;
+    }
+    const outcome = (r.outcome && typeof r.outcome === 'object' ? r.outcome : undefined) as Record<string, unknown> | undefined;
+    if (outcome && outcome.ok === false) {
+      if (!outcome.cancelled) {
+        void vscode.window.showErrorMessage(`Conductor: ${verb} failed${typeof outcome.error === 'string' ? `: ${outcome.error}` : '.'}`, 'Show output').then((pick) => {
+          if (pick) output.show(true);
+        });
+      }
+      return;
+    }
+    const pick = await vscode.window.showInformationMessage(summary(verb, outcome?.result ?? result), 'Show plans', 'Show result');
     if (pick === 'Show plans') await vscode.commands.executeCommand('workbench.view.extension.conductor');
     if (pick === 'Show result') await docs.show(`Conductor ${verb}`, resultMarkdown(`Conductor ${verb}`, result));
   }
@@ -317,6 +337,15 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
         const pick = await (s.errors > 0 ? vscode.window.showWarningMessage : vscode.window.showInformationMessage)(s.message, ...(show ? [show] : []), 'Show details');
         if (pick === 'Show problems') await vscode.commands.executeCommand('workbench.actions.view.problems');
         if (pick === 'Show details') await docs.show('Conductor validate', resultMarkdown('Conductor validate', result));
+      },
+    ],
+    [
+      'conductor.ui.cancel',
+      async () => {
+        const { ok, result } = await run('conductor.cancel', {});
+        if (!ok) return;
+        const n = Array.isArray((result as { cancelled?: unknown[] } | undefined)?.cancelled) ? (result as { cancelled: unknown[] }).cancelled.length : 0;
+        void vscode.window.showInformationMessage(n > 0 ? `Conductor: cancelling ${n} running job${n === 1 ? '' : 's'}.` : 'Conductor: nothing is running.');
       },
     ],
     ['conductor.ui.refresh', () => refreshPlans(false)],

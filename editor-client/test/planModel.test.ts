@@ -133,3 +133,23 @@ describe('PlanModel', () => {
     assert.equal(n, 1);
   });
 });
+
+describe('PlanModel reloads', () => {
+  it('keeps announced steps a later status result does not list', () => {
+    const m = new PlanModel();
+    m.applyStepChanged({ plan_id: 'p9', fork_id: 'main', step_id: 'step_000', title: 'Plan: default', state: 'pending', confidence: null, reason: null, paths: { task: '/w/step_000.task.json', result: null, provenance: null } });
+    m.loadStatus({ plans: [{ plan_id: 'p9', goal: 'The goal', state: 'running', forks: [{ fork_id: 'main', steps: [] }] }] });
+    const plan = m.getPlan('p9')!;
+    assert.equal(plan.goal, 'The goal');
+    assert.deepEqual(plan.forks[0].steps.map((s) => s.step_id), ['step_000']);
+    assert.equal(plan.forks[0].steps[0].state, 'pending');
+  });
+
+  it('lets the status result win for steps it lists', () => {
+    const m = new PlanModel();
+    m.applyStepChanged({ plan_id: 'p1', fork_id: 'f1', step_id: 'step_002', title: 'Wire form', state: 'in_progress', paths: {} });
+    m.loadStatus(status);
+    assert.equal(m.findStep('step_002', 'p1')!.step.state, 'pending');
+    assert.equal(m.getPlan('p1')!.forks[0].steps.length, 2);
+  });
+});

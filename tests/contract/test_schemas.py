@@ -53,7 +53,8 @@ def test_each_schema_is_draft_2020_12_with_id_title_and_described_properties(kin
     assert props
     for path, sub in props:
         assert sub.get("description"), f"{kind}: {'.'.join(path)} has no description"
-        assert "examples" in sub or "$ref" in sub or ("items" in sub and "$ref" in sub["items"]), (
+        refs = [sub, sub.get("items") or {}, *(sub.get("anyOf") or [])]
+        assert "examples" in sub or any("$ref" in r for r in refs), (
             f"{kind}: {'.'.join(path)} has no example"
         )
 

@@ -14,7 +14,8 @@ from pathlib import Path
 PLAN = {
     "contract_version": "1.0",
     "goal": "say hello",
-    "steps": [{"id": "step_001", "title": "Add hello", "instruction": "Create hello.py", "allowed_files": ["hello.py"]}],
+    "steps": [{"id": "step_001", "title": "Add hello", "instruction": "Create hello.py",
+               "allowed_files": ["hello.py"]}],
 }
 
 for line in os.environ["CONDUCTOR_INSTRUCTION"].splitlines():

@@ -123,3 +123,22 @@ def test_processes_appending_at_once_keep_one_unbroken_chain(journal: Journal) -
     assert [p.wait(timeout=120) for p in processes] == [0, 0, 0, 0]
     assert journal.verify() is None
     assert len(journal) == 4 * (100 + 30)
+
+
+def test_a_torn_last_line_is_ignored_and_cut_off_by_the_next_append(journal: Journal) -> None:
+    journal.append("plan.resumed")
+    with journal.path.open("ab") as fh:
+        fh.write(b'{"seq": 1, "type": "plan.hal')  # a writer killed in the middle of a write
+    assert [e.type for e in journal.events()] == ["plan.resumed"]
+    journal.append("plan.halted", reason="again")
+    assert [e.seq for e in journal.events()] == [0, 1]
+    assert journal.verify() is None
+
+
+def test_a_damaged_complete_line_is_reported_with_its_line_number(journal: Journal) -> None:
+    journal.append("plan.resumed")
+    journal.append("plan.resumed")
+    lines = journal.path.read_bytes().splitlines(keepends=True)
+    journal.path.write_bytes(lines[0] + b"garbage\n" + lines[1])
+    with pytest.raises(JournalError, match=r"journal\.jsonl:2: not a journal event"):
+        list(journal.events())

@@ -119,6 +119,12 @@ export class PlanModel {
   private listeners: ChangeListener[] = [];
   /** The plan the user most likely cares about: the one that changed last. */
   private currentPlanId: string | undefined;
+  /**
+   * Latest notification per step. `conductor.status` is a projection of the plans' journals
+   * and may not (yet) list every step the server has announced (a planning task, say), so a
+   * reload keeps announced steps it does not mention instead of dropping them.
+   */
+  private announced = new Map<string, StepChanged>();
 
   onDidChange(listener: ChangeListener): { dispose(): void } {
     this.listeners.push(listener);
@@ -165,6 +171,12 @@ export class PlanModel {
         this.plans.set(planId, { plan_id: planId, goal: str(r.goal, planId), state: str(r.state, 'pending'), forks });
       }
     }
+    for (const payload of this.announced.values()) {
+      const known = this.plans.get(payload.plan_id)?.forks.find((f) => f.fork_id === payload.fork_id)?.steps.some((st) => st.step_id === payload.step_id);
+      if (!known) {
+        this.upsert(payload, false);
+      }
+    }
     if (this.currentPlanId === undefined || !this.plans.has(this.currentPlanId)) {
       const all = [...this.plans.keys()];
       this.currentPlanId = all.length > 0 ? all[all.length - 1] : undefined;
@@ -186,7 +198,18 @@ export class PlanModel {
     if (!planId || !step) {
       return false;
     }
-    const forkId = str(p.fork_id, 'main');
+    const change: StepChanged = { ...step, plan_id: planId, fork_id: str(p.fork_id, 'main') };
+    this.announced.set(`${change.plan_id}\u0000${change.fork_id}\u0000${change.step_id}`, change);
+    const newPlan = this.upsert(change, true);
+    this.currentPlanId = planId;
+    this.fire({ planId, kind: 'step' });
+    return newPlan;
+  }
+
+  /** Puts one step into the model; true when its plan was new. */
+  private upsert(change: StepChanged, derive: boolean): boolean {
+    const { plan_id: planId, fork_id: forkId, ...rest } = change;
+    const step: Step = { ...rest, paths: { ...rest.paths } };
     let newPlan = false;
     let plan = this.plans.get(planId);
     if (!plan) {
@@ -207,9 +230,9 @@ export class PlanModel {
       fork.steps.push(step);
       fork.steps.sort((a, b) => compareIds(a.step_id, b.step_id));
     }
-    plan.state = derivePlanState(plan);
-    this.currentPlanId = planId;
-    this.fire({ planId, kind: 'step' });
+    if (derive || newPlan) {
+      plan.state = derivePlanState(plan);
+    }
     return newPlan;
   }
 

@@ -28,6 +28,7 @@ def _register() -> None:
     from conductor.cli import engine_commands, project_commands  # noqa: F401
     from conductor.cli import handoff_commands  # noqa: F401
     from conductor.cli import lsp_command  # noqa: F401
+    from conductor.cli import mcp_command  # noqa: F401
 
 
 def main() -> None:

@@ -34,6 +34,8 @@ MODELS: dict[str, type[BaseModel]] = {
     "plan": Plan,
 }
 KINDS = tuple(MODELS)
+HUMAN_EDITED = frozenset({"policy", "config"})
+"""Kinds people write by hand in YAML: an optional key there is left out, never ``null``."""
 
 
 def generate(kind: str) -> dict[str, Any]:
@@ -47,15 +49,17 @@ def generate(kind: str) -> dict[str, Any]:
         "description": (model.__doc__ or "").strip(),
     }
     schema.update(body)
-    _collapse_optional(schema)
+    if kind in HUMAN_EDITED:
+        _collapse_optional(schema)
     return schema
 
 
 def _collapse_optional(node: Any) -> None:
     """Turn pydantic's ``anyOf: [X, null]`` with ``default: null`` into plain ``X``.
 
-    In our files an optional key is simply left out; writing ``null`` is never needed, and a
-    single type gives clearer validation messages and hovers than an ``anyOf``.
+    In hand-written YAML an optional key is simply left out; a single type gives clearer
+    validation messages and hovers than an ``anyOf``. Machine-written JSON (tasks, results,
+    plans, provenance) keeps ``null`` as a valid value.
     """
     if isinstance(node, dict):
         any_of = node.get("anyOf")

@@ -253,7 +253,12 @@ class Agent:
         try:
             from watchfiles import watch
 
-            for _ in watch(self.layout.handoff_dir, watch_filter=None, debounce=100, step=5,
+            def new_task(_change: object, path: str) -> bool:
+                # Only a task appearing in a pending/ folder is worth a rescan: ignore audit lines,
+                # results and moves that would otherwise wake every agent (a thundering herd).
+                return path.endswith(".task.json") and os.path.basename(os.path.dirname(path)) == "pending"
+
+            for _ in watch(self.layout.handoff_dir, watch_filter=new_task, debounce=100, step=5,
                            rust_timeout=timeout_ms, yield_on_timeout=True, raise_interrupt=False,
                            ignore_permission_denied=True):
                 yield None

@@ -15,6 +15,7 @@ Events: ``task.created``, ``task.claimed``, ``result.received``, ``result.invali
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -50,7 +51,7 @@ class AuditLog:
         self._log = ChainLog(self.path)
         self._on_record = on_record
 
-    def append(self, event: str, task_id: str | None = None, **data: Any) -> dict[str, Any]:
+    def _record(self, event: str, task_id: str | None, data: dict[str, Any]) -> dict[str, Any]:
         if event not in EVENTS:
             raise ValueError(f"unknown audit event {event!r}")
         record: dict[str, Any] = {"event": event, "ts": utc_now(), "plan_id": self.plan_id,
@@ -58,7 +59,18 @@ class AuditLog:
         if task_id is not None:
             record["task_id"] = task_id
         record.update(data)
-        stored = self._log.append(record)
+        return record
+
+    def append(self, event: str, task_id: str | None = None, **data: Any) -> dict[str, Any]:
+        stored = self._log.append(self._record(event, task_id, data))
+        if self._on_record is not None:
+            self._on_record(stored)
+        return stored
+
+    async def append_async(self, event: str, task_id: str | None = None, **data: Any) -> dict[str, Any]:
+        """Like :meth:`append`, with the locked, fsynced write in a worker thread (the loop stays free);
+        ``on_record`` still runs on the calling loop."""
+        stored = await asyncio.to_thread(self._log.append, self._record(event, task_id, data))
         if self._on_record is not None:
             self._on_record(stored)
         return stored

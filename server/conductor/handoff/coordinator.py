@@ -128,6 +128,7 @@ class HandoffCoordinator:
         self._metrics_task: asyncio.Task[None] | None = None
         self._started = False
         self._listener_tasks: set[asyncio.Future[Any]] = set()
+        self._write_lock = asyncio.Lock()
 
     # lifecycle -----------------------------------------------------------------------
 
@@ -226,7 +227,8 @@ class HandoffCoordinator:
         ws_full, ws_rel = self._workspace(workspace)
         ensure_fork_dirs(self.layout, spec.plan_id, spec.fork_id)
         before = await asyncio.to_thread(take_snapshot, ws_full, policy.protected)
-        written = write_task(self.layout, spec, policy, ws_rel)
+        async with self._write_lock:  # next_task_id + write must not interleave between hand-offs
+            written = await asyncio.to_thread(write_task, self.layout, spec, policy, ws_rel)
         task = written.task
         active = _Active(task.task_id, list(task.allowed_files), before)
         slot = f"{task.plan_id}/{task.fork_id}/{task.task_id}"
@@ -244,7 +246,7 @@ class HandoffCoordinator:
         pending = written.path
         in_progress = fork_dir / "in_progress" / pending.name
         result_path = fork_dir / "in_progress" / f"{task.task_id}.result.json"
-        audit.append("task.created", task.task_id, task_digest=written.digest, workspace=task.workspace,
+        await audit.append_async("task.created", task.task_id, task_digest=written.digest, workspace=task.workspace,
                      allowed_files=task.allowed_files, kind=task.kind, timeout_seconds=task.timeout_seconds,
                      path=self.layout.relative(pending))
         limit = float(task.timeout_seconds) if claim_timeout == "task" else claim_timeout
@@ -258,11 +260,11 @@ class HandoffCoordinator:
                 if claimed_at is None:
                     if not pending.exists() and in_progress.exists():
                         deadlines.mark_claimed()
-                        claimed_at = audit.append("task.claimed", task.task_id,
-                                                  path=self.layout.relative(in_progress))["ts"]
+                        claimed_at = (await audit.append_async("task.claimed", task.task_id,
+                                                         path=self.layout.relative(in_progress)))["ts"]
                     elif deadlines.expired():
                         if withdraw(pending, fork_dir / "failed") is not None:
-                            audit.append("task.unclaimed", task.task_id, waited_seconds=limit,
+                            await audit.append_async("task.unclaimed", task.task_id, waited_seconds=limit,
                                          message=f"nobody claimed {task.task_id} within {limit:g}s; withdrawn "
                                          "to failed/")
                             return await self._finish_unclaimed(written, policy, ws, active, audit)
@@ -283,14 +285,14 @@ class HandoffCoordinator:
                                 reported_invalid.add(read.digest)
                                 log.warning("%s: invalid result %s: %s", task.task_id,
                                             self.layout.relative(result_path), read.summary())
-                                audit.append("result.invalid", task.task_id, result_digest=read.digest,
+                                await audit.append_async("result.invalid", task.task_id, result_digest=read.digest,
                                              diagnostics=read.diagnostics)
                         read = again
                     if read.status == "ok":
                         return await self._finish_result(written, policy, ws, active, audit, read, claimed_at,
                                                          result_path)
                     if deadlines.expired():
-                        audit.append("task.timeout", task.task_id, timeout_seconds=task.timeout_seconds,
+                        await audit.append_async("task.timeout", task.task_id, timeout_seconds=task.timeout_seconds,
                                      invalid_result=last_invalid is not None)
                         return await self._finish_timeout(written, policy, ws, active, audit, claimed_at,
                                                           last_invalid)
@@ -323,7 +325,7 @@ class HandoffCoordinator:
             result_mtime: float | None = result_path.stat().st_mtime
         except FileNotFoundError:
             result_mtime = None
-        audit.append("result.received", task.task_id, result_digest=read.digest, status=read.result.status,
+        await audit.append_async("result.received", task.task_id, result_digest=read.digest, status=read.result.status,
                      executor=read.result.executor, files_changed=read.result.files_changed)
         after, changes = await self._changes(ws, active, policy)
         task_path = result_path.parent / f"{task.task_id}.task.json"
@@ -379,7 +381,7 @@ class HandoffCoordinator:
         dest = fork_dir / state
         dest.mkdir(parents=True, exist_ok=True)
         ev = judgement.evidence
-        verified = audit.append(
+        verified = await audit.append_async(
             "step.verified", task.task_id, verdict=verdict, reason_code=judgement.reason_code,
             reason=judgement.reason, created=ev.created, modified=ev.modified, deleted=ev.deleted,
             diff_lines=ev.diff_lines, unreported_changes=ev.unreported_changes, checksum_ok=ev.checksum_ok,
@@ -429,10 +431,10 @@ class HandoffCoordinator:
             append_record, fork_dir, provenance_path, record.model_dump(mode="json"), key)
         rel_prov = provenance_path.relative_to(fork_dir).as_posix()
         if state == "completed":
-            audit.append("step.completed", task.task_id, verdict="pass", provenance=rel_prov,
+            await audit.append_async("step.completed", task.task_id, verdict="pass", provenance=rel_prov,
                          provenance_digest=digest, executor=executor)
         else:
-            audit.append("step.failed", task.task_id, verdict="fail", reason_code=judgement.reason_code,
+            await audit.append_async("step.failed", task.task_id, verdict="fail", reason_code=judgement.reason_code,
                          reason=judgement.reason, provenance=rel_prov, provenance_digest=digest,
                          executor=executor)
         return StepOutcome(
@@ -454,7 +456,7 @@ class HandoffCoordinator:
         """
         targets = outcome.violating_paths if paths is None else paths
         report = await asyncio.to_thread(rollback, outcome.snapshot, targets)
-        self._audit(outcome.plan_id, outcome.fork_id).append(
+        await self._audit(outcome.plan_id, outcome.fork_id).append_async(
             "step.rolled_back", outcome.task_id, **report.to_json())
         return report
 

@@ -94,8 +94,30 @@ class Journal:
 
     # -- reading ---------------------------------------------------------------------------
     def records(self) -> Iterator[dict[str, Any]]:
-        """The raw stored records, in order."""
-        return iter(self._log)
+        """The raw stored records, in order.
+
+        A torn last line (a writer killed mid-write: no newline) was never acknowledged and is
+        ignored, as :class:`~conductor.storage.ChainLog` does (the next append cuts it off). A
+        complete line that is not an event is damage: a :class:`JournalError` naming the line.
+        """
+        if not self.path.exists():
+            return
+        with self.path.open("rb") as fh:
+            for number, raw in enumerate(fh, start=1):
+                if not raw.endswith(b"\n"):
+                    return
+                if not raw.strip():
+                    continue
+                try:
+                    record = json.loads(raw)
+                except ValueError:
+                    record = None
+                if not isinstance(record, dict) or "seq" not in record or "type" not in record:
+                    raise JournalError(
+                        f"{self.path}:{number}: not a journal event (damaged or half-written line); "
+                        "Journal.verify() shows where the hash chain breaks"
+                    )
+                yield record
 
     def events(
         self,
@@ -107,7 +129,7 @@ class Journal:
     ) -> Iterator[Event]:
         """Events in order, optionally only of ``types``, of one fork / step, up to ``to_seq``."""
         wanted = {types} if isinstance(types, str) else (set(types) if types is not None else None)
-        for record in self._log:
+        for record in self.records():
             if to_seq is not None and record["seq"] > to_seq:
                 return
             if wanted is not None and record.get("type") not in wanted:

@@ -8,7 +8,7 @@ client without showMessageRequest still sees the step as a diagnostic and a code
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types as lsp
 
@@ -34,6 +34,16 @@ class Approvals:
         task = asyncio.ensure_future(self._ask(info))
         self.ls.background.add(task)
         task.add_done_callback(self.ls.background.discard)
+
+    def ask_engine(self, plan_id: str, fork_id: str, step_id: str, confidence: Any) -> None:
+        """The engine's ``on_approval`` callback: a step of a running plan waits for a person."""
+        known = self.ls.steps.snapshot.get((plan_id, fork_id, step_id))
+        info = StepInfo(plan_id, fork_id, step_id, known.title if known else "", "waiting_approval",
+                        {"score": confidence.get("score"), "level": confidence.get("level")}
+                        if isinstance(confidence, dict) else None)
+        if known is not None:
+            info.task_data = known.task_data
+        self.ask(info)
 
     async def _ask(self, info: StepInfo) -> None:
         ls = self.ls

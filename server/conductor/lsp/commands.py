@@ -11,6 +11,7 @@ one-line ``window/showMessage``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import json
 import threading
@@ -42,8 +43,8 @@ SHAPES: dict[str, tuple[dict[str, type | tuple[type, ...]], dict[str, type | tup
     "conductor.init": ({}, {"path": str}),
     "conductor.explore": ({"goal": str}, {"forks": int}),
     "conductor.build": ({"goal": str}, {}),
-    "conductor.status": ({}, {}),
-    "conductor.policy": ({}, {}),
+    "conductor.status": ({}, {"plan_id": str}),
+    "conductor.policy": ({}, {"plan_id": str, "step_id": str}),
     "conductor.explain": ({"step_id": str}, {"plan_id": str}),
     "conductor.events": ({}, {"plan_id": str, "type": str, "step_id": str}),
     "conductor.resume": ({}, {"plan_id": str}),
@@ -112,38 +113,43 @@ def _default(value: Any) -> Any:
 
 
 def validate(ls: ConductorServer, root: Path, args: dict[str, Any]) -> dict[str, Any]:
-    """Same checks as ``conductor validate``: each file through conductor.validation.validate_file."""
-    targets: list[Path] = []
-    for raw in args.get("paths") or []:
-        path = Path(raw)
-        path = path if path.is_absolute() else root / path
-        if path.is_dir():
-            targets.extend(conductor_files(path))
-        else:
-            targets.append(path)
-    if not args.get("paths"):
-        targets = list(conductor_files(root))
-    files = []
+    """Same checks as ``conductor validate``: the facade's validate_paths (validation.validate_file)."""
+    raw = [Path(p) if Path(p).is_absolute() else root / p for p in args.get("paths") or []] or [root]
+    try:
+        entries = engine.call("validate_paths", [str(p) for p in raw])
+    except engine.EngineUnavailable:
+        entries = _validate_directly(raw)
     errors = warnings = 0
-    for path in targets:
-        kind = detect_kind(path)
-        entry: dict[str, Any] = {"path": _rel(path, root), "kind": kind}
-        if kind is None:
-            entry["diagnostics"] = []
-            entry["error"] = "not a Conductor document"
-            errors += 1
-        elif not path.exists():
-            entry["diagnostics"] = []
-            entry["error"] = "file not found"
-            errors += 1
-        else:
-            diagnostics = validate_file(path, kind)
-            entry["diagnostics"] = [d.to_json() for d in diagnostics]
-            entry["lines"] = [d.format(_rel(path, root)) for d in diagnostics]
-            errors += sum(1 for d in diagnostics if d.severity == 1)
-            warnings += sum(1 for d in diagnostics if d.severity == 2)
-        files.append(entry)
-    return {"ok": errors == 0, "errors": errors, "warnings": warnings, "files": files}
+    files = []
+    for entry in entries:
+        path = Path(entry["path"])
+        diags = entry.get("diagnostics") or []
+        rel = _rel(path, root)
+        errors += sum(1 for d in diags if d.get("severity") == "error") + (1 if entry.get("error") else 0)
+        warnings += sum(1 for d in diags if d.get("severity") == "warning")
+        lines = [f"{rel}:{d['range']['start']['line'] + 1}:{d['range']['start']['character'] + 1}: "
+                 f"{d['severity']} {d['code']} {d['message']}" for d in diags]
+        files.append({**entry, "path": rel, "lines": lines})
+    result = {"ok": errors == 0, "errors": errors, "warnings": warnings, "files": files}
+    ls.show(f"conductor validate: {errors} error(s), {warnings} warning(s) in {len(files)} file(s)",
+            lsp.MessageType.Info if errors == 0 else lsp.MessageType.Warning)
+    return result
+
+
+def _validate_directly(paths: list[Path]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for target in paths:
+        for path in (list(conductor_files(target)) if target.is_dir() else [target]):
+            kind = detect_kind(path)
+            entry: dict[str, Any] = {"path": str(path), "kind": kind, "diagnostics": []}
+            if not path.exists():
+                entry["error"] = "no such file or folder"
+            elif kind is None:
+                entry["error"] = "not a Conductor document (policy, config, plan, task, result, provenance)"
+            else:
+                entry["diagnostics"] = [d.to_json() for d in validate_file(path, kind)]
+            out.append(entry)
+    return out
 
 
 def _rel(path: Path, root: Path) -> str:
@@ -154,14 +160,18 @@ def _rel(path: Path, root: Path) -> str:
 
 
 def policy(ls: ConductorServer, root: Path, args: dict[str, Any]) -> dict[str, Any]:
-    """The effective project policy with the origin of every value (same as ``conductor policy``)."""
+    """The effective policy with the origin of every value (same as ``conductor policy``)."""
     from conductor.policy import PolicyError, load_project_policy
 
     try:
-        effective = load_project_policy(root)
+        try:
+            effective = engine.call("effective_policy", root, plan_id=args.get("plan_id"),
+                                    step_id=args.get("step_id"), show_origin=True)
+        except engine.EngineUnavailable:
+            effective = load_project_policy(root).to_json(show_origin=True)
     except PolicyError as exc:
         return {"ok": False, "error": str(exc), "diagnostics": [d.to_json() for d in exc.diagnostics]}
-    return {"ok": True, "policy": effective.to_json(show_origin=True)}
+    return {"ok": True, "policy": effective}
 
 
 # ---------------------------------------------------------------- jobs
@@ -189,6 +199,8 @@ class Job:
 
 
 class Jobs:
+    """Long-running engine calls (run_goal, resume) in a worker thread with its own event loop."""
+
     def __init__(self, ls: ConductorServer) -> None:
         self.ls = ls
         self.by_token: dict[str, Job] = {}
@@ -219,37 +231,52 @@ class Jobs:
                 title=title, cancellable=True, message="starting", percentage=0))
         main_loop = asyncio.get_running_loop()
         plan_known = asyncio.Event()
-        if engine.accepts(fn, "plan_id") and call == "run_goal":
-            job.plan_id = uuid.uuid4().hex[:8]
-            kwargs["plan_id"] = job.plan_id
-            plan_known.set()
-        elif kwargs.get("plan_id"):
-            job.plan_id = kwargs["plan_id"]
-            plan_known.set()
-        last = {"pct": 0}
+        if call == "run_goal" and engine.accepts(fn, "plan_id") and not kwargs.get("plan_id"):
+            from datetime import datetime, timezone
 
-        def report(message: Any = None, percentage: Any = None, **extra: Any) -> None:
+            kwargs["plan_id"] = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+        if kwargs.get("plan_id"):
+            job.plan_id = str(kwargs["plan_id"])
+            plan_known.set()
+        percent = {"value": 0}
+
+        def on_main(fn_: Callable[[], None]) -> None:
+            def safe() -> None:
+                try:
+                    fn_()
+                except Exception as exc:  # a callback must never break the run
+                    ls.log_error(f"{kind}: {exc!r}")
+            main_loop.call_soon_threadsafe(safe)
+
+        def on_progress(message: Any = None, fraction: Any = None) -> None:
             def deliver() -> None:
-                plan_id = extra.get("plan_id")
-                if isinstance(message, dict):
-                    plan_id = plan_id or message.get("plan_id")
-                if plan_id and not job.plan_id:
-                    job.plan_id = str(plan_id)
-                    plan_known.set()
-                text = message.get("message") if isinstance(message, dict) else message
-                pct = percentage if isinstance(percentage, int | float) else None
-                if pct is not None:
-                    last["pct"] = max(last["pct"], min(100, int(pct)))
+                if isinstance(fraction, int | float) and not isinstance(fraction, bool):
+                    value = fraction * 100 if fraction <= 1 else fraction
+                    percent["value"] = max(percent["value"], min(100, int(value)))
                 if progress_ok and not job.cancel_requested.is_set():
                     ls.work_done_progress.report(job.token, lsp.WorkDoneProgressReport(
-                        message=str(text) if text is not None else None, percentage=last["pct"], cancellable=True))
-                if text:
-                    ls.log_info(f"[{kind} {job.plan_id or ''}] {text}")
-            main_loop.call_soon_threadsafe(deliver)
+                        message=str(message) if message is not None else None, percentage=percent["value"],
+                        cancellable=True))
+                if message:
+                    ls.log_info(f"[{kind} {job.plan_id or ''}] {message}")
+            on_main(deliver)
 
+        def on_plan(plan_id: Any) -> None:
+            def deliver() -> None:
+                job.plan_id = job.plan_id or str(plan_id)
+                plan_known.set()
+            on_main(deliver)
+
+        def on_step(payload: Any) -> None:
+            on_main(lambda: ls.steps.engine_step(payload))
+
+        def on_approval(fork_id: str, step_id: str, confidence: Any) -> None:
+            on_main(lambda: ls.approvals.ask_engine(job.plan_id or "", fork_id, step_id, confidence))
+
+        callbacks = {"on_progress": on_progress, "progress": on_progress, "on_plan": on_plan, "on_step": on_step,
+                     "on_approval": on_approval}
         kwargs = {k: v for k, v in kwargs.items() if engine.accepts(fn, k)}
-        if engine.accepts(fn, "progress"):
-            kwargs["progress"] = report
+        kwargs.update({k: v for k, v in callbacks.items() if engine.accepts(fn, k)})
 
         def worker() -> Any:
             if inspect.iscoroutinefunction(fn):
@@ -263,7 +290,6 @@ class Jobs:
                     return await fn(*args, **kwargs)
 
                 return asyncio.run(run())
-            job.loop = None
             job.cancel_event = job.cancel_requested
             if engine.accepts(fn, "cancel"):
                 kwargs["cancel"] = job.cancel_requested
@@ -279,8 +305,7 @@ class Jobs:
             except (asyncio.CancelledError, KeyboardInterrupt):
                 outcome = {"ok": False, "cancelled": True}
             except Exception as exc:
-                cancelled = job.cancel_requested.is_set()
-                outcome = {"ok": False, "cancelled": cancelled, "error": f"{type(exc).__name__}: {exc}"}
+                outcome = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
             if job.cancel_requested.is_set():
                 outcome["cancelled"] = True
             plan_known.set()
@@ -289,7 +314,7 @@ class Jobs:
                        else f"failed: {outcome.get('error')}")
             if progress_ok:
                 ls.work_done_progress.end(job.token, lsp.WorkDoneProgressEnd(message=summary))
-            ls.show(f"Conductor {kind} {job.plan_id or ''} {summary}".replace("  ", " "),
+            ls.show(" ".join(p for p in ("Conductor", kind, job.plan_id or "", summary) if p),
                     lsp.MessageType.Info if outcome["ok"] or outcome.get("cancelled") else lsp.MessageType.Error)
             ls.log_info(json.dumps({"command": f"conductor.{kind}", "plan_id": job.plan_id, **outcome}, default=str))
             ls.steps.refresh()
@@ -298,10 +323,8 @@ class Jobs:
         job.task = asyncio.ensure_future(supervise())
         ls.background.add(job.task)
         job.task.add_done_callback(ls.background.discard)
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(plan_known.wait(), 2.0)
-        except TimeoutError:
-            pass
         return {"plan_id": job.plan_id, "token": job.token, "status": "finished" if job.task.done() else "running",
                 **({"outcome": job.result} if job.task.done() else {})}
 
@@ -328,6 +351,14 @@ def _facade(name: str, *keys: str) -> Callable[[ConductorServer, Path, dict[str,
         kwargs = {k: args[k] for k in keys if args.get(k) is not None}
         return await asyncio.to_thread(engine.call, name, root, **kwargs)
     return run
+
+
+async def _events(ls: ConductorServer, root: Path, args: dict[str, Any]) -> Any:
+    kwargs: dict[str, Any] = {"plan_id": args.get("plan_id"), "step_id": args.get("step_id")}
+    if args.get("type"):
+        kwargs["types"] = [args["type"]]
+        kwargs["type"] = args["type"]
+    return await asyncio.to_thread(engine.call, "list_events", root, **kwargs)
 
 
 async def _init(ls: ConductorServer, root: Path | None, args: dict[str, Any]) -> Any:
@@ -357,7 +388,8 @@ async def _explain(ls: ConductorServer, root: Path, args: dict[str, Any]) -> Any
 
 async def _approve(ls: ConductorServer, root: Path, args: dict[str, Any]) -> Any:
     result = await asyncio.to_thread(engine.call, "approve_step", root, args["step_id"],
-                                     plan_id=args.get("plan_id"), decision=args["decision"], fork_id=args.get("fork_id"))
+                                     plan_id=args.get("plan_id"), decision=args["decision"],
+                                     fork_id=args.get("fork_id"))
     verb = "approved" if args["decision"] == "approve" else "rejected"
     ls.show(f"{args['step_id']} {verb}")
     ls.steps.refresh()
@@ -365,13 +397,15 @@ async def _approve(ls: ConductorServer, root: Path, args: dict[str, Any]) -> Any
 
 
 async def _run(kind: str, ls: ConductorServer, root: Path, args: dict[str, Any]) -> Any:
-    opts = ls.settings.engine_options()
+    opts: dict[str, Any] = {}
+    if ls.settings.mode:
+        opts["mode"] = ls.settings.mode  # executor mode: handoff | llm (None: the project's config)
     if kind == "resume":
-        return await ls.jobs.start("resume", root, "resume", (root, args.get("plan_id")), dict(opts),
+        return await ls.jobs.start("resume", root, "resume", (root, args.get("plan_id")), opts,
                                    f"Conductor resume {args.get('plan_id') or ''}".strip())
-    forks = args.get("forks") or (ls.settings.forks if kind == "explore" else 1) or (3 if kind == "explore" else 1)
-    kwargs = {"mode": kind, "forks": forks if kind == "explore" else 1, **opts}
-    return await ls.jobs.start(kind, root, "run_goal", (root, args["goal"]), kwargs, f"Conductor {kind}: {args['goal']}")
+    forks = 1 if kind == "build" else int(args.get("forks") or ls.settings.forks or 3)
+    return await ls.jobs.start(kind, root, "run_goal", (root, args["goal"]), {"forks": forks, **opts},
+                               f"Conductor {kind}: {args['goal']}")
 
 
 async def _open_result(ls: ConductorServer, root: Path, args: dict[str, Any]) -> Any:
@@ -392,10 +426,10 @@ HANDLERS: dict[str, Callable[[Any, Any, dict[str, Any]], Any]] = {
     "conductor.explore": lambda ls, root, args: _run("explore", ls, root, args),
     "conductor.build": lambda ls, root, args: _run("build", ls, root, args),
     "conductor.resume": lambda ls, root, args: _run("resume", ls, root, args),
-    "conductor.status": _facade("status"),
+    "conductor.status": _facade("status", "plan_id"),
     "conductor.policy": policy,
     "conductor.explain": _explain,
-    "conductor.events": _facade("list_events", "plan_id", "type", "step_id"),
+    "conductor.events": _events,
     "conductor.approve": _approve,
     "conductor.handoffMetrics": _facade("handoff_metrics"),
     "conductor.verify": _facade("verify_project"),

@@ -51,17 +51,6 @@ class Settings:
     def diagnostics_enabled(self, kind: str) -> bool:
         return self.diagnostics.get(kind, True)
 
-    def engine_options(self) -> dict[str, Any]:
-        """Options passed to run_goal/resume (only what the user set)."""
-        out: dict[str, Any] = {}
-        if self.mode:
-            out["mode_override"] = self.mode
-        if self.model:
-            out["model"] = self.model
-        if self.base_url:
-            out["base_url"] = self.base_url
-        return out
-
     def to_json(self) -> dict[str, Any]:
         return {"mode": self.mode, "forks": self.forks, "model": self.model, "baseUrl": self.base_url,
                 "diagnostics": dict(self.diagnostics)}

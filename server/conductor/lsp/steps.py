@@ -107,7 +107,45 @@ def _journal(root: Path, plan_id: str) -> list[dict[str, Any]]:
 
 
 def scan(root: Path) -> dict[tuple[str, str, str], StepInfo]:
-    """Every step of every plan of the project at ``root``, with its current state."""
+    """Every step of every plan of the project at ``root``: the engine's view (journal replay,
+    ``status``) over what the handoff files and journals say on their own."""
+    steps = scan_files(root)
+    from conductor.lsp import engine
+
+    status = engine.try_call("status", root)
+    for plan in (status or {}).get("plans", []) if isinstance(status, dict) else []:
+        for fork in plan.get("forks") or []:
+            for payload in fork.get("steps") or []:
+                info = from_payload({"plan_id": plan.get("plan_id"), "fork_id": fork.get("fork_id"), **payload})
+                if info is not None:
+                    previous = steps.get(info.key)
+                    if previous is not None:
+                        info.task_data = previous.task_data
+                        info.title = info.title or previous.title
+                    elif info.task is not None:
+                        info.task_data = _load_json(info.task)
+                    steps[info.key] = info
+    return steps
+
+
+def from_payload(payload: Any) -> StepInfo | None:
+    """A StepInfo from a ``conductor/stepChanged``-shaped payload (the engine's ``step_payload``)."""
+    if not isinstance(payload, dict) or not all(isinstance(payload.get(k), str)
+                                                for k in ("plan_id", "fork_id", "step_id")):
+        return None
+    paths = payload.get("paths") or {}
+
+    def path(name: str) -> Path | None:
+        value = paths.get(name) if isinstance(paths, dict) else None
+        return Path(value) if isinstance(value, str) and value else None
+
+    return StepInfo(payload["plan_id"], payload["fork_id"], payload["step_id"], str(payload.get("title") or ""),
+                    str(payload.get("state") or "pending"), _confidence(payload.get("confidence")),
+                    payload.get("reason"), path("task"), path("result"), path("provenance"))
+
+
+def scan_files(root: Path) -> dict[tuple[str, str, str], StepInfo]:
+    """Steps as the handoff folders and plan journals show them, without the engine."""
     steps: dict[tuple[str, str, str], StepInfo] = {}
     conductor = root / CONDUCTOR_DIR
     plan_ids: set[str] = set()
@@ -224,6 +262,22 @@ class StepTracker:
                 if info.state == "waiting_approval":
                     self.ls.approvals.ask(info)
         return changed
+
+    def engine_step(self, payload: Any) -> None:
+        """The engine reported a step change while running (``on_step``): forward it at once."""
+        info = from_payload(payload)
+        if info is None:
+            return
+        previous = self.snapshot.get(info.key)
+        if previous is not None:
+            info.task_data = previous.task_data
+        if previous is None or previous.signature() != info.signature():
+            self.snapshot[info.key] = info
+            self.ls.protocol.notify(STEP_CHANGED, info.payload())
+            self.ls.refresh_code_lenses()
+            self.ls.scheduler.revalidate_open()
+        if info.state == "waiting_approval":
+            self.ls.approvals.ask(info)
 
     def for_document(self, analysis: Analysis) -> list[StepInfo]:
         """Steps a task or plan document shows (by its task id, or its plan's steps)."""

@@ -79,7 +79,12 @@ def on_changes(ls: ConductorServer, changes: Iterable[tuple[Path, bool]]) -> Non
     """Files changed on disk (created/changed, or deleted when the flag is set)."""
     policy_roots: set[Path | None] = set()
     handoff = False
-    for path, _deleted in changes:
+    expanded: list[tuple[Path, bool]] = []
+    for path, deleted in changes:
+        expanded.append((path, deleted))
+        if not deleted and path.is_dir():  # a new folder: files made in it before it was watched
+            expanded.extend((p, False) for p in sorted(path.rglob("*"))[:500] if p.is_file())
+    for path, _deleted in expanded:
         if not relevant(path):
             continue
         kind = detect_kind(path)

@@ -1,7 +1,9 @@
 """``conductor init``: creates a project's ``.conductor/`` folder and the agent-facing instructions.
 
 It never overwrites a user's file. Files Conductor owns are created only when missing;
-``AGENTS.md`` gets a marked section appended once; ``.gitignore`` gets the entries it lacks.
+``AGENTS.md`` gets a marked section appended once; ``.gitignore`` gets the entries it lacks;
+the editors' MCP configuration (``.vscode/mcp.json``, ``.mcp.json``) gets a ``conductor``
+server entry when it has none (``conductor.mcp.config``).
 Running it twice changes nothing the second time.
 """
 
@@ -84,7 +86,18 @@ def init_project(target: str | Path, name: str | None = None) -> InitReport:
     ensure(root / ".agents" / "workflows" / "conductor.md", _workflow_text())
     _agents_md(root / "AGENTS.md", report, name or root.name)
     _gitignore(root / ".gitignore", report)
+    _mcp_configs(root, report)
     return report
+
+
+def _mcp_configs(root: Path, report: InitReport) -> None:
+    """Project-level MCP server entries (.vscode/mcp.json, .mcp.json), merged in only when absent."""
+    from conductor.mcp.config import write_project_configs
+
+    written = write_project_configs(root)
+    report.created.extend(written.created)
+    report.updated.extend(written.updated)
+    report.kept.extend(written.kept)
 
 
 def _agents_md(path: Path, report: InitReport, project: str) -> None:

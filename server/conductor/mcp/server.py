@@ -1,0 +1,315 @@
+"""The Conductor MCP server (stdio) on the official ``mcp`` SDK's low-level ``Server``.
+
+Why a module of its own: it is the thin adapter: tool calls are validated against the
+tools' input schemas, translated to :mod:`conductor.mcp.queue` and :mod:`conductor.engine.api`
+calls, and answered as text (what the CLI prints) plus structured content (the same data as
+JSON). Refusals are ``isError`` results whose text says what and where; they change nothing.
+
+The low-level ``Server`` (rather than ``MCPServer``) is used so each tool's input schema is
+exactly the one derived from the published contract (:mod:`conductor.mcp.tools`).
+Resources: ``conductor://policy`` (the effective project policy with origins) and
+``conductor://plan/current`` (the status of the latest plan).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import anyio
+import jsonschema
+import mcp_types as types
+from mcp.server.lowlevel import Server
+from mcp.server.stdio import stdio_server
+
+from conductor import __version__
+from conductor.mcp import queue
+from conductor.mcp.tools import DEFAULT_WAIT_SECONDS, tool_definitions
+from conductor.project.layout import ProjectLayout, find_project_root
+
+POLICY_URI = "conductor://policy"
+PLAN_URI = "conductor://plan/current"
+POLL_SECONDS = 0.05
+PROGRESS_EVERY = 5.0
+STATE_MARK = {"completed": "✓", "failed": "✗", "in_progress": "…", "pending": "·", "waiting_approval": "?",
+              "skipped": "-"}
+
+INSTRUCTIONS = (
+    "Conductor plans work and hands each step to an agent; it verifies what really changed. Loop: call "
+    "next_task (name yourself as executor), do the task inside its workspace touching only allowed_files, then "
+    "call submit_result and read the verdict; repair and take the next task. Never edit Conductor's task files."
+)
+
+
+class ToolError(Exception):
+    """A refused tool call; its message becomes the ``isError`` result's text."""
+
+
+def status_text(data: dict[str, Any]) -> str:
+    """``conductor status`` as the CLI prints it."""
+    if not data["plans"]:
+        return 'no plans yet; start one with `conductor build "<goal>"`'
+    lines = []
+    for plan in data["plans"]:
+        extra = f" ({plan['outcome']})" if plan["outcome"] else ""
+        lines.append(f"plan {plan['plan_id']} [{plan['state']}{extra}] {plan['goal']}")
+        if plan["halted_reason"]:
+            lines.append(f"  halted: {plan['halted_reason']}")
+        for fork in plan["forks"]:
+            score = f" score {fork['score']:.3f}" if fork["score"] is not None else ""
+            merged = " (merged)" if plan["merged"] and plan["merged"].get("fork_id") == fork["fork_id"] else ""
+            lines.append(f"  fork {fork['fork_id']} ({fork['strategy']}) {fork['status']}{score}{merged}")
+            for step in fork["steps"]:
+                conf = f" {step['confidence']['level']} {step['confidence']['score']:.2f}" if step["confidence"] else ""
+                reason = f" — {step['reason']}" if step["reason"] and step["state"] == "failed" else ""
+                lines.append(f"    {STATE_MARK.get(step['state'], '?')} {step['step_id']} {step['title']}"
+                             f" [{step['state']}{conf}]{reason}")
+    return "\n".join(lines)
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, indent=2, ensure_ascii=False, default=str)
+
+
+def _answer(text: str, data: dict[str, Any]) -> types.CallToolResult:
+    return types.CallToolResult(content=[types.TextContent(type="text", text=f"{text}\n\n{_json(data)}")],
+                                structured_content=data)
+
+
+def _error(message: str) -> types.CallToolResult:
+    return types.CallToolResult(content=[types.TextContent(type="text", text=message)], is_error=True)
+
+
+def _schema_problem(tool: str, schema: dict[str, Any], arguments: dict[str, Any]) -> str | None:
+    errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(arguments), key=lambda e: list(e.path))
+    if not errors:
+        return None
+    parts = []
+    for err in errors[:5]:
+        where = "/".join(str(p) for p in err.absolute_path)
+        parts.append(f"argument `{where}`: {err.message}" if where else err.message)
+    return f"{tool}: the arguments do not match its input schema: " + "; ".join(parts)
+
+
+class ConductorMCP:
+    """The tools and resources of one server process, over one project."""
+
+    def __init__(self, root: Path | None = None, *, allow_approve: bool = False,
+                 wait_seconds: float = DEFAULT_WAIT_SECONDS) -> None:
+        self._root = root
+        self.allow_approve = allow_approve
+        self.wait_seconds = wait_seconds
+        self.tools = {t["name"]: t for t in tool_definitions(allow_approve)}
+        self._submit_lock = anyio.Lock()
+        self._handlers: dict[str, Callable[..., Any]] = {
+            "next_task": self.next_task, "submit_result": self.submit_result, "status": self.status,
+            "explain": self.explain, "approve": self.approve,
+        }
+
+    # project ---------------------------------------------------------------------------
+
+    def layout(self) -> ProjectLayout:
+        where = self._root or Path.cwd()
+        root = find_project_root(where)
+        if root is None:
+            raise ToolError(f"{Path(where).resolve()}: not inside a Conductor project (no .conductor folder); run "
+                            "`conductor init` there, or start the server with `conductor mcp --root <project>`")
+        return ProjectLayout.at(root)
+
+    # SDK handlers ----------------------------------------------------------------------
+
+    def build(self) -> Server[Any]:
+        return Server(
+            "conductor", version=__version__, title="Conductor handoff queue", instructions=INSTRUCTIONS,
+            on_list_tools=self._list_tools, on_call_tool=self._call_tool,
+            on_list_resources=self._list_resources, on_read_resource=self._read_resource,
+        )
+
+    async def _list_tools(self, ctx: Any, params: Any) -> types.ListToolsResult:
+        return types.ListToolsResult(tools=[types.Tool.model_validate(t) for t in self.tools.values()])
+
+    async def _call_tool(self, ctx: Any, params: types.CallToolRequestParams) -> types.CallToolResult:
+        tool = self.tools.get(params.name)
+        if tool is None:
+            return _error(f"unknown tool {params.name!r}; this server offers: {', '.join(self.tools)}")
+        arguments = dict(params.arguments or {})
+        problem = _schema_problem(params.name, tool["inputSchema"], arguments)
+        if problem:
+            return _error(problem)
+        try:
+            result: types.CallToolResult = await self._handlers[params.name](arguments, ctx)
+            return result
+        except (ToolError, queue.QueueError) as exc:
+            return _error(f"{params.name}: {exc}")
+        except Exception as exc:  # an engine refusal (EngineError, PolicyError …) or a bug: say so, stay up
+            return _error(f"{params.name}: {type(exc).__name__}: {exc}")
+
+    async def _list_resources(self, ctx: Any, params: Any) -> types.ListResourcesResult:
+        return types.ListResourcesResult(resources=[
+            types.Resource(uri=POLICY_URI, name="policy", title="Effective policy", mime_type="application/json",
+                           description="The project's effective policy (constraints, protected patterns, limits, "
+                           "verification commands), each value with the file and line it comes from."),
+            types.Resource(uri=PLAN_URI, name="current-plan", title="Current plan", mime_type="application/json",
+                           description="The latest plan as `conductor status --json` shows it: forks, steps, "
+                           "states, confidence, verdicts."),
+        ])
+
+    async def _read_resource(self, ctx: Any, params: types.ReadResourceRequestParams) -> types.ReadResourceResult:
+        from conductor.engine import api
+
+        uri = str(params.uri)
+        try:
+            layout = self.layout()
+            if uri == POLICY_URI:
+                data: Any = await anyio.to_thread.run_sync(
+                    lambda: api.effective_policy(layout.root, show_origin=True))
+            elif uri == PLAN_URI:
+                def latest() -> Any:
+                    ids = api.plan_ids(layout)
+                    if not ids:
+                        return {"plans": [], "message": 'no plans yet; start one with `conductor build "<goal>"`'}
+                    return api.status(layout.root, ids[-1])
+                data = await anyio.to_thread.run_sync(latest)
+            else:
+                raise ToolError(f"unknown resource {uri!r}; this server offers {POLICY_URI} and {PLAN_URI}")
+        except ToolError:
+            raise
+        except Exception as exc:
+            data = {"error": f"{type(exc).__name__}: {exc}"}
+        return types.ReadResourceResult(contents=[
+            types.TextResourceContents(uri=uri, mime_type="application/json", text=_json(data))])
+
+    # tools -----------------------------------------------------------------------------
+
+    async def next_task(self, args: dict[str, Any], ctx: Any) -> types.CallToolResult:
+        layout = self.layout()
+        wait = float(args.get("wait_seconds") or 0)
+        deadline = time.monotonic() + wait
+        while True:
+            task = await anyio.to_thread.run_sync(
+                lambda: queue.claim_next_task(layout, args["executor"], args.get("plan_id"), args.get("fork_id")))
+            if task is not None:
+                break
+            if time.monotonic() >= deadline:
+                counts = await anyio.to_thread.run_sync(
+                    lambda: queue.queue_counts(layout, *queue.check_filters(layout, args.get("plan_id"),
+                                                                            args.get("fork_id"))))
+                scope = " ".join(f"{k} {args[k]}" for k in ("plan_id", "fork_id") if args.get(k))
+                data = {"claimed": False, "queue": counts,
+                        "message": f"no task ready{' for ' + scope if scope else ''}: nothing is pending "
+                        f"({counts['in_progress']} in progress, {counts['completed']} completed, "
+                        f"{counts['failed']} failed). Call next_task again later (wait_seconds waits), or "
+                        "check status."}
+                return _answer(data["message"], data)
+            await anyio.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
+        data = {"claimed": True, **task}
+        text = (f"Claimed {task['task_id']} (plan {task['plan_id']}, fork {task['fork_id']}, kind {task['kind']}). "
+                f"Work in {task['workspace']} on {', '.join(task['allowed_files']) or 'no files'} only; then call "
+                f"submit_result before {task['deadline']}.")
+        return _answer(text, data)
+
+    async def submit_result(self, args: dict[str, Any], ctx: Any) -> types.CallToolResult:
+        layout = self.layout()
+        async with self._submit_lock:  # serialize checks+writes of this process (the link also guards others)
+            sub = await anyio.to_thread.run_sync(lambda: queue.submit(layout, args))
+        wait = float(args["wait_seconds"]) if args.get("wait_seconds") is not None else self.wait_seconds
+        found = await self._wait_verdict(layout, sub, wait, ctx)
+        if found is None:
+            data = {"task_id": sub.ref.task_id, "plan_id": sub.ref.plan_id, "fork_id": sub.ref.fork_id,
+                    "verdict": None, "state": "submitted",
+                    "message": f"the result was written to in_progress/ but Conductor gave no verdict within "
+                    f"{wait:g}s (is `conductor build`/`resume` or the language server running?); read it "
+                    f"later with explain {sub.ref.task_id}"}
+            return _answer(data["message"], data)
+        path, prov = found
+        await anyio.to_thread.run_sync(lambda: queue.release_claim(layout, sub))
+        data = queue.verdict_payload(layout, sub, path, prov)
+        if data["verdict"] == "pass":
+            text = f"PASS: {sub.ref.task_id} verified ({data['reason'] or 'all checks passed'})."
+        else:
+            lines = [f"FAIL: {sub.ref.task_id} refused: {data['reason']}"]
+            lines += [f"- {v.get('code')}: {v.get('message')}" + (f" ({v['path']})" if v.get("path") else "")
+                      for v in data["violations"]]
+            text = "\n".join(lines)
+        return _answer(text, data)
+
+    async def _wait_verdict(self, layout: ProjectLayout, sub: queue.Submitted, wait: float,
+                            ctx: Any) -> tuple[Path, dict[str, Any]] | None:
+        token = _progress_token(ctx)
+        start = time.monotonic()
+        last_progress = start
+        while True:
+            found = await anyio.to_thread.run_sync(lambda: queue.find_verdict(layout, sub))
+            if found is not None:
+                return found
+            now = time.monotonic()
+            if now - start >= wait:
+                return None
+            if token is not None and now - last_progress >= PROGRESS_EVERY:
+                last_progress = now
+                with contextlib.suppress(Exception):
+                    await ctx.session.send_progress_notification(
+                        token, now - start, wait, f"waiting for Conductor to verify {sub.ref.task_id}",
+                        related_request_id=ctx.request_id)
+            await anyio.sleep(POLL_SECONDS)
+
+    async def status(self, args: dict[str, Any], ctx: Any) -> types.CallToolResult:
+        from conductor.engine import api
+
+        layout = self.layout()
+
+        def run() -> dict[str, Any]:
+            data = api.status(layout.root, args.get("plan_id"))
+            data["queue"] = queue.queue_counts(layout, args["plan_id"].removeprefix("plan_")
+                                               if args.get("plan_id") else None)
+            return data
+
+        data = await anyio.to_thread.run_sync(run)
+        q = data["queue"]
+        text = status_text(data) + (f"\n\nqueue: {q['pending']} pending, {q['in_progress']} in progress, "
+                                    f"{q['completed']} completed, {q['failed']} failed")
+        return _answer(text, data)
+
+    async def explain(self, args: dict[str, Any], ctx: Any) -> types.CallToolResult:
+        from conductor.engine import api
+
+        layout = self.layout()
+        data = await anyio.to_thread.run_sync(
+            lambda: api.explain_step(layout.root, args["step_id"], args.get("plan_id"), args.get("fork_id")))
+        return _answer(str(data.get("markdown", "")), data)
+
+    async def approve(self, args: dict[str, Any], ctx: Any) -> types.CallToolResult:
+        from conductor.engine import api
+
+        layout = self.layout()
+        by = args.get("by") or f"{os.environ.get('USER') or 'user'} (via MCP)"
+        data = await anyio.to_thread.run_sync(
+            lambda: api.approve_step(layout.root, args["step_id"], args.get("plan_id"), args.get("fork_id"),
+                                     args.get("decision", "approve"), by))
+        return _answer(f"{data['decision']}d {data['step_id']} of plan {data['plan_id']} "
+                       f"({', '.join(data['forks'])})", data)
+
+
+def _progress_token(ctx: Any) -> str | int | None:
+    meta = getattr(ctx, "meta", None)
+    if not meta:
+        return None
+    token = meta.get("progress_token", meta.get("progressToken")) if isinstance(meta, dict) else None
+    return token if isinstance(token, str | int) else None
+
+
+async def serve_stdio(app: ConductorMCP) -> None:
+    server = app.build()
+    async with stdio_server() as (read_stream, write_stream):
+        await server.run(read_stream, write_stream, server.create_initialization_options())
+
+
+def run(root: Path | None = None, *, allow_approve: bool = False, wait_seconds: float = DEFAULT_WAIT_SECONDS) -> None:
+    """Serve over stdio until the client closes the connection."""
+    app = ConductorMCP(root, allow_approve=allow_approve, wait_seconds=wait_seconds)
+    anyio.run(serve_stdio, app)
