@@ -123,6 +123,33 @@ function freePort() {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+/** Process ids of `conductor lsp` servers started under our code-server (by walking /proc). */
+function lspPids() {
+  const parent = new Map();
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+      parent.set(Number(d), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+    } catch {
+      /* exited */
+    }
+  }
+  const under = (pid) => {
+    for (let p = pid, n = 0; p > 1 && n < 64; p = parent.get(p) ?? 0, n++) if (p === cs.pid) return true;
+    return false;
+  };
+  return [...parent.keys()].filter((pid) => {
+    if (!under(pid)) return false;
+    try {
+      const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      return argv.some((a) => a.endsWith('conductor')) && argv.includes('lsp');
+    } catch {
+      return false;
+    }
+  });
+}
+
 async function waitFor(what, fn, timeoutMs, intervalMs = 250) {
   const end = Date.now() + timeoutMs;
   let last;
@@ -184,6 +211,9 @@ file_rules:
 behavior:
   max_diff_lines: 400
   timeout_seconds: 120
+  # Steps below 0.95 wait for a human: the e2e answers the approval prompt in VS Code.
+  approval_below: 0.95
+  caution_below: 0.97
 `;
 writeFileSync(join(W, '.conductor', 'policy.yaml'), BROKEN_POLICY);
 writeFileSync(join(W, '.conductor', 'config.yaml'), 'mode: handoff\nforks: 1\n');
@@ -515,7 +545,8 @@ try {
     return rows.join(' / ');
   });
 
-  await check('view updates live when the reference agent completes a step', async () => {
+  let approvals = 0;
+  await check('view updates live as the reference agent completes the steps', async () => {
     if (!built) throw new Error('no build running');
     const help = spawnSync(CONDUCTOR, ['agent', '--help'], { encoding: 'utf8', env });
     if (help.status !== 0) throw new Error(`\`conductor agent\` is not available: ${(help.stderr || help.stdout).trim().split('\n').pop()}`);
@@ -526,25 +557,124 @@ try {
     children.push(agent);
     agent.stdout.on('data', (d) => appendFileSync(agentLog, d));
     agent.stderr.on('data', (d) => appendFileSync(agentLog, d));
-    let approvals = 0;
-    const rows = await waitFor('a completed step in the view', async () => {
+    let firstCompleted;
+    const rows = await waitFor('every step completed in the view', async () => {
       // A LOW-confidence step asks through window/showMessageRequest: a toast with Approve.
       const approve = page.locator('.notifications-toasts .notification-toast .monaco-button').filter({ hasText: /^Approve$/ }).first();
       if (await approve.isVisible().catch(() => false)) {
+        const buttons = await page.locator('.notifications-toasts .notification-toast .monaco-button').allTextContents();
+        if (!['Approve', 'Skip', 'Explain'].every((b) => buttons.includes(b))) throw new Error(`approval toast buttons: ${buttons.join(', ')}`);
+        await page.locator('.notifications-toasts .notification-toast.notification-fade-in-done').first().waitFor({ timeout: 2000 }).catch(() => undefined);
         await shot('approval-request.png');
         await approve.click();
         approvals++;
       }
       const r = await viewRows();
-      return r.some((x) => /^Step .*, completed$/.test(x)) ? r : undefined;
+      const steps = r.filter((x) => x.startsWith('Step '));
+      if (!firstCompleted && steps.some((x) => /, completed$/.test(x))) {
+        firstCompleted = r;
+        await shot('conductor-view-step-completed.png');
+      }
+      return steps.length >= 2 && steps.every((x) => /, completed$/.test(x)) ? r : undefined;
     }, 60_000, 500).catch(async (e) => {
       await shot('conductor-view-after-agent.png');
       throw new Error(`${e.message}; rows: ${(await viewRows()).join(' / ')}`);
     });
+    await sleep(300);
     await shot('conductor-view-after-agent.png');
-    const status = await page.locator('.statusbar-item').filter({ hasText: /Conductor/ }).first().textContent();
-    if (!/Conductor \d+\/\d+ ✓/.test(status ?? '')) throw new Error(`status bar says "${status}"`);
-    return `${rows.join(' / ')}; status bar "${status?.trim()}"; approvals clicked: ${approvals}`;
+    const status = (await page.locator('.statusbar-item').filter({ hasText: /Conductor/ }).first().textContent())?.trim();
+    if (!/^Conductor 2\/2 ✓$/.test(status ?? '')) throw new Error(`status bar says "${status}", expected "Conductor 2/2 ✓"`);
+    return `${rows.join(' / ')}; status bar "${status}"`;
+  });
+
+  await check('approval request (window/showMessageRequest) shows Approve / Skip / Explain and Approve lets the step run', async () => {
+    if (approvals < 1) throw new Error('no approval toast appeared (policy approval_below 0.95 should make the 0.89 step wait)');
+    return `${approvals} approval(s) clicked`;
+  });
+
+  await check('tree context menu "Explain step" opens the explanation as Markdown', async () => {
+    const row = page.locator('[id="workbench.view.extension.conductor"] .monaco-list-row[aria-label^="Step Add greet()"]').first();
+    await row.click({ button: 'right' });
+    const item = page.locator('.context-view .action-item .action-label, .monaco-menu .action-label').filter({ hasText: /^Explain step$/ }).first();
+    await item.waitFor({ timeout: 5000 }).catch(async (e) => {
+      const items = await page.locator('.context-view .action-label, .monaco-menu .action-label').allTextContents();
+      throw new Error(`${e.message}; menu: ${items.join(' / ')}`);
+    });
+    const menu = await page.locator('.context-view .action-label, .monaco-menu .action-label').allTextContents();
+    for (const want of ['Explain step', 'Open task', 'Open result', 'Open provenance']) {
+      if (!menu.some((m) => m.trim() === want)) throw new Error(`context menu lacks "${want}": ${menu.join(' / ')}`);
+    }
+    if (menu.some((m) => m.trim() === 'Approve step')) throw new Error('a completed step offers "Approve step"');
+    await shot('view-context-menu.png');
+    await item.click();
+    const tab = page.locator('.tab[aria-label^="Conductor explain step_001"]').first();
+    await tab.waitFor({ timeout: 15_000 });
+    const text = await waitFor('explanation text', async () => {
+      const t = ((await page.locator('.editor-instance .view-lines').first().textContent()) ?? '').replace(/\s/g, ' ');
+      return t.length > 20 ? t : undefined;
+    }, 10_000);
+    if (!/step_001/.test(text)) throw new Error(`explanation does not mention step_001: ${text.slice(0, 200)}`);
+    return `"${text.slice(0, 80)}…"`;
+  });
+
+  await check('"Conductor: Status" from the palette shows the plans as Markdown', async () => {
+    await runCommand('Conductor: Status');
+    await page.locator('.tab[aria-label^="Conductor status"]').first().waitFor({ timeout: 15_000 });
+    const text = await waitFor('status text', async () => {
+      const t = ((await page.locator('.editor-instance .view-lines').first().textContent()) ?? '').replace(/\s/g, ' ');
+      return /Add greet\(\)/.test(t) && /2\/2 completed/.test(t) ? t : undefined;
+    }, 10_000).catch(async (e) => {
+      throw new Error(`${e.message}; editor: ${((await page.locator('.editor-instance .view-lines').first().textContent()) ?? '').slice(0, 300)}`);
+    });
+    await shot('status-document.png');
+    return `"${text.slice(0, 80)}…"`;
+  });
+
+  await check('Build shows a progress notification whose Cancel stops the job', async () => {
+    if (agent) {
+      try {
+        process.kill(-agent.pid, 'SIGTERM');
+      } catch {
+        /* already gone */
+      }
+    }
+    await sleep(300);
+    await runCommand('Conductor: Build…');
+    await page.locator(QI_INPUT).waitFor({ state: 'visible', timeout: 10_000 });
+    await page.locator(QI_INPUT).fill('A second goal that nobody works on');
+    await page.keyboard.press('Enter');
+    const toast = page.locator('.notifications-toasts .notification-toast').filter({ hasText: /Conductor build: A second goal/ }).first();
+    await toast.waitFor({ timeout: 20_000 }).catch(async (e) => {
+      await shot('build-progress.png');
+      throw new Error(`${e.message}; toasts: ${(await toasts()).join(' / ')}`);
+    });
+    const cancel = toast.locator('.monaco-button').filter({ hasText: /^Cancel$/ }).first();
+    await cancel.waitFor({ timeout: 5000 });
+    await page.locator('.notifications-toasts .notification-toast.notification-fade-in-done').first().waitFor({ timeout: 2000 }).catch(() => undefined);
+    await shot('build-progress.png');
+    await cancel.click();
+    const msg = await waitFor('"cancelled" from the server', async () => (await toasts()).find((t) => /Conductor build \S+ cancelled/.test(t)), 30_000, 300).catch(async (e) => {
+      throw new Error(`${e.message}; toasts: ${(await toasts()).join(' / ')}`);
+    });
+    return `"${msg}"`;
+  });
+
+  await check('a crashed language server is restarted (back-off) and answers again', async () => {
+    const before = lspPids();
+    if (before.length !== 1) throw new Error(`expected one conductor lsp process under code-server, found ${before.length}`);
+    process.kill(before[0], 'SIGKILL');
+    const after = await waitFor('a new conductor lsp process', async () => {
+      const now = lspPids().filter((p) => p !== before[0]);
+      return now.length === 1 ? now : undefined;
+    }, 20_000, 250);
+    await waitFor('server running again', async () => {
+      const label = await page.locator('.statusbar-item').filter({ hasText: /Conductor/ }).first().getAttribute('aria-label');
+      return label && /server running/.test(label);
+    }, 20_000, 250);
+    const before2 = new Set(await toasts());
+    await runCommand('Conductor: Validate workspace');
+    const msg = await waitFor('validate after restart', async () => (await toasts()).find((t) => !before2.has(t) && /^Conductor: /.test(t)), 20_000, 300);
+    return `pid ${before[0]} → ${after[0]}; "${msg}"`;
   });
 } finally {
   // Keep the extension host's log of the Conductor output channel next to the screenshots.

@@ -9,6 +9,8 @@ set -euo pipefail
 VERSION=4.100.3
 DIR="${CODE_SERVER_DIR:-${HOME}/.cache/conductor-e2e/code-server}"
 ENTRY="$DIR/node_modules/code-server/out/node/entry.js"
+# `entry.js --version` writes a default config into $XDG_CONFIG_HOME: keep it out of $HOME.
+export XDG_CONFIG_HOME="${XDG_CONFIG_HOME_FOR_CODE_SERVER:-$(dirname "$DIR")/xdg-config}"
 
 if [ -f "$ENTRY" ] && node "$ENTRY" --version 2>/dev/null | grep -q "^$VERSION"; then
   echo "code-server $VERSION cached at $DIR"

@@ -14,6 +14,7 @@ import {
   TransportKind,
 } from 'vscode-languageclient/node';
 import { Backoff } from './core/backoff';
+import { NotificationProgressFeature } from './progress';
 import { ServerCommand, findOnPath, pythonCandidates, resolveServerCommand, serverEnvironment } from './core/serverCommand';
 
 export const API_KEY_SECRET = 'conductor.apiKey';
@@ -206,6 +207,7 @@ export class ServerManager implements vscode.Disposable {
       markdown: { isTrusted: false, supportHtml: false },
     };
     const client = new LanguageClient('conductor', 'Conductor', serverOptions, clientOptions);
+    client.registerFeature(new NotificationProgressFeature(client));
     for (const [method, handler] of this.notificationHandlers) {
       client.onNotification(method, handler);
     }

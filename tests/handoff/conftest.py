@@ -79,17 +79,19 @@ def agent_process(layout: ProjectLayout, *args: str, command: str = SCRIPT_COMMA
 
 @pytest.fixture
 def agent_thread() -> Iterator[object]:
-    """Start an in-process reference agent (a thread) with ``start(layout, idle_exit=…)``."""
-    threads: list[threading.Thread] = []
+    """Start an in-process reference agent (a thread) with ``start(layout)``; stopped after the test."""
+    running: list[tuple[Agent, threading.Thread]] = []
 
-    def start(layout: ProjectLayout, idle_exit: float = 3.0, command: str = SCRIPT_COMMAND) -> list[str]:
+    def start(layout: ProjectLayout, idle_exit: float | None = None, command: str = SCRIPT_COMMAND) -> list[str]:
         lines: list[str] = []
-        agent = Agent(AgentOptions(root=layout.root, command=command, idle_exit=idle_exit), out=lines.append)
+        agent = Agent(AgentOptions(root=layout.root, command=command, idle_exit=idle_exit, poll_interval=0.1),
+                      out=lines.append)
         thread = threading.Thread(target=agent.run, daemon=True)
         thread.start()
-        threads.append(thread)
+        running.append((agent, thread))
         return lines
 
     yield start
-    for thread in threads:
+    for agent, thread in running:
+        agent.stopped.set()
         thread.join(timeout=30)

@@ -43,7 +43,8 @@ async def run_plan(layout: ProjectLayout) -> tuple[dict[str, StepOutcome], list[
             "slow": (TaskSpec(PLAN, "slow", "sleep 6", ["d.txt"], policy=step_policy(layout, timeout_seconds=2)),
                      forks["slow"]),
         }
-        results = await asyncio.gather(*(coord.hand_off(spec, ws) for spec, ws in specs.values()))
+        # claim_timeout: a busy machine may take a while to claim; the slow step's 2 s count from its claim.
+        results = await asyncio.gather(*(coord.hand_off(spec, ws, claim_timeout=60) for spec, ws in specs.values()))
         outcomes = dict(zip(specs, results, strict=True))
         rollback = await coord.rollback(outcomes["outside"])
         assert rollback.removed == ["notes.txt"] and not rollback.restored

@@ -17,7 +17,7 @@ def test_metrics_file_equals_derivation(plain_project: ProjectLayout, agent_thre
 
     async def run() -> None:
         async with HandoffCoordinator(layout) as coord:
-            agent_thread(layout, idle_exit=1.5)
+            agent_thread(layout)
             specs = [TaskSpec("m1", "a", f"write f{i}.txt: {i}", [f"f{i}.txt"]) for i in range(4)]
             specs.append(TaskSpec("m1", "b", "write elsewhere.txt: no", ["f9.txt"]))
             for spec in specs:

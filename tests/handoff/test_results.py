@@ -15,6 +15,15 @@ VALID = {"contract_version": "1.0", "task_id": "step_001", "status": "completed"
          "summary": "nothing to do", "executor": "test"}
 
 
+async def eventually(check, timeout: float = 10.0) -> None:
+    """Wait until ``check()`` is true (the coordinator works concurrently; machines may be slow)."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not check():
+        assert loop.time() < end, "condition not reached in time"
+        await asyncio.sleep(0.05)
+
+
 def audit_events(layout: ProjectLayout) -> list[dict]:
     path = layout.audit_log("p1", "main")
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
@@ -45,7 +54,8 @@ async def test_half_written_result_is_not_ingested_early(plain_project: ProjectL
         result = claimed.with_name("step_001.result.json")
         text = json.dumps(VALID).encode()
         write_in_place(result, text[:25])
-        await asyncio.sleep(0.8)
+        await eventually(lambda: any(e["event"] == "result.invalid" for e in audit_events(layout)))
+        await asyncio.sleep(0.3)
         assert not step.done()
         invalid = [e for e in audit_events(layout) if e["event"] == "result.invalid"]
         assert len(invalid) == 1 and invalid[0]["diagnostics"][0]["code"].startswith("json/")
@@ -64,7 +74,8 @@ async def test_invalid_result_gets_diagnostic_and_agent_may_rewrite(plain_projec
         claimed = await claim_when_pending(layout)
         result = claimed.with_name("step_001.result.json")
         result.write_text(json.dumps({**VALID, "status": "done"}))
-        await asyncio.sleep(0.8)
+        await eventually(lambda: any(e["event"] == "result.invalid" for e in audit_events(layout)))
+        await asyncio.sleep(0.3)
         assert not step.done()
         invalid = [e for e in audit_events(layout) if e["event"] == "result.invalid"]
         assert len(invalid) == 1
@@ -93,7 +104,7 @@ async def test_polling_fallback_still_works(plain_project: ProjectLayout, agent_
     layout = plain_project
     async with HandoffCoordinator(layout, force_polling=True, poll_interval=0.05) as coord:
         assert coord.watcher.mode == "polling"
-        agent_thread(layout, idle_exit=1.0)
+        agent_thread(layout)
         outcome = await coord.hand_off(TaskSpec("p1", "main", "write x.txt: x", ["x.txt"]))
     assert outcome.status == "completed", outcome.reason
     assert outcome.evidence.created == ["x.txt"]

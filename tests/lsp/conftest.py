@@ -86,8 +86,8 @@ def _plain(value: Any) -> Any:
 
 async def start_client(project: Path, caps_name: str, tmp_path: Path, rec: Recorder,
                        capabilities: lsp.ClientCapabilities | None = None,
-                       init_options: Any = None) -> LanguageClient:
-    config = ClientServerConfig(server_command=SERVER, server_env=server_env(tmp_path))
+                       init_options: Any = None, env: dict[str, str] | None = None) -> LanguageClient:
+    config = ClientServerConfig(server_command=SERVER, server_env=env or server_env(tmp_path))
     client = await config.start()
     assert isinstance(client, LanguageClient)
     attach(client, rec)

@@ -136,12 +136,15 @@ async def test_burst_of_edits_keeps_latest_version(client, project: Path) -> Non
     uri = open_doc(client, policy, base)
     await wait_for(lambda: uri in client.diagnostics, what="first diagnostics")
     for version in range(2, 22):
-        replace_all(client, uri, base + ("behavior:\n  max_diff_lines: oops\n" if version % 2 else "bad_key: 1\n"),
-                    version)
-    # version 21 is odd: the last text has the type error only
-    await wait_for(lambda: codes(client.diagnostics.get(uri)) == ["policy/type"], what="latest diagnostics")
+        tail = "behavior:\n  max_diff_lines: oops\n" if version % 2 else "sneaky: 1\n"
+        if version == 21:
+            tail += "  timeout_seconds: -1\n"
+        replace_all(client, uri, base + tail, version)
+    # only the last version has both errors; nothing older may arrive after it
+    final = ["policy/range", "policy/type"]
+    await wait_for(lambda: codes(client.diagnostics.get(uri)) == final, what="latest diagnostics")
     await asyncio.sleep(0.3)
-    assert codes(client.diagnostics.get(uri)) == ["policy/type"]
+    assert codes(client.diagnostics.get(uri)) == final
 
 
 async def test_settings_turn_diagnostics_off_per_kind(project: Path, tmp_path: Path) -> None:

@@ -13,14 +13,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from mcp import ClientSession, StdioServerParameters, stdio_client
 
 from conductor.contract.policy import Policy
 from conductor.handoff.tasks import TaskSpec, WrittenTask, write_task
 from conductor.policy import load_project_policy, merge
 from conductor.policy.levels import PolicyLevel, load_policy_file
 from conductor.policy.merge import EffectivePolicy
+from conductor.project.init import init_project
 from conductor.project.layout import ProjectLayout
+from mcp import ClientSession, StdioServerParameters, stdio_client
 
 GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com", "GIT_COMMITTER_NAME": "t",
            "GIT_COMMITTER_EMAIL": "t@example.com"}
@@ -33,11 +34,9 @@ def conductor(*args: str, cwd: Path, timeout: float = 60) -> subprocess.Complete
 
 @pytest.fixture
 def project(tmp_path: Path) -> ProjectLayout:
-    """A fresh project made by `conductor init` (no git)."""
+    """A fresh project made by `conductor init`'s code (in-process; no git)."""
     root = tmp_path / "proj"
-    root.mkdir()
-    proc = conductor("init", ".", cwd=root)
-    assert proc.returncode == 0, proc.stderr
+    init_project(root)
     (root / "poetry.lock").write_text("locked\n")
     return ProjectLayout.at(root)
 

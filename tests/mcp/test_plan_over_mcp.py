@@ -29,9 +29,13 @@ FILES = {
 }
 
 
-async def test_a_whole_plan_over_mcp(project: ProjectLayout) -> None:
+async def test_a_whole_plan_over_mcp(tmp_path: Path) -> None:
     require_tool("git")
-    root = project.root
+    root = tmp_path / "proj"
+    root.mkdir()
+    init = conductor("init", ".", cwd=root)  # the real command, as a user starts
+    assert init.returncode == 0, init.stderr
+    project = ProjectLayout.at(root)
     with project.policy_file.open("a") as fh:
         fh.write(f"\nverification:\n  - name: greeting test\n    run: \"{sys.executable} tests/test_hello.py || "
                  f"{sys.executable} hello.py\"\n    timeout_seconds: 60\n")

@@ -31,10 +31,9 @@ async def test_two_clients_race_and_each_task_is_claimed_once(project: ProjectLa
                 return
             claims[name].append(answer.data["task_id"])
 
-    async with mcp_client(project.root) as a, mcp_client(project.root) as b:
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(drain, a, "alpha")
-            tg.start_soon(drain, b, "beta")
+    async with mcp_client(project.root) as a, mcp_client(project.root) as b, anyio.create_task_group() as tg:
+        tg.start_soon(drain, a, "alpha")
+        tg.start_soon(drain, b, "beta")
     taken = claims["alpha"] + claims["beta"]
     assert sorted(taken) == [w.task.task_id for w in written], claims  # every task once, none twice
     assert not list(project.state_dir("p1", "main", "pending").iterdir())

@@ -21,7 +21,7 @@ def verified_project(tmp_path: Path, agent_thread) -> ProjectLayout:
 
     async def run() -> None:
         async with HandoffCoordinator(layout) as coord:
-            agent_thread(layout, idle_exit=1.0)
+            agent_thread(layout)
             for i in range(3):
                 await coord.hand_off(TaskSpec("v1", "main", f"write f{i}.txt: {i}", [f"f{i}.txt"]))
 

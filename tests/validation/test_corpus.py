@@ -24,7 +24,7 @@ EXPECTED = [
     ("config/unknown_key/.conductor/config.yaml", "config/unknown-key", (2, 1, 2, 5)),
     ("plan/dependency_cycle/broken.plan.json", "plan/dependency-cycle", (11, 7, 11, 19)),
     ("plan/duplicate_step/broken.plan.json", "plan/duplicate-step", (13, 13, 13, 23)),
-    ("plan/no_steps/broken.plan.json", "plan/empty", (3, 12, 3, 14)),
+    ("plan/no_steps/broken.plan.json", "plan/too-short", (3, 12, 3, 14)),
     ("plan/step_policy_invalid_glob/broken.plan.json", "plan/invalid-glob", (14, 13, 14, 18)),
     ("plan/unknown_dependency/broken.plan.json", "plan/unknown-dependency", (20, 9, 20, 19)),
     ("policy/alias_bomb/.conductor/policy.yaml", "yaml/alias-expansion", (1, 1, 1, 62)),

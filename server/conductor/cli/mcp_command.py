@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 from pathlib import Path
@@ -41,4 +42,5 @@ def mcp_command(root: Path | None, allow_approve: bool, wait_seconds: float, pri
         return
     from conductor.mcp.server import run
 
-    run(root.resolve() if root is not None else None, allow_approve=allow_approve, wait_seconds=wait_seconds)
+    with contextlib.suppress(KeyboardInterrupt):
+        run(root.resolve() if root is not None else None, allow_approve=allow_approve, wait_seconds=wait_seconds)

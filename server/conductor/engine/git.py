@@ -137,3 +137,22 @@ def commit_paths(worktree: Path, paths: list[str], message: str) -> str | None:
         return None
     git(worktree, "commit", "-q", "-m", message, identity=True)
     return head(worktree)
+
+
+def recover_after_crash(root: Path) -> list[str]:
+    """Undo what a killed engine can leave behind in git: index locks and a half-done merge.
+
+    Only the engine writes to its worktrees and merges, so on ``resume`` any lock is stale.
+    """
+    notes: list[str] = []
+    git_dir = root / ".git"
+    locks = [git_dir / "index.lock", *git_dir.glob("worktrees/*/index.lock")]
+    for lock in locks:
+        if lock.exists():
+            lock.unlink()
+            notes.append(f"removed stale {lock.relative_to(root)}")
+    if (git_dir / "MERGE_HEAD").exists():
+        git(root, "merge", "--abort", check=False)
+        notes.append("aborted a merge the engine had started")
+    git(root, "worktree", "prune", check=False)
+    return notes

@@ -15,7 +15,7 @@ import contextlib
 import logging
 import os
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,7 +40,7 @@ from conductor.engine.planning import (
 from conductor.engine.scoring import ForkScore, pick_winner, score_fork
 from conductor.handoff.coordinator import HandoffCoordinator, StepOutcome
 from conductor.handoff.tasks import TaskSpec
-from conductor.history.store import HistoryStore
+from conductor.history.store import HistoryStore, SuccessRate
 from conductor.journal.journal import Journal
 from conductor.journal.projection import PlanState, StepState, replay
 from conductor.llm import LLMClient, LLMError
@@ -119,6 +119,21 @@ class RunSummary:
     def to_json(self) -> dict[str, Any]:
         return {"plan_id": self.plan_id, "outcome": self.outcome, "winner": self.winner, "merged": self.merged,
                 "merge_message": self.merge_message, "scores": self.scores, "notes": self.notes}
+
+
+class EarlierPlans:
+    """The history as confidence sees it: earlier plans only.
+
+    Scoring a step on outcomes of its own plan would make a fork's confidence depend on how
+    fast the other forks ran, and a resumed plan score differently from an uninterrupted one.
+    """
+
+    def __init__(self, store: HistoryStore, plan_id: str) -> None:
+        self.store = store
+        self.plan_id = plan_id
+
+    def success_rate(self, instruction: str, allowed_files: Sequence[str] = ()) -> SuccessRate:
+        return self.store.success_rate(instruction, allowed_files, exclude_plan=self.plan_id)
 
 
 def load_config(layout: ProjectLayout) -> Config:
@@ -215,12 +230,16 @@ class PlanRunner:
         state = self.state()
         if state.status == "finished":
             return self._summary(state, ["the plan had already finished; nothing to do"])
+        if state.status == "new":
+            raise EngineError(f"plan {self.plan_id} never started (its journal has no plan.created event); "
+                              "start the goal again")
+        notes = git.recover_after_crash(self.layout.root)
         self.journal.append("plan.resumed")
         self.options.goal = state.goal
         self.options.forks = state.forks_requested or 1
         self.mode = state.mode or self.mode
         self.options.merge = bool(state.config.get("merge", True))
-        return await self._drive([f"resumed plan {self.plan_id} from event {state.last_seq}"])
+        return await self._drive([f"resumed plan {self.plan_id} from event {state.last_seq}", *notes])
 
     # ------------------------------------------------------------------ the run
     async def _drive(self, notes: list[str]) -> RunSummary:
@@ -399,7 +418,7 @@ class PlanRunner:
             return Confidence.model_validate(state.confidence)
         confidence = score_step(
             step,
-            history=self.history,
+            history=EarlierPlans(self.history, self.plan_id),
             is_protected=lambda p: matches_protected(p, policy.protected) is not None,
             approval_below=policy.limit("approval_below"),
             caution_below=policy.limit("caution_below"),

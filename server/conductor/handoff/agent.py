@@ -28,6 +28,7 @@ import os
 import signal
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -73,6 +74,7 @@ class WorkDone:
     error: str | None
     plan: dict[str, Any] | None
     explanation: str
+    timed_out: bool = False
 
 
 def _glob(entry: str) -> bool:
@@ -157,7 +159,7 @@ def work_with_command(task: Task, task_file: Path, workspace: Path, command: str
                    f"## stdout (tail)\n\n```\n{out[-OUTPUT_TAIL:]}\n```\n\n"
                    f"## stderr (tail)\n\n```\n{err[-OUTPUT_TAIL:]}\n```\n")
     summary = f"ran `{command}`: exit {code}" if code is not None else f"`{command}` timed out"
-    return WorkDone(status, changed, summary, error, plan, explanation)
+    return WorkDone(status, changed, summary, error, plan, explanation, timed_out=code is None)
 
 
 EDITS_SCHEMA: dict[str, Any] = {
@@ -243,6 +245,7 @@ class Agent:
         self.out = out
         self.identity = f"{options.name}@{socket.gethostname()}:{os.getpid()}"
         self._llm: Any = None
+        self.stopped = threading.Event()  # set from another thread to stop after the current task
         if options.command is None:
             self._llm = make_llm(self.layout.root)
 
@@ -276,7 +279,7 @@ class Agent:
         limit = 1 if opts.once else opts.max_tasks
         idle = opts.idle_exit if opts.idle_exit is not None else (0.0 if opts.once else None)
         try:
-            while limit is None or handled < limit:
+            while (limit is None or handled < limit) and not self.stopped.is_set():
                 claimed = claim_next(self.layout, opts.plan_id, opts.fork_id)
                 if claimed is not None:
                     self.execute(claimed)
@@ -320,6 +323,10 @@ class Agent:
             done = WorkDone("failed", [], "", f"agent error: {exc}", None, f"# {stem}\n\nAgent error: {exc}\n")
         if not task_file.exists():
             self.out(f"withdrawn {plan}/{fork}/{stem} (timed out before the result was written)")
+            return
+        if done.timed_out:
+            # Past the task's timeout Conductor fails the step itself; a late result would only race it.
+            self.out(f"timeout {plan}/{fork}/{stem}: command killed, no result written")
             return
         self._write(task_file, stem, done.status, done.files_changed, done.summary, done.error, done.plan,
                     done.explanation, started)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from concurrent.futures import Executor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -44,12 +45,15 @@ class AuditLog:
     """Appends events to one fork's audit log; ``on_record`` sees each stored line."""
 
     def __init__(self, layout: ProjectLayout, plan_id: str, fork_id: str,
-                 on_record: Callable[[dict[str, Any]], None] | None = None) -> None:
+                 on_record: Callable[[dict[str, Any]], None] | None = None,
+                 executor: Executor | None = None) -> None:
         self.plan_id = plan_id
         self.fork_id = fork_id
         self.path: Path = layout.audit_log(plan_id, fork_id)
         self._log = ChainLog(self.path)
         self._on_record = on_record
+        self._executor = executor
+        self._lock: asyncio.Lock | None = None  # in-process writers queue here, not in worker threads
 
     def _record(self, event: str, task_id: str | None, data: dict[str, Any]) -> dict[str, Any]:
         if event not in EVENTS:
@@ -70,7 +74,11 @@ class AuditLog:
     async def append_async(self, event: str, task_id: str | None = None, **data: Any) -> dict[str, Any]:
         """Like :meth:`append`, with the locked, fsynced write in a worker thread (the loop stays free);
         ``on_record`` still runs on the calling loop."""
-        stored = await asyncio.to_thread(self._log.append, self._record(event, task_id, data))
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            loop = asyncio.get_running_loop()
+            stored = await loop.run_in_executor(self._executor, self._log.append, self._record(event, task_id, data))
         if self._on_record is not None:
             self._on_record(stored)
         return stored

@@ -22,9 +22,10 @@ import inspect
 import logging
 import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from conductor.contract.provenance import (
     AuditAnchor,
@@ -55,6 +56,7 @@ from conductor.storage.atomic import atomic_write_bytes
 
 log = logging.getLogger("conductor.handoff")
 
+T = TypeVar("T")
 PolicyProvider = Callable[[str, str], EffectivePolicy]
 EventCallback = Callable[[dict[str, Any]], Any]
 SETTLE_SECONDS = 0.1
@@ -98,11 +100,20 @@ class StepOutcome:
         return sorted({v.path for v in self.evidence.violations if v.path and v.path != task_file})
 
 
-@dataclass
+@dataclass(eq=False)
 class _Active:
-    task_id: str
     allowed: list[str]
-    before: Snapshot
+    since: int  # the workspace's judgement counter when this step's snapshot started
+    before: Snapshot | None = None
+
+
+@dataclass
+class _Workspace:
+    """Steps active in one workspace and the changes judged there (see the module docstring)."""
+
+    active: list[_Active] = field(default_factory=list)
+    judged: list[tuple[int, Snapshot, list[str]]] = field(default_factory=list)
+    seq: int = 0
 
 
 class HandoffCoordinator:
@@ -122,13 +133,16 @@ class HandoffCoordinator:
         self.on_event = on_event
         self.watcher = HandoffWatcher(layout.handoff_dir, force_polling=force_polling, poll_interval=poll_interval)
         self._key: ProjectKey | None = None
-        self._active: dict[Path, dict[str, _Active]] = {}
+        self._workspaces: dict[Path, _Workspace] = {}
         self._metrics: MetricsAggregator | None = None
         self._metrics_dirty = False
         self._metrics_task: asyncio.Task[None] | None = None
         self._started = False
         self._listener_tasks: set[asyncio.Future[Any]] = set()
         self._write_lock = asyncio.Lock()
+        self._audits: dict[tuple[str, str], AuditLog] = {}
+        self._fork_locks: dict[Path, asyncio.Lock] = {}
+        self._executor = ThreadPoolExecutor(max_workers=16, thread_name_prefix="conductor-handoff")
 
     # lifecycle -----------------------------------------------------------------------
 
@@ -138,7 +152,7 @@ class HandoffCoordinator:
         self._started = True
         self.layout.handoff_dir.mkdir(parents=True, exist_ok=True)
         await self.watcher.start()
-        self._metrics = await asyncio.to_thread(aggregate, self.layout)
+        self._metrics = await self._run(aggregate, self.layout)
 
     async def close(self) -> None:
         await self.watcher.stop()
@@ -146,8 +160,10 @@ class HandoffCoordinator:
             self._metrics_task.cancel()
             self._metrics_task = None
         if self._started:
-            await asyncio.to_thread(lambda: write_metrics(self.layout, derive_metrics(self.layout)))
+            await self._run(lambda: write_metrics(self.layout, derive_metrics(self.layout)))
         self._started = False
+        self._executor.shutdown(wait=False)
+        self._executor = ThreadPoolExecutor(max_workers=16, thread_name_prefix="conductor-handoff")
 
     async def __aenter__(self) -> HandoffCoordinator:
         await self.start()
@@ -171,7 +187,18 @@ class HandoffCoordinator:
         return self._key
 
     def _audit(self, plan_id: str, fork_id: str) -> AuditLog:
-        return AuditLog(self.layout, plan_id, fork_id, on_record=self._recorded)
+        key = (plan_id, fork_id)
+        if key not in self._audits:
+            self._audits[key] = AuditLog(self.layout, plan_id, fork_id, on_record=self._recorded,
+                                         executor=self._executor)
+        return self._audits[key]
+
+    def _fork_lock(self, fork_dir: Path) -> asyncio.Lock:
+        return self._fork_locks.setdefault(fork_dir, asyncio.Lock())
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run blocking file work (hashing, fsync) in the coordinator's worker threads."""
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 
     def _recorded(self, record: dict[str, Any]) -> None:
         if self._metrics is not None:
@@ -198,7 +225,7 @@ class HandoffCoordinator:
             self._metrics_dirty = False
             if self._metrics is not None:
                 data = self._metrics.to_json()
-                await asyncio.to_thread(write_metrics, self.layout, data)
+                await self._run(write_metrics, self.layout, data)
             await asyncio.sleep(0.25)
 
     def _workspace(self, workspace: str | os.PathLike[str]) -> tuple[Path, str]:
@@ -226,17 +253,18 @@ class HandoffCoordinator:
         policy = spec.policy or self.policy_for(spec.plan_id, spec.fork_id)
         ws_full, ws_rel = self._workspace(workspace)
         ensure_fork_dirs(self.layout, spec.plan_id, spec.fork_id)
-        before = await asyncio.to_thread(take_snapshot, ws_full, policy.protected)
-        async with self._write_lock:  # next_task_id + write must not interleave between hand-offs
-            written = await asyncio.to_thread(write_task, self.layout, spec, policy, ws_rel)
-        task = written.task
-        active = _Active(task.task_id, list(task.allowed_files), before)
-        slot = f"{task.plan_id}/{task.fork_id}/{task.task_id}"
-        self._active.setdefault(ws_full, {})[slot] = active
+        state = self._workspaces.setdefault(ws_full, _Workspace())
+        active = _Active(list(spec.allowed_files), state.seq)
+        state.active.append(active)  # registered before the snapshot starts: no judgement is missed
         try:
+            active.before = await self._run(take_snapshot, ws_full, policy.protected)
+            async with self._write_lock:  # next_task_id + write must not interleave between hand-offs
+                written = await self._run(write_task, self.layout, spec, policy, ws_rel)
             return await self._follow(written, policy, ws_full, active, claim_timeout)
         finally:
-            self._active.get(ws_full, {}).pop(slot, None)
+            state.active.remove(active)
+            oldest = min((a.since for a in state.active), default=state.seq)
+            state.judged = [j for j in state.judged if j[0] > oldest]
 
     async def _follow(self, written: WrittenTask, policy: EffectivePolicy, ws: Path, active: _Active,
                       claim_timeout: float | Literal["task"] | None) -> StepOutcome:
@@ -275,10 +303,10 @@ class HandoffCoordinator:
                             return await self._finish_missing(written, policy, ws, active, audit)
                         continue
                 if claimed_at is not None:
-                    read = await asyncio.to_thread(read_result, result_path, task.task_id)
+                    read = await self._run(read_result, result_path, task.task_id)
                     if read.status == "invalid":
                         await asyncio.sleep(SETTLE_SECONDS)  # still being written? judge settled bytes only
-                        again = await asyncio.to_thread(read_result, result_path, task.task_id)
+                        again = await self._run(read_result, result_path, task.task_id)
                         if again.status == "invalid" and again.digest == read.digest:
                             last_invalid = read
                             if read.digest not in reported_invalid:
@@ -301,21 +329,30 @@ class HandoffCoordinator:
     # endings -------------------------------------------------------------------------
 
     async def _changes(self, ws: Path, active: _Active, policy: EffectivePolicy) -> tuple[Snapshot, Changes]:
-        after = await asyncio.to_thread(take_snapshot, ws, policy.protected, active.before)
-        changes = compare(active.before, after)
-        others = [a for key, a in self._active.get(ws, {}).items() if a is not active]
+        state = self._workspaces[ws]
+        before = active.before
+        assert before is not None
+        after = await self._run(take_snapshot, ws, policy.protected, before)
+        # Changes judged for other steps while this one was out (up to this very moment, after the
+        # snapshot) are accepted into its baseline; no await between here and the active-steps check.
+        for seq, judged_after, paths in state.judged:
+            if seq > active.since:
+                rebase(before, judged_after, paths)
+        active.since = state.seq
+        changes = compare(before, after)
+        others = [a for a in state.active if a is not active]
         if others:
             left_to_others = {p for p in changes.changed
                               if not matches_allowed(p, active.allowed)
                               and any(matches_allowed(p, o.allowed) for o in others)}
             if left_to_others:
-                changes = compare(active.before, after, only=set(changes.changed) - left_to_others)
+                changes = compare(before, after, only=set(changes.changed) - left_to_others)
         return after, changes
 
-    def _accept_into_others(self, ws: Path, active: _Active, after: Snapshot, changes: Changes) -> None:
-        for other in self._active.get(ws, {}).values():
-            if other is not active:
-                rebase(other.before, after, changes.changed)
+    def _accept_into_others(self, ws: Path, after: Snapshot, changes: Changes) -> None:
+        state = self._workspaces[ws]
+        state.seq += 1
+        state.judged.append((state.seq, after, changes.changed))
 
     async def _finish_result(self, written: WrittenTask, policy: EffectivePolicy, ws: Path, active: _Active,
                              audit: AuditLog, read: ResultRead, claimed_at: str, result_path: Path) -> StepOutcome:
@@ -373,7 +410,9 @@ class HandoffCoordinator:
                       result_mtime: float | None, *, force_failed: bool = False,
                       already_moved: bool = False) -> StepOutcome:
         task = written.task
-        self._accept_into_others(ws, active, after, changes)
+        self._accept_into_others(ws, after, changes)
+        before = active.before
+        assert before is not None
         verdict = judgement.verdict
         state = "completed" if verdict == "pass" and not force_failed else "failed"
         fork_dir = self.layout.fork_dir(task.plan_id, task.fork_id)
@@ -411,24 +450,25 @@ class HandoffCoordinator:
                 explanation = dest / expl_src.name
                 os.replace(expl_src, explanation)
 
-        await asyncio.to_thread(move)
+        await self._run(move)
         finished_at = utc_now()
-        paths = sorted({p for p in [*before_after_paths(active.before, after, task.allowed_files),
+        paths = sorted({p for p in [*before_after_paths(before, after, task.allowed_files),
                                     *changes.changed]})
         record = Provenance(
             contract_version="1.0", task_id=task.task_id, plan_id=task.plan_id, fork_id=task.fork_id,
             task_digest=written.digest, result_digest=read.digest if read is not None and read.data else None,
             executor=executor,
-            materials=[FileDigest(path=p, sha256=d) for p, d in active.before.digests(paths).items()],
+            materials=[FileDigest(path=p, sha256=d) for p, d in before.digests(paths).items()],
             products=[FileDigest(path=p, sha256=d) for p, d in after.digests(paths).items()],
             evidence=ev, verdict="pass" if state == "completed" else "fail", reason=judgement.reason,
             started_at=written.written_at, finished_at=finished_at, previous_digest=None,
             audit_anchor=AuditAnchor(seq=int(verified["seq"]), digest=str(verified["digest"])),
         )
         provenance_path = dest / f"{task.task_id}.provenance.json"
-        key = await asyncio.to_thread(self._signing_key)
-        signed, digest = await asyncio.to_thread(
-            append_record, fork_dir, provenance_path, record.model_dump(mode="json"), key)
+        key = await self._run(self._signing_key)
+        async with self._fork_lock(fork_dir):  # one chain per fork: queue here, not in worker threads
+            signed, digest = await self._run(
+                append_record, fork_dir, provenance_path, record.model_dump(mode="json"), key)
         rel_prov = provenance_path.relative_to(fork_dir).as_posix()
         if state == "completed":
             await audit.append_async("step.completed", task.task_id, verdict="pass", provenance=rel_prov,
@@ -445,7 +485,7 @@ class HandoffCoordinator:
             explanation_path=explanation, result=read.result if read is not None else None, executor=executor,
             handed_off_at=written.written_at, claimed_at=claimed_at, finished_at=finished_at,
             result_written_at=result_mtime, task_written_at=parse_ts(written.written_at),
-            snapshot=active.before, workspace=ws)
+            snapshot=before, workspace=ws)
 
     # rollback ------------------------------------------------------------------------
 
@@ -455,7 +495,7 @@ class HandoffCoordinator:
         Only those files are touched; the restoration is recorded in the audit log.
         """
         targets = outcome.violating_paths if paths is None else paths
-        report = await asyncio.to_thread(rollback, outcome.snapshot, targets)
+        report = await self._run(rollback, outcome.snapshot, targets)
         await self._audit(outcome.plan_id, outcome.fork_id).append_async(
             "step.rolled_back", outcome.task_id, **report.to_json())
         return report

@@ -300,12 +300,18 @@ class HistoryStore:
         *,
         limit: int = 10,
         min_similarity: float | None = None,
+        exclude_plan: str | None = None,
     ) -> list[SimilarStep]:
-        """Past steps at least ``min_similarity`` alike, most similar (then most recent) first."""
+        """Past steps at least ``min_similarity`` alike, most similar (then most recent) first.
+
+        ``exclude_plan`` leaves out the steps of one plan (the engine scores a plan's steps on
+        the history of earlier plans only, so its forks are judged on equal terms).
+        """
         threshold = self.min_similarity if min_similarity is None else min_similarity
         wanted = tokenize(instruction, allowed_files)
         found = []
-        for row in self._rows("SELECT * FROM step_outcomes ORDER BY id DESC LIMIT ?", (self.scan_limit,)):
+        for row in self._rows("SELECT * FROM step_outcomes WHERE plan_id != ? ORDER BY id DESC LIMIT ?",
+                              (exclude_plan or "\x00", self.scan_limit)):
             similarity = jaccard(wanted, frozenset(row["tokens"].split()))
             if similarity >= threshold and similarity > 0:
                 found.append(
@@ -331,13 +337,15 @@ class HistoryStore:
         return [item[2] for item in found[:limit]]
 
     def success_rate(
-        self, instruction: str, allowed_files: Sequence[str] = (), *, min_similarity: float | None = None
+        self, instruction: str, allowed_files: Sequence[str] = (), *, min_similarity: float | None = None,
+        exclude_plan: str | None = None,
     ) -> SuccessRate:
         """Similarity-weighted success rate of similar completed/failed steps (skipped ones don't count)."""
         steps = [
             s
             for s in self.similar_steps(
-                instruction, allowed_files, limit=self.scan_limit, min_similarity=min_similarity
+                instruction, allowed_files, limit=self.scan_limit, min_similarity=min_similarity,
+                exclude_plan=exclude_plan,
             )
             if s.outcome in ("completed", "failed")
         ]

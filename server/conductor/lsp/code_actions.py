@@ -146,12 +146,14 @@ def _protected_insertion(lines: list[str], entry: str) -> tuple[int, str]:
     return last_item + 1, f"{' ' * item_indent}- {entry}\n"
 
 
-def source_actions(analysis: Analysis | None, path: Path | None, root: Path | None, line: int,
+def source_actions(analysis: Analysis | None, path: Path | None, root: Path | None, line: int, char: int,
                    supports_create: bool) -> list[lsp.CodeAction]:
     out: list[lsp.CodeAction] = []
     if analysis is not None and analysis.kind in ("task", "plan"):
         data = analysis.doc.data if isinstance(analysis.doc.data, dict) else {}
-        found = analysis.doc.path_at(line, 0) or analysis.doc.path_at(line, 10_000)
+        text_line = analysis.text.split("\n", line + 1)[line] if line < analysis.text.count("\n") + 1 else ""
+        first = len(text_line) - len(text_line.lstrip())
+        found = analysis.doc.path_at(line, char) or analysis.doc.path_at(line, first)
         step_id, plan_id = None, None
         if analysis.kind == "task":
             step_id, plan_id = data.get("task_id"), data.get("plan_id")

@@ -114,7 +114,8 @@ def _default(value: Any) -> Any:
 
 def validate(ls: ConductorServer, root: Path, args: dict[str, Any]) -> dict[str, Any]:
     """Same checks as ``conductor validate``: the facade's validate_paths (validation.validate_file)."""
-    raw = [Path(p) if Path(p).is_absolute() else root / p for p in args.get("paths") or []] or [root]
+    default = root / ".conductor" if (root / ".conductor").is_dir() else root  # like `conductor validate`
+    raw = [Path(p) if Path(p).is_absolute() else root / p for p in args.get("paths") or []] or [default]
     try:
         entries = engine.call("validate_paths", [str(p) for p in raw])
     except engine.EngineUnavailable:
@@ -353,6 +354,29 @@ def _facade(name: str, *keys: str) -> Callable[[ConductorServer, Path, dict[str,
     return run
 
 
+async def _with_fallback(name: str, root: Path, direct: Callable[[Path], Any]) -> Any:
+    """The facade's ``name`` when it has one, else the same module the CLI command calls."""
+    try:
+        engine.function(name)
+    except engine.EngineUnavailable:
+        return await asyncio.to_thread(direct, root)
+    return await asyncio.to_thread(engine.call, name, root)
+
+
+def _metrics_direct(root: Path) -> Any:
+    from conductor.handoff.metrics import derive_metrics
+    from conductor.project.layout import ProjectLayout
+
+    return derive_metrics(ProjectLayout.at(root))
+
+
+def _verify_direct(root: Path) -> Any:
+    from conductor.project.layout import ProjectLayout
+    from conductor.provenance.verify import verify_project
+
+    return verify_project(ProjectLayout.at(root)).to_json()
+
+
 async def _events(ls: ConductorServer, root: Path, args: dict[str, Any]) -> Any:
     kwargs: dict[str, Any] = {"plan_id": args.get("plan_id"), "step_id": args.get("step_id")}
     if args.get("type"):
@@ -377,13 +401,21 @@ async def _explain(ls: ConductorServer, root: Path, args: dict[str, Any]) -> Any
     try:
         result = await asyncio.to_thread(engine.call, "explain_step", root, args["step_id"],
                                          plan_id=args.get("plan_id"))
-    except engine.EngineUnavailable:
-        markdown = step_markdown(None if root is None else root, args["step_id"], args.get("plan_id"))
+    except Exception as exc:  # no facade, or no journal for this plan yet: what the task file says
+        markdown = await asyncio.to_thread(step_markdown, None, args["step_id"], args.get("plan_id"),
+                                           _task_data(root, args["step_id"], args.get("plan_id")))
         result = {"step_id": args["step_id"], "plan_id": args.get("plan_id"), "markdown": markdown,
-                  "source": "task file"}
+                  "source": "task file", "engine": str(exc)}
     if isinstance(result, dict) and result.get("markdown"):
         ls.show(str(result["markdown"])[:2000])
     return result
+
+
+def _task_data(root: Path, step_id: str, plan_id: str | None) -> dict[str, Any] | None:
+    from conductor.lsp.steps import find_step, scan_files
+
+    info = find_step(scan_files(root), step_id, plan_id)
+    return info.task_data if info is not None else None
 
 
 async def _approve(ls: ConductorServer, root: Path, args: dict[str, Any]) -> Any:
@@ -431,8 +463,8 @@ HANDLERS: dict[str, Callable[[Any, Any, dict[str, Any]], Any]] = {
     "conductor.explain": _explain,
     "conductor.events": _events,
     "conductor.approve": _approve,
-    "conductor.handoffMetrics": _facade("handoff_metrics"),
-    "conductor.verify": _facade("verify_project"),
+    "conductor.handoffMetrics": lambda ls, root, args: _with_fallback("handoff_metrics", root, _metrics_direct),
+    "conductor.verify": lambda ls, root, args: _with_fallback("verify_project", root, _verify_direct),
     "conductor.validate": validate,
     "conductor.openResult": _open_result,
     "conductor.cancel": _cancel,

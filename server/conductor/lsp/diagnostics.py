@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -26,6 +26,7 @@ from conductor.validation import Diagnostic, detect_kind
 if TYPE_CHECKING:
     from conductor.lsp.server import ConductorServer
 
+log = logging.getLogger("conductor.lsp.diagnostics")
 SOURCE = "conductor"
 THREAD_ABOVE_BYTES = 64 * 1024
 MAX_PAUSE = 0.5
@@ -62,34 +63,31 @@ class Scheduler:
         self.ls = ls
         self.running: dict[str, asyncio.Task[None]] = {}
         self.dirty: set[str] = set()
-        self.last_change: dict[str, float] = {}
         self.disk_published: set[str] = set()
 
     def changed(self, uri: str) -> None:
-        """The buffer of ``uri`` changed (or its project context did): re-check it."""
-        now = time.perf_counter()
-        previous = self.last_change.get(uri, 0.0)
-        self.last_change[uri] = now
+        """The buffer of ``uri`` changed (or its project context did): re-check it.
+
+        Checked at once when no check of it is running; otherwise the changes that arrive
+        meanwhile coalesce into one more check of the latest version, after a pause that
+        scales with what a check of this document costs (none for a small file).
+        """
         if uri in self.running and not self.running[uri].done():
             self.dirty.add(uri)
             return
-        cached = self.ls.store.analyses.get(uri)
-        cost = cached.cost if cached else 0.0
-        burst = cached is not None and now - previous < max(cost, 0.02)
-        pause = min(cost, MAX_PAUSE) if burst and cost > 0.01 else 0.0
-        self.running[uri] = asyncio.ensure_future(self._run(uri, pause))
+        self.running[uri] = asyncio.ensure_future(self._run(uri))
 
-    async def _run(self, uri: str, pause: float) -> None:
+    async def _run(self, uri: str) -> None:
         try:
             while True:
-                if pause:
-                    await asyncio.sleep(pause)
                 self.dirty.discard(uri)
                 await self._validate_and_publish(uri)
                 if uri not in self.dirty:
                     return
                 cached = self.ls.store.analyses.get(uri)
-                pause = min(cached.cost, MAX_PAUSE) if cached else 0.0
+                cost = cached.cost if cached else 0.0
+                if cost > 0.02:
+                    await asyncio.sleep(min(cost / 2, MAX_PAUSE))
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a failure here must never kill the server
@@ -111,7 +109,9 @@ class Scheduler:
             return
         current = ls.buffer(uri)
         if current is None or current[2] != version:
+            log.debug("drop stale diagnostics of %s v%s (buffer is v%s)", uri, version, current and current[2])
             return  # stale: a newer version is on its way
+        log.debug("publish %s v%s: %s", uri, version, [d.code for d in analysis.diagnostics])
         if ls.caps.pull_diagnostics:
             return
         ls.text_document_publish_diagnostics(
@@ -122,6 +122,9 @@ class Scheduler:
         """An agent wrote (or removed) ``path`` while it is not open: publish its diagnostics."""
         ls = self.ls
         uri = path.as_uri()
+        if ls.caps.pull_diagnostics:
+            ls.refresh_diagnostics()
+            return
         if ls.is_open(uri):
             self.changed(uri)
             return
@@ -134,12 +137,16 @@ class Scheduler:
         self.changed(uri)
         self.disk_published.add(uri)
 
-    def revalidate_open(self, root: Path | None = None) -> None:
+    def revalidate_open(self, root: Path | None = None, kinds: tuple[str, ...] | None = None) -> None:
         """Re-check every open (and disk-published) document, e.g. after the policy changed."""
+        if self.ls.caps.pull_diagnostics:
+            self.ls.refresh_diagnostics()
+            return
         uris = set(self.ls.open_uris()) | set(self.disk_published)
         for uri in sorted(uris):
             path = self.ls.path_of(uri)
-            if path is None or detect_kind(path) is None:
+            kind = detect_kind(path) if path is not None else None
+            if path is None or kind is None or (kinds is not None and kind not in kinds):
                 continue
             if root is not None and self.ls.store.project_root(path) not in (root, None):
                 continue

@@ -44,6 +44,8 @@ def key_markdown(kind: str, path: JsonPath, syntax: str) -> str | None:
     out = [f"**`{name}`** — {schema_info.type_label(node)}"]
     if node.get("description"):
         out.append(str(node["description"]))
+    if node.get("type_description"):
+        out.append(str(node["type_description"]))
     values = schema_info.allowed_values(node)
     if values:
         out.append("Allowed values: " + ", ".join(f"`{json.dumps(v)}`" for v in values))

@@ -23,6 +23,8 @@ def _resolve(root: dict[str, Any], node: Any) -> dict[str, Any]:
             target = root.get("$defs", {}).get(ref.removeprefix("#/$defs/"), {})
             merged = dict(target)
             merged.update({k: v for k, v in out.items() if k != "$ref"})
+            if target.get("description") and out.get("description") and target["description"] != out["description"]:
+                merged["type_description"] = target["description"]
             out = merged
             continue
         for combinator in ("anyOf", "oneOf", "allOf"):

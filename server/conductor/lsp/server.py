@@ -201,9 +201,6 @@ async def initialized(ls: ConductorServer, params: lsp.InitializedParams) -> Non
     await fetch_settings(ls)
     ls.watching = await watch.start(ls)
     ls.steps.refresh(notify=False)
-    for info in ls.steps.snapshot.values():
-        if info.state == "waiting_approval":
-            ls.approvals.ask(info)
     if ls.process_id:
         task = asyncio.ensure_future(watch_parent(ls, ls.process_id))
         ls.background.add(task)
@@ -390,13 +387,13 @@ def on_code_action(ls: ConductorServer, params: lsp.CodeActionParams) -> list[ls
     out: list[lsp.CodeAction] = []
     if analysis is not None:
         lines = ls.lines(analysis.text)
-        if not only or any(str(k).startswith("quickfix") for k in only):
+        if not only or any(str(getattr(k, "value", k)).startswith("quickfix") for k in only):
             out.extend(code_actions.quick_fixes(analysis, lines, params.range,
                                                 lambda d: diagnostics.to_lsp(d, lines)))
-    if not only or any(str(k).startswith("source") for k in only):
+    if not only or any(str(getattr(k, "value", k)).startswith("source") for k in only):
         root = (ls.store.project_root(path) if path else None) or ls.project_root_or_workspace()
-        line = params.range.start.line
-        out.extend(code_actions.source_actions(analysis, path, root, line, ls.caps.create_files))
+        line, char = ls.lines(analysis.text).from_client(params.range.start) if analysis else (0, 0)
+        out.extend(code_actions.source_actions(analysis, path, root, line, char, ls.caps.create_files))
     return out
 
 

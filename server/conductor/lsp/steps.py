@@ -9,6 +9,7 @@ re-checks open documents and asks for approval of newly waiting steps.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -244,12 +245,38 @@ class StepTracker:
     def __init__(self, ls: ConductorServer) -> None:
         self.ls = ls
         self.snapshot: dict[tuple[str, str, str], StepInfo] = {}
+        self.task: asyncio.Future[None] | None = None
+        self.again = False
 
-    def refresh(self, notify: bool = True) -> list[StepInfo]:
-        """Re-read the handoff state; notify about steps that changed. Returns them."""
+    def scan_all(self) -> dict[tuple[str, str, str], StepInfo]:
         current: dict[tuple[str, str, str], StepInfo] = {}
         for root in self.ls.project_roots():
             current.update(scan(root))
+        return current
+
+    def refresh(self, notify: bool = True) -> None:
+        """Re-read the handoff state in a worker thread (coalesced), then notify about changes."""
+        if self.task is not None and not self.task.done():
+            self.again = True
+            return
+        self.task = asyncio.ensure_future(self._refresh(notify))
+        self.ls.background.add(self.task)
+        self.task.add_done_callback(self.ls.background.discard)
+
+    async def _refresh(self, notify: bool) -> None:
+        try:
+            while True:
+                self.again = False
+                current = await asyncio.to_thread(self.scan_all)
+                self.apply(current, notify)
+                if not self.again:
+                    return
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self.ls.log_error(f"handoff refresh failed: {exc!r}")
+
+    def apply(self, current: dict[tuple[str, str, str], StepInfo], notify: bool = True) -> list[StepInfo]:
         changed = [info for key, info in current.items()
                    if key not in self.snapshot or self.snapshot[key].signature() != info.signature()]
         self.snapshot = current
@@ -258,9 +285,10 @@ class StepTracker:
                 self.ls.protocol.notify(STEP_CHANGED, info.payload())
         if changed:
             self.ls.refresh_code_lenses()
-            for info in changed:
-                if info.state == "waiting_approval":
-                    self.ls.approvals.ask(info)
+            self.ls.scheduler.revalidate_open(kinds=("task", "plan"))
+        for info in current.values():
+            if info.state == "waiting_approval":
+                self.ls.approvals.ask(info)
         return changed
 
     def engine_step(self, payload: Any) -> None:
@@ -275,7 +303,7 @@ class StepTracker:
             self.snapshot[info.key] = info
             self.ls.protocol.notify(STEP_CHANGED, info.payload())
             self.ls.refresh_code_lenses()
-            self.ls.scheduler.revalidate_open()
+            self.ls.scheduler.revalidate_open(kinds=("task", "plan"))
         if info.state == "waiting_approval":
             self.ls.approvals.ask(info)
 

@@ -105,4 +105,3 @@ def on_changes(ls: ConductorServer, changes: Iterable[tuple[Path, bool]]) -> Non
         ls.scheduler.revalidate_open(root)
     if handoff:
         ls.steps.refresh()
-        ls.scheduler.revalidate_open()

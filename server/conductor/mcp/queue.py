@@ -159,20 +159,56 @@ def describe_task(layout: ProjectLayout, task: Task, task_file: Path, claim_reco
     }
 
 
+_POLICY_CACHE: dict[tuple[str, ...], tuple[tuple[int, ...], list[dict[str, Any]]]] = {}
+
+
+def _stamp(*paths: Path) -> tuple[int, ...]:
+    out: list[int] = []
+    for path in paths:
+        try:
+            st = path.stat()
+            out += [st.st_mtime_ns, st.st_size]
+        except FileNotFoundError:
+            out += [0, -1]
+    return tuple(out)
+
+
 def verification_commands(layout: ProjectLayout, task: Task) -> list[dict[str, Any]]:
     """The verification commands Conductor will run after the step (the effective policy's)."""
     from conductor.engine import api
 
-    try:
-        policy = api.effective_policy(layout.root, plan_id=task.plan_id, step_id=task.task_id, show_origin=False)
-    except Exception:
-        try:
-            policy = api.effective_policy(layout.root, show_origin=False)
-        except Exception:
-            return []
     if task.kind == "plan":
         return []  # planning changes no file; Conductor runs no command for it
-    return [{"name": c.get("name"), "run": c.get("run")} for c in policy.get("verification") or []]
+    plan_file = layout.plan_file(task.plan_id)
+    has_plan = plan_file.exists()
+    key = (str(layout.root), task.plan_id, task.task_id) if has_plan else (str(layout.root),)
+    stamp = _stamp(layout.policy_file, plan_file) if has_plan else _stamp(layout.policy_file)
+    cached = _POLICY_CACHE.get(key)
+    if cached is not None and cached[0] == stamp:
+        return cached[1]
+    try:
+        if has_plan:
+            policy = api.effective_policy(layout.root, plan_id=task.plan_id, step_id=task.task_id, show_origin=False)
+        else:
+            policy = api.effective_policy(layout.root, show_origin=False)
+    except Exception:
+        return []  # an invalid policy: Conductor refuses the step itself and says why
+    commands = [{"name": c.get("name"), "run": c.get("run")} for c in policy.get("verification") or []]
+    _POLICY_CACHE[key] = (stamp, commands)
+    return commands
+
+
+def _write_sidecar(path: Path, record: dict[str, Any]) -> None:
+    """Temp file + rename: readers see the whole record or none (not fsynced: a claim is ephemeral)."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(json.dumps(record, indent=2) + "\n")
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
 
 
 def claim_next_task(layout: ProjectLayout, executor: str, plan_id: str | None = None,
@@ -206,7 +242,7 @@ def claim_next_task(layout: ProjectLayout, executor: str, plan_id: str | None = 
             "task_digest": _digest(data),
             "via": "mcp",
         }
-        atomic_write_text(claimed.parent / f"{task.task_id}{CLAIM_SUFFIX}", json.dumps(record, indent=2) + "\n")
+        _write_sidecar(claimed.parent / f"{task.task_id}{CLAIM_SUFFIX}", record)
         return describe_task(layout, task, claimed, record)
     return None
 
@@ -400,6 +436,18 @@ def find_verdict(layout: ProjectLayout, sub: Submitted) -> tuple[Path, dict[str,
     return None
 
 
+def _primary_code(violations: list[dict[str, Any]]) -> str | None:
+    """The code Conductor names the failure by (its priority order, as in the coordinator)."""
+    from conductor.contract.provenance import Violation
+    from conductor.handoff.evidence import primary
+
+    try:
+        first = primary([Violation.model_validate(v) for v in violations])
+    except ValueError:
+        return violations[0].get("code") if violations else None
+    return first.code if first is not None else None
+
+
 def verdict_payload(layout: ProjectLayout, sub: Submitted, path: Path, prov: dict[str, Any]) -> dict[str, Any]:
     evidence = prov.get("evidence") or {}
     ok = prov.get("verdict") == "pass"
@@ -416,7 +464,7 @@ def verdict_payload(layout: ProjectLayout, sub: Submitted, path: Path, prov: dic
         "verdict": prov.get("verdict"),
         "state": "completed" if ok else "failed",
         "reason": prov.get("reason"),
-        "reason_code": violations[0].get("code") if violations and not ok else None,
+        "reason_code": _primary_code(violations) if not ok else None,
         "files_changed": {k: evidence.get(k, []) for k in ("created", "modified", "deleted")},
         "diff_lines": evidence.get("diff_lines"),
         "unreported_changes": evidence.get("unreported_changes", []),

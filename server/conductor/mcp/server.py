@@ -34,7 +34,9 @@ from conductor.project.layout import ProjectLayout, find_project_root
 
 POLICY_URI = "conductor://policy"
 PLAN_URI = "conductor://plan/current"
-POLL_SECONDS = 0.05
+POLL_FAST = 0.01  # seconds between looks for the verdict during the first FAST_FOR seconds
+FAST_FOR = 5.0
+POLL_SLOW = 0.1
 PROGRESS_EVERY = 5.0
 STATE_MARK = {"completed": "✓", "failed": "✗", "in_progress": "…", "pending": "·", "waiting_approval": "?",
               "skipped": "-"}
@@ -147,7 +149,8 @@ class ConductorMCP:
         except (ToolError, queue.QueueError) as exc:
             return _error(f"{params.name}: {exc}")
         except Exception as exc:  # an engine refusal (EngineError, PolicyError …) or a bug: say so, stay up
-            return _error(f"{params.name}: {type(exc).__name__}: {exc}")
+            kind = "" if type(exc).__name__ in ("EngineError", "PolicyError") else f"{type(exc).__name__}: "
+            return _error(f"{params.name}: {kind}{exc}")
 
     async def _list_resources(self, ctx: Any, params: Any) -> types.ListResourcesResult:
         return types.ListResourcesResult(resources=[
@@ -200,7 +203,7 @@ class ConductorMCP:
                     lambda: queue.queue_counts(layout, *queue.check_filters(layout, args.get("plan_id"),
                                                                             args.get("fork_id"))))
                 scope = " ".join(f"{k} {args[k]}" for k in ("plan_id", "fork_id") if args.get(k))
-                data = {"claimed": False, "queue": counts,
+                data: dict[str, Any] = {"claimed": False, "queue": counts,
                         "message": f"no task ready{' for ' + scope if scope else ''}: nothing is pending "
                         f"({counts['in_progress']} in progress, {counts['completed']} completed, "
                         f"{counts['failed']} failed). Call next_task again later (wait_seconds waits), or "
@@ -219,6 +222,7 @@ class ConductorMCP:
             sub = await anyio.to_thread.run_sync(lambda: queue.submit(layout, args))
         wait = float(args["wait_seconds"]) if args.get("wait_seconds") is not None else self.wait_seconds
         found = await self._wait_verdict(layout, sub, wait, ctx)
+        data: dict[str, Any]
         if found is None:
             data = {"task_id": sub.ref.task_id, "plan_id": sub.ref.plan_id, "fork_id": sub.ref.fork_id,
                     "verdict": None, "state": "submitted",
@@ -256,7 +260,7 @@ class ConductorMCP:
                     await ctx.session.send_progress_notification(
                         token, now - start, wait, f"waiting for Conductor to verify {sub.ref.task_id}",
                         related_request_id=ctx.request_id)
-            await anyio.sleep(POLL_SECONDS)
+            await anyio.sleep(POLL_FAST if now - start < FAST_FOR else POLL_SLOW)
 
     async def status(self, args: dict[str, Any], ctx: Any) -> types.CallToolResult:
         from conductor.engine import api

@@ -52,7 +52,8 @@ class Diagnostic:
 
     @property
     def docs_url(self) -> str:
-        return f"{DOCS_URL}#{self.code.replace('/', '')}"
+        """README section that explains this diagnostic (one section per rule, shared by all kinds)."""
+        return f"{DOCS_URL}#{self.code.split('/', 1)[-1]}"
 
     def to_json(self) -> dict[str, Any]:
         return {

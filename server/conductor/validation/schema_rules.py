@@ -106,7 +106,7 @@ def _describe(error: ValidationError) -> tuple[str, str]:
     if v == "pattern":
         return "pattern", f"{_show(inst)} does not match the expected form {value}"
     if v in ("minLength", "minItems"):
-        return "empty", f"must not be empty ({v} {value})"
+        return "too-short", f"must not be empty ({v} {value})"
     if v in ("maxLength", "maxItems"):
         return "too-long", f"is too long ({v} {value})"
     return "schema", error.message
