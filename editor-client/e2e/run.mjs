@@ -638,24 +638,37 @@ try {
         /* already gone */
       }
     }
-    await sleep(300);
+    const goal2 = 'A second goal, cancelled while its step waits';
     await runCommand('Conductor: Build…');
     await page.locator(QI_INPUT).waitFor({ state: 'visible', timeout: 10_000 });
-    await page.locator(QI_INPUT).fill('A second goal that nobody works on');
+    await page.locator(QI_INPUT).fill(goal2);
     await page.keyboard.press('Enter');
     const toast = page.locator('.notifications-toasts .notification-toast').filter({ hasText: /Conductor build: A second goal/ }).first();
     await toast.waitFor({ timeout: 20_000 }).catch(async (e) => {
       await shot('build-progress.png');
       throw new Error(`${e.message}; toasts: ${(await toasts()).join(' / ')}`);
     });
+    // An agent that only does the planning task: the plan's step then waits (approval / hand-off).
+    const agentLog = join(ARTIFACTS, 'agent-once.log');
+    const once = spawn(CONDUCTOR, ['agent', '--once', '--command', `${process.execPath} ${join(HERE, 'fixtures', 'agent-step.mjs')}`], { cwd: W, env: { ...env, E2E_GOAL: goal2 }, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    children.push(once);
+    once.stdout.on('data', (d) => appendFileSync(agentLog, d));
+    once.stderr.on('data', (d) => appendFileSync(agentLog, d));
+    await waitFor('the second plan planned', async () => {
+      const r = await viewRows();
+      const i = r.findIndex((x) => x.startsWith('Plan A second goal'));
+      return i >= 0 && r.slice(i).some((x) => /^Step Add greet\(\)/.test(x)) ? r : undefined;
+    }, 30_000, 300).catch(async (e) => {
+      throw new Error(`${e.message}; rows: ${(await viewRows()).join(' / ')}`);
+    });
     const cancel = toast.locator('.monaco-button').filter({ hasText: /^Cancel$/ }).first();
     await cancel.waitFor({ timeout: 5000 });
-    await page.locator('.notifications-toasts .notification-toast.notification-fade-in-done').first().waitFor({ timeout: 2000 }).catch(() => undefined);
     await shot('build-progress.png');
     await cancel.click();
     const msg = await waitFor('"cancelled" from the server', async () => (await toasts()).find((t) => /Conductor build \S+ cancelled/.test(t)), 30_000, 300).catch(async (e) => {
       throw new Error(`${e.message}; toasts: ${(await toasts()).join(' / ')}`);
     });
+    await toast.waitFor({ state: 'hidden', timeout: 10_000 });
     return `"${msg}"`;
   });
 

@@ -3,6 +3,7 @@
  * and puts every server command in the palette under "Conductor".
  */
 import * as vscode from 'vscode';
+import { ExecuteCommandRequest } from 'vscode-languageclient/node';
 import { API_KEY_SECRET, ServerManager, openDocs } from './client';
 import { PlanModel, StepChanged } from './core/planModel';
 import { resultMarkdown, statusMarkdown, summarizeValidation } from './core/results';
@@ -112,7 +113,9 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       return;
     }
     try {
-      const result: unknown = await vscode.commands.executeCommand('conductor.status', {});
+      // Straight to the server: this also runs right after (re)start, possibly before
+      // vscode-languageclient has bound the command ids.
+      const result: unknown = await client.sendRequest(ExecuteCommandRequest.type, { command: 'conductor.status', arguments: [{}] });
       model.loadStatus(result);
       if (show) await docs.show('Conductor status', statusMarkdown(model.getPlans()));
     } catch (e) {

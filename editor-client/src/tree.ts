@@ -1,6 +1,6 @@
 /** The "Conductor" view: plans → forks → steps, backed by the pure PlanModel. */
 import * as vscode from 'vscode';
-import { Fork, Plan, PlanModel, Step, planProgress } from './core/planModel';
+import { Fork, Plan, PlanModel, Step, planDisplayState, planProgress } from './core/planModel';
 import { STATE_LABELS, stepDescription } from './core/results';
 
 export type Node =
@@ -40,7 +40,6 @@ export class PlanTreeProvider implements vscode.TreeDataProvider<Node>, vscode.D
       return this.model.getPlans().map((plan) => ({ kind: 'plan', plan }));
     }
     if (node.kind === 'plan') {
-      // A single fork is shown flat only when it has no steps yet would look empty; keep forks explicit.
       return node.plan.forks.map((fork) => ({ kind: 'fork', plan: node.plan, fork }));
     }
     if (node.kind === 'fork') {
@@ -66,7 +65,7 @@ export class PlanTreeProvider implements vscode.TreeDataProvider<Node>, vscode.D
       item.id = `plan:${node.plan.plan_id}`;
       item.description = `${p.completed}/${p.total} ✓` + (p.failed ? ` ${p.failed} ⚠` : '');
       item.tooltip = `${node.plan.goal}\nplan ${node.plan.plan_id} — ${STATE_LABELS[node.plan.state] ?? node.plan.state}`;
-      item.iconPath = stateIcon(node.plan.state);
+      item.iconPath = stateIcon(planDisplayState(node.plan));
       item.contextValue = 'plan';
       item.accessibilityInformation = { label: `Plan ${node.plan.goal}, ${p.completed} of ${p.total} steps done${p.failed ? `, ${p.failed} failed` : ''}` };
       return item;

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { PlanModel, derivePlanState, planProgress } from '../src/core/planModel';
+import { PlanModel, derivePlanState, planDisplayState, planProgress } from '../src/core/planModel';
 
 const status = {
   plans: [
@@ -151,5 +151,18 @@ describe('PlanModel reloads', () => {
     m.loadStatus(status);
     assert.equal(m.findStep('step_002', 'p1')!.step.state, 'pending');
     assert.equal(m.getPlan('p1')!.forks[0].steps.length, 2);
+  });
+});
+
+describe('planDisplayState', () => {
+  const plan = (state: string, states: string[]) => ({ plan_id: 'p', goal: 'g', state, forks: [{ fork_id: 'f', steps: states.map((st, i) => ({ step_id: `s${i}`, title: '', state: st, confidence: null, reason: null, paths: { task: null, result: null, provenance: null } })) }] });
+  it('maps server plan states and lets live steps win', () => {
+    assert.equal(planDisplayState(plan('finished', ['completed', 'completed'])), 'completed');
+    assert.equal(planDisplayState(plan('finished', ['failed'])), 'failed');
+    assert.equal(planDisplayState(plan('halted', ['completed', 'pending'])), 'failed');
+    assert.equal(planDisplayState(plan('running', ['completed', 'pending'])), 'in_progress');
+    assert.equal(planDisplayState(plan('running', ['waiting_approval', 'in_progress'])), 'waiting_approval');
+    assert.equal(planDisplayState(plan('finished', ['in_progress'])), 'in_progress');
+    assert.equal(planDisplayState(plan('something-new', [])), 'pending');
   });
 });

@@ -71,3 +71,25 @@ def test_llm_agent_writes_only_allowed_files(plain_project: ProjectLayout) -> No
         asyncio.run(run())
     assert (layout.root / "hello.py").read_text() == "print('hello')\n"
     assert not (layout.root / "evil.py").exists()
+
+
+def test_llm_agent_answers_a_plan_task(plain_project: ProjectLayout) -> None:
+    layout = plain_project
+    plan = {"contract_version": "1.0", "goal": "hello", "steps": [
+        {"id": "step_001", "title": "Add hello", "instruction": "Create hello.py", "allowed_files": ["hello.py"]}]}
+    with ScriptedOpenAIServer() as server:
+        server.add(plan, purpose="handoff-plan")
+        env = clean_env(CONDUCTOR_API_KEY="test-key", CONDUCTOR_LLM_BASE_URL=server.base_url)
+
+        async def run():
+            async with HandoffCoordinator(layout) as coord:
+                agent = await asyncio.create_subprocess_exec(
+                    sys.executable, "-m", "conductor", "agent", "--once", "--idle-exit", "20", "--root",
+                    str(layout.root), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                outcome = await coord.hand_off(TaskSpec("llm", "plan", "Plan: say hello", [], kind="plan"))
+                await agent.communicate()
+                return outcome
+
+        outcome = asyncio.run(run())
+    assert outcome.status == "completed", outcome.reason
+    assert outcome.result is not None and outcome.result.plan == plan

@@ -9,6 +9,7 @@ exercised whether or not ``conductor.engine.api`` is installed.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
 from collections.abc import AsyncIterator
@@ -50,6 +51,7 @@ class Recorder:
         self.message_requests: list[lsp.ShowMessageRequestParams] = []
         self.answers: list[str | None] = []
         self.lens_refreshes = 0
+        self.gate: asyncio.Event | None = None  # when set up, prompts are answered only once it is set
 
 
 def attach(client: LanguageClient, rec: Recorder) -> None:
@@ -58,8 +60,10 @@ def attach(client: LanguageClient, rec: Recorder) -> None:
         rec.registrations.extend(params.registrations)
 
     @client.feature(lsp.WINDOW_SHOW_MESSAGE_REQUEST)
-    def message_request(params: lsp.ShowMessageRequestParams) -> lsp.MessageActionItem | None:
+    async def message_request(params: lsp.ShowMessageRequestParams) -> lsp.MessageActionItem | None:
         rec.message_requests.append(params)
+        if rec.gate is not None:
+            await rec.gate.wait()
         answer = rec.answers.pop(0) if rec.answers else None
         return lsp.MessageActionItem(title=answer) if answer else None
 
@@ -98,8 +102,7 @@ async def start_client(project: Path, caps_name: str, tmp_path: Path, rec: Recor
     watched = caps.workspace.did_change_watched_files if caps.workspace else None
     if watched is not None and watched.dynamic_registration:
         await wait_for(lambda: rec.registrations, what="client/registerCapability for watched files")
-    else:
-        await wait_for(lambda: any("file watching" in m.message for m in client.log_messages), what="ready")
+    await wait_for(lambda: any("file watching" in m.message for m in client.log_messages), what="ready")
     return client
 
 

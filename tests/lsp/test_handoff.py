@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
@@ -60,6 +61,7 @@ async def test_waiting_step_is_asked_diagnosed_and_lensed(client, project: Path,
     plan = project / ".conductor" / "plans" / PLAN_ID / "plan.json"
     plan_uri = open_doc(client, plan)
     recorder.answers = ["Explain", "Skip"]
+    recorder.gate = asyncio.Event()  # the user reads the diagnostic and the lens before answering
     path = journal(project,
                    {"type": "step.confidence", "data": {"fork_id": "main", "step_id": "step_002",
                                                         "confidence": {"score": 0.42, "level": "low"}}},
@@ -81,6 +83,7 @@ async def test_waiting_step_is_asked_diagnosed_and_lensed(client, project: Path,
         assert recorder.message_requests == []
         return
     # a client with showMessageRequest is asked: Explain shows the explanation, then Skip rejects
+    recorder.gate.set()
     await wait_for(lambda: len(recorder.message_requests) == 2, what="two approval prompts")
     request = recorder.message_requests[0]
     assert [a.title for a in request.actions] == ["Approve", "Skip", "Explain"]

@@ -23,7 +23,8 @@ def value_of(contents: object) -> str:
 
 
 async def hover(client, uri: str, line: int, character: int) -> str | None:
-    result = await client.text_document_hover_async(lsp.HoverParams(text_document=doc_id(uri), position=pos(line, character)))
+    result = await client.text_document_hover_async(lsp.HoverParams(text_document=doc_id(uri),
+                                                                    position=pos(line, character)))
     return value_of(result.contents) if result else None
 
 
@@ -62,7 +63,7 @@ async def test_hover_task_keys_enum_and_step(client, project: Path) -> None:
 
 
 async def test_hover_step_without_engine_uses_task_file(project: Path, tmp_path: Path) -> None:
-    from tests.lsp.conftest import Recorder, start_client, server_env
+    from tests.lsp.conftest import Recorder, server_env, start_client
 
     rec = Recorder()
     env = server_env(tmp_path, engine="tests.lsp.no_such_engine")

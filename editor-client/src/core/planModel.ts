@@ -312,3 +312,32 @@ export function planProgress(plan: Plan | undefined): Progress {
   }
   return out;
 }
+
+/**
+ * The step-state vocabulary for a plan's icon: the server's plan states (`running`,
+ * `finished`, `halted`, …) mapped onto pending / in_progress / waiting_approval / completed /
+ * failed, with live step states taking precedence.
+ */
+export function planDisplayState(plan: Plan): string {
+  const p = planProgress(plan);
+  if (p.waiting > 0) return 'waiting_approval';
+  if (p.inProgress > 0) return 'in_progress';
+  switch (plan.state) {
+    case 'finished':
+    case 'completed':
+    case 'merged':
+      return p.failed > 0 && p.completed === 0 ? 'failed' : 'completed';
+    case 'failed':
+    case 'halted':
+    case 'cancelled':
+      return 'failed';
+    case 'running':
+    case 'in_progress':
+    case 'planning':
+      return 'in_progress';
+    case 'waiting_approval':
+      return 'waiting_approval';
+    default:
+      return p.total > 0 && p.completed === p.total ? 'completed' : 'pending';
+  }
+}

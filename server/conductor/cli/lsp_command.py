@@ -13,7 +13,7 @@ from conductor.cli.main import cli
 def lsp_command(stdio: bool, tcp: str | None) -> None:
     """Run the Conductor language server (diagnostics, hover, completion, commands)."""
     if tcp is not None:
-        host, _, port = tcp.rpartition(":")
+        _host, _, port = tcp.rpartition(":")
         if not port.isdigit():
             raise click.BadParameter("expected HOST:PORT, for example 127.0.0.1:2087", param_hint="--tcp")
     from conductor.lsp import main

@@ -156,3 +156,13 @@ def recover_after_crash(root: Path) -> list[str]:
         notes.append("aborted a merge the engine had started")
     git(root, "worktree", "prune", check=False)
     return notes
+
+
+
+def is_merged(root: Path, branch: str, base: str) -> bool:
+    """Whether ``branch`` has commits beyond ``base`` and they are already part of HEAD."""
+    tip = git(root, "rev-parse", "--verify", "-q", f"refs/heads/{branch}", check=False)
+    if not tip or tip == git(root, "rev-parse", base, check=False):
+        return False
+    return subprocess.run(["git", "merge-base", "--is-ancestor", branch, "HEAD"], cwd=root,
+                          capture_output=True).returncode == 0

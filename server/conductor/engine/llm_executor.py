@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from conductor.project.layout import ProjectLayout
 from conductor.storage import atomic_write_json, atomic_write_text
 
 EXECUTOR_NAME = "conductor-llm"
+log = logging.getLogger("conductor.engine.llm")
 MAX_CONTEXT_FILES = 40
 
 
@@ -104,9 +106,23 @@ async def serve_fork(layout: ProjectLayout, plan_id: str, fork_id: str, llm: Str
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), poll_seconds)
             continue
-        await asyncio.to_thread(execute, layout, claimed, llm)
+        try:
+            await asyncio.to_thread(execute, layout, claimed, llm)
+        except Exception as exc:  # the agent must outlive one bad task; the step fails, not the fork
+            log.exception("llm executor: %s failed", claimed.name)
+            await asyncio.to_thread(_write_failure, claimed, f"the llm executor crashed: {exc}")
         done += 1
     return done
+
+
+def _write_failure(claimed: Path, error: str) -> None:
+    """A failed result for a claimed task, unless the task is gone (withdrawn or set aside)."""
+    if not claimed.exists():
+        return
+    task_id = claimed.name.removesuffix(".task.json")
+    atomic_write_json(claimed.with_name(f"{task_id}.result.json"), {
+        "contract_version": "1.0", "task_id": task_id, "status": "failed", "files_changed": [], "summary": "",
+        "error": error, "executor": f"{EXECUTOR_NAME}@{os.uname().nodename}:{os.getpid()}"})
 
 
 def describe(result_path: Path) -> str:

@@ -93,6 +93,10 @@ class EngineError(RuntimeError):
     """The plan cannot run as asked; the message says what and where."""
 
 
+class PlanningCancelled(EngineError):
+    """The user halted the plan while a fork was still being planned."""
+
+
 @dataclass
 class RunOptions:
     goal: str = ""
@@ -259,6 +263,7 @@ class PlanRunner:
                 return self._summary(self.state(), notes)
             for error in errors:
                 if isinstance(error, (PlanningError, LLMError, EngineError, git.GitError)):
+                    log.warning("%s", error)
                     notes.append(str(error))
                 else:
                     raise error
@@ -293,6 +298,7 @@ class PlanRunner:
                                 worktree=self.layout.relative(worktree.path))
         plan = await self._plan(fork_id, strategy, state)
         self.plans[fork_id] = plan
+        await asyncio.to_thread(self._abandon_interrupted, fork_id)
         stop = asyncio.Event()
         agent = None
         if self.mode == "llm":
@@ -318,8 +324,16 @@ class PlanRunner:
         else:
             assert self.coordinator is not None
             self._set_aside(fork_id, "step_000")
-            plan = await plan_by_handoff(self.coordinator, self.plan_id, fork_id, state.goal or self.options.goal,
-                                         strategy, self.worktrees[fork_id], policy)
+            planning = asyncio.create_task(plan_by_handoff(self.coordinator, self.plan_id, fork_id,
+                                                           state.goal or self.options.goal, strategy,
+                                                           self.worktrees[fork_id], policy))
+            cancelled = asyncio.create_task(self.cancel.wait())
+            await asyncio.wait({planning, cancelled}, return_when=asyncio.FIRST_COMPLETED)
+            cancelled.cancel()
+            if not planning.done():
+                planning.cancel()
+                raise PlanningCancelled(f"planning of fork {fork_id} was cancelled")
+            plan = planning.result()
         document = plan.model_dump(mode="json", exclude_none=True)
         atomic_write_json(self.layout.plan_dir(self.plan_id) / f"{fork_id}.plan.json", document)
         self.journal.append("plan.planned", fork_id=fork_id, strategy=strategy.name, plan=document)
@@ -379,9 +393,7 @@ class PlanRunner:
             attempt = len(state.repairs) + 1
             verdict: Verdict | None = None
             if state.state == "in_progress":
-                verdict = self._journaled_verdict(fork_id, step_id)
-                if verdict is None:
-                    await asyncio.to_thread(self._abandon_attempt, fork_id, step_id)
+                verdict = self._journaled_verdict(fork_id, step_id)  # else set aside at fork start
             if verdict is None:
                 outcome = await self._execute(fork_id, step, policy, confidence, attempt)
                 if outcome is None:
@@ -462,9 +474,22 @@ class PlanRunner:
                     target.mkdir(parents=True, exist_ok=True)
                     os.replace(path, target / f"{path.name}.{uuid.uuid4().hex[:6]}")
 
-    def _abandon_attempt(self, fork_id: str, step_id: str) -> None:
-        self._set_aside(fork_id, step_id)
-        git.discard_changes(self.worktrees[fork_id])
+    def _abandon_interrupted(self, fork_id: str) -> None:
+        """Before a (resumed) fork runs: set aside every attempt that has no journaled verdict.
+
+        Their partial edits are discarded with the worktree reset; steps with a journaled
+        verdict keep their changes (a passed one is committed by ``_accept``).
+        """
+        fork = self.state().forks.get(fork_id)
+        if fork is None:
+            return
+        interrupted = [s.step_id for s in fork.steps.values()
+                       if s.state == "in_progress" and self._journaled_verdict(fork_id, s.step_id) is None]
+        for step_id in interrupted:
+            self._set_aside(fork_id, step_id)
+        if interrupted and not any(s.state == "in_progress" and s.step_id not in interrupted
+                                   for s in fork.steps.values()):
+            git.discard_changes(self.worktrees[fork_id])
 
     async def _execute(self, fork_id: str, step: PlanStep, policy: EffectivePolicy, confidence: Confidence,
                        attempt: int) -> StepOutcome | None:
@@ -564,9 +589,17 @@ class PlanRunner:
         summary.winner = winner.fork_id
         summary.outcome = "completed"
         branch = git.fork_branch(self.plan_id, winner.fork_id)
+        already = next((fid for fid in sorted(state.forks)
+                        if git.is_merged(self.layout.root, git.fork_branch(self.plan_id, fid), self.base_commit)), None)
         if state.merged:
             summary.merged = True
             summary.merge_message = f"already merged {branch}"
+        elif already is not None:
+            # a merge done just before a crash, not yet journaled: record it, never merge a second fork
+            summary.winner, summary.merged = already, True
+            branch = git.fork_branch(self.plan_id, already)
+            summary.merge_message = f"merged {branch} (before the engine was interrupted)"
+            self.journal.append("plan.merged", fork_id=already, branch=branch, commit=git.head(self.layout.root))
         elif self.options.merge:
             merged = await asyncio.to_thread(git.merge_branch, self.layout.root, branch,
                                              f"Conductor plan {self.plan_id}: {state.goal}")

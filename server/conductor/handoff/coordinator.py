@@ -21,6 +21,7 @@ import contextlib
 import inspect
 import logging
 import os
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -42,8 +43,9 @@ from conductor.handoff.evidence import Judgement, base_evidence, check_task_file
 from conductor.handoff.metrics import MetricsAggregator, aggregate, derive_metrics, write_metrics
 from conductor.handoff.results import ResultRead, read_result
 from conductor.handoff.rollback import RollbackReport, rollback
-from conductor.handoff.snapshot import Changes, Snapshot, compare, rebase, take_snapshot
-from conductor.handoff.tasks import TaskSpec, WrittenTask, bare_id, ensure_fork_dirs, write_task
+from conductor.handoff.snapshot import Changes, Snapshot, compare, is_git_worktree, rebase, take_snapshot
+from conductor.handoff.state import clear_state, interrupted_steps, load_state, save_state
+from conductor.handoff.tasks import TaskSpec, WrittenTask, bare_id, ensure_fork_dirs, prepare_task, publish_task
 from conductor.handoff.timeouts import TIMEOUT, UNCLAIMED, Deadlines
 from conductor.handoff.watcher import HandoffWatcher
 from conductor.policy import load_project_policy
@@ -142,6 +144,7 @@ class HandoffCoordinator:
         self._write_lock = asyncio.Lock()
         self._audits: dict[tuple[str, str], AuditLog] = {}
         self._fork_locks: dict[Path, asyncio.Lock] = {}
+        self._git_workspaces: dict[Path, bool] = {}
         self._executor = ThreadPoolExecutor(max_workers=16, thread_name_prefix="conductor-handoff")
 
     # lifecycle -----------------------------------------------------------------------
@@ -192,6 +195,11 @@ class HandoffCoordinator:
             self._audits[key] = AuditLog(self.layout, plan_id, fork_id, on_record=self._recorded,
                                          executor=self._executor)
         return self._audits[key]
+
+    def _snapshot(self, ws: Path, protected: list[str], baseline: Snapshot | None) -> Snapshot:
+        if ws not in self._git_workspaces:  # asked once per workspace, not twice per step
+            self._git_workspaces[ws] = is_git_worktree(ws)
+        return take_snapshot(ws, protected, baseline, use_git=self._git_workspaces[ws])
 
     def _fork_lock(self, fork_dir: Path) -> asyncio.Lock:
         return self._fork_locks.setdefault(fork_dir, asyncio.Lock())
@@ -257,29 +265,81 @@ class HandoffCoordinator:
         active = _Active(list(spec.allowed_files), state.seq)
         state.active.append(active)  # registered before the snapshot starts: no judgement is missed
         try:
-            active.before = await self._run(take_snapshot, ws_full, policy.protected)
+            active.before = await self._run(self._snapshot, ws_full, policy.protected, None)
             async with self._write_lock:  # next_task_id + write must not interleave between hand-offs
-                written = await self._run(write_task, self.layout, spec, policy, ws_rel)
+                written = await self._run(prepare_task, self.layout, spec, policy, ws_rel)
+                await self._run(save_state, self.layout, written, active.before)  # before agents can see it
+                await self._run(publish_task, written)
             return await self._follow(written, policy, ws_full, active, claim_timeout)
         finally:
             state.active.remove(active)
             oldest = min((a.since for a in state.active), default=state.seq)
             state.judged = [j for j in state.judged if j[0] > oldest]
 
+    def interrupted(self) -> list[tuple[str, str, str]]:
+        """Steps a previous coordinator handed off but did not judge: ``(plan_id, fork_id, task_id)``."""
+        return interrupted_steps(self.layout)
+
+    async def reattach(self, plan_id: str, fork_id: str, task_id: str, *, policy: EffectivePolicy | None = None,
+                       claim_timeout: float | Literal["task"] | None = "task") -> StepOutcome:
+        """Carry on with a step a stopped coordinator handed off (see :meth:`interrupted`).
+
+        Waits for the claim or result exactly as :meth:`hand_off` would (deadlines count from
+        the original hand-off and claim), then judges against the saved before-snapshot.
+        """
+        if not self._started:
+            await self.start()
+        plan_id, fork_id = bare_id(plan_id, "plan_"), bare_id(fork_id, "fork_")
+        loaded = await self._run(load_state, self.layout, plan_id, fork_id, task_id)
+        if loaded is None:
+            raise LookupError(f"no saved hand-off state for {plan_id}/{fork_id}/{task_id}")
+        written, before = loaded
+        fork_dir = self.layout.fork_dir(plan_id, fork_id)
+        if not (fork_dir / "pending" / written.path.name).exists() and \
+                not (fork_dir / "in_progress" / written.path.name).exists():
+            raise LookupError(f"{plan_id}/{fork_id}/{task_id} is neither pending nor in progress; it was being "
+                              "recorded when Conductor stopped: inspect its folder")
+        claimed_ts: str | None = None
+        for record in self._audit(plan_id, fork_id).records():
+            if record.get("task_id") != task_id:
+                continue
+            if record.get("event") == "task.created":
+                claimed_ts = None
+            elif record.get("event") == "task.claimed":
+                claimed_ts = str(record["ts"])
+        policy = policy or self.policy_for(plan_id, fork_id)
+        ws_full, _ = self._workspace(written.task.workspace)
+        state = self._workspaces.setdefault(ws_full, _Workspace())
+        active = _Active(list(written.task.allowed_files), state.seq, before)
+        state.active.append(active)
+        try:
+            return await self._follow(written, policy, ws_full, active, claim_timeout,
+                                      resumed=True, claimed_ts=claimed_ts)
+        finally:
+            state.active.remove(active)
+
     async def _follow(self, written: WrittenTask, policy: EffectivePolicy, ws: Path, active: _Active,
-                      claim_timeout: float | Literal["task"] | None) -> StepOutcome:
+                      claim_timeout: float | Literal["task"] | None, *, resumed: bool = False,
+                      claimed_ts: str | None = None) -> StepOutcome:
         task = written.task
         audit = self._audit(task.plan_id, task.fork_id)
         fork_dir = self.layout.fork_dir(task.plan_id, task.fork_id)
         pending = written.path
         in_progress = fork_dir / "in_progress" / pending.name
         result_path = fork_dir / "in_progress" / f"{task.task_id}.result.json"
-        await audit.append_async("task.created", task.task_id, task_digest=written.digest, workspace=task.workspace,
-                     allowed_files=task.allowed_files, kind=task.kind, timeout_seconds=task.timeout_seconds,
-                     path=self.layout.relative(pending))
+        if not resumed:
+            await audit.append_async("task.created", task.task_id, task_digest=written.digest,
+                                     workspace=task.workspace, allowed_files=task.allowed_files, kind=task.kind,
+                                     timeout_seconds=task.timeout_seconds, path=self.layout.relative(pending))
         limit = float(task.timeout_seconds) if claim_timeout == "task" else claim_timeout
         deadlines = Deadlines.start(float(task.timeout_seconds), limit)
         claimed_at: str | None = None
+        if resumed:  # deadlines count from the original hand-off and claim
+            now = time.time()
+            deadlines.handed_off -= max(0.0, now - parse_ts(written.written_at))
+            if claimed_ts is not None and (fork_dir / "in_progress" / pending.name).exists():
+                claimed_at = claimed_ts
+                deadlines.claimed = time.monotonic() - max(0.0, now - parse_ts(claimed_ts))
         reported_invalid: set[str] = set()
         last_invalid: ResultRead | None = None
         with self.watcher.subscribe([pending, in_progress, result_path]) as sub:
@@ -288,13 +348,14 @@ class HandoffCoordinator:
                 if claimed_at is None:
                     if not pending.exists() and in_progress.exists():
                         deadlines.mark_claimed()
-                        claimed_at = (await audit.append_async("task.claimed", task.task_id,
-                                                         path=self.layout.relative(in_progress)))["ts"]
+                        claimed = await audit.append_async("task.claimed", task.task_id,
+                                                           path=self.layout.relative(in_progress))
+                        claimed_at = str(claimed["ts"])
                     elif deadlines.expired():
                         if withdraw(pending, fork_dir / "failed") is not None:
-                            await audit.append_async("task.unclaimed", task.task_id, waited_seconds=limit,
-                                         message=f"nobody claimed {task.task_id} within {limit:g}s; withdrawn "
-                                         "to failed/")
+                            await audit.append_async(
+                                "task.unclaimed", task.task_id, waited_seconds=limit,
+                                message=f"nobody claimed {task.task_id} within {limit:g}s; withdrawn to failed/")
                             return await self._finish_unclaimed(written, policy, ws, active, audit)
                         continue  # an agent claimed it at the last moment
                     elif not pending.exists():
@@ -313,15 +374,16 @@ class HandoffCoordinator:
                                 reported_invalid.add(read.digest)
                                 log.warning("%s: invalid result %s: %s", task.task_id,
                                             self.layout.relative(result_path), read.summary())
-                                await audit.append_async("result.invalid", task.task_id, result_digest=read.digest,
-                                             diagnostics=read.diagnostics)
+                                await audit.append_async("result.invalid", task.task_id,
+                                                         result_digest=read.digest, diagnostics=read.diagnostics)
                         read = again
                     if read.status == "ok":
                         return await self._finish_result(written, policy, ws, active, audit, read, claimed_at,
                                                          result_path)
                     if deadlines.expired():
-                        await audit.append_async("task.timeout", task.task_id, timeout_seconds=task.timeout_seconds,
-                                     invalid_result=last_invalid is not None)
+                        await audit.append_async("task.timeout", task.task_id,
+                                                 timeout_seconds=task.timeout_seconds,
+                                                 invalid_result=last_invalid is not None)
                         return await self._finish_timeout(written, policy, ws, active, audit, claimed_at,
                                                           last_invalid)
                 await sub.wait(deadlines.remaining())
@@ -332,7 +394,7 @@ class HandoffCoordinator:
         state = self._workspaces[ws]
         before = active.before
         assert before is not None
-        after = await self._run(take_snapshot, ws, policy.protected, before)
+        after = await self._run(self._snapshot, ws, policy.protected, before)
         # Changes judged for other steps while this one was out (up to this very moment, after the
         # snapshot) are accepted into its baseline; no await between here and the active-steps check.
         for seq, judged_after, paths in state.judged:
@@ -362,8 +424,9 @@ class HandoffCoordinator:
             result_mtime: float | None = result_path.stat().st_mtime
         except FileNotFoundError:
             result_mtime = None
-        await audit.append_async("result.received", task.task_id, result_digest=read.digest, status=read.result.status,
-                     executor=read.result.executor, files_changed=read.result.files_changed)
+        await audit.append_async("result.received", task.task_id, result_digest=read.digest,
+                                 status=read.result.status, executor=read.result.executor,
+                                 files_changed=read.result.files_changed)
         after, changes = await self._changes(ws, active, policy)
         task_path = result_path.parent / f"{task.task_id}.task.json"
         judgement = await judge(task, task_path, written.digest, read.result, changes, policy, ws)
@@ -472,11 +535,12 @@ class HandoffCoordinator:
         rel_prov = provenance_path.relative_to(fork_dir).as_posix()
         if state == "completed":
             await audit.append_async("step.completed", task.task_id, verdict="pass", provenance=rel_prov,
-                         provenance_digest=digest, executor=executor)
+                                     provenance_digest=digest, executor=executor)
         else:
-            await audit.append_async("step.failed", task.task_id, verdict="fail", reason_code=judgement.reason_code,
-                         reason=judgement.reason, provenance=rel_prov, provenance_digest=digest,
-                         executor=executor)
+            await audit.append_async("step.failed", task.task_id, verdict="fail",
+                                     reason_code=judgement.reason_code, reason=judgement.reason,
+                                     provenance=rel_prov, provenance_digest=digest, executor=executor)
+        await self._run(clear_state, self.layout, task.plan_id, task.fork_id, task.task_id)
         return StepOutcome(
             plan_id=task.plan_id, fork_id=task.fork_id, task_id=task.task_id, status=state,  # type: ignore[arg-type]
             verdict="pass" if state == "completed" else "fail", reason_code=judgement.reason_code,

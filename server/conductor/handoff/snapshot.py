@@ -29,7 +29,7 @@ import stat
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from conductor.policy.globs import matches_protected
 
@@ -67,6 +67,17 @@ class Snapshot:
             if proc.returncode == 0:
                 return proc.stdout
         return None
+
+    def to_json(self) -> dict[str, Any]:
+        """Hashes and modes only (no content): enough to find changes after a restart."""
+        return {"workspace": str(self.workspace), "method": self.method, "files": {
+            rel: [st.sha256, st.size, st.mode, st.symlink, st.git_blob] for rel, st in self.files.items()}}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Snapshot:
+        files = {rel: FileState(sha, size, mode, symlink=bool(link), git_blob=blob)
+                 for rel, (sha, size, mode, link, blob) in data["files"].items()}
+        return cls(Path(data["workspace"]), data["method"], files)
 
     def digests(self, paths: list[str]) -> dict[str, str | None]:
         return {p: (self.files[p].sha256 if p in self.files else None) for p in paths}

@@ -136,6 +136,18 @@ def _archive_failed(layout: ProjectLayout, plan_id: str, fork_id: str, task_id: 
 
 def write_task(layout: ProjectLayout, spec: TaskSpec, policy: EffectivePolicy, workspace: str) -> WrittenTask:
     """Build the task for ``spec`` under ``policy`` and write it atomically into ``pending/``."""
+    prepared = prepare_task(layout, spec, policy, workspace)
+    publish_task(prepared)
+    return prepared
+
+
+def publish_task(prepared: WrittenTask) -> None:
+    """Make a prepared task visible to agents (atomic write into ``pending/``)."""
+    atomic_write_bytes(prepared.path, prepared.data)
+
+
+def prepare_task(layout: ProjectLayout, spec: TaskSpec, policy: EffectivePolicy, workspace: str) -> WrittenTask:
+    """Everything :func:`write_task` does except writing the file (id, checks, archiving, bytes)."""
     spec.plan_id = bare_id(spec.plan_id, "plan_")
     spec.fork_id = bare_id(spec.fork_id, "fork_")
     ensure_fork_dirs(layout, spec.plan_id, spec.fork_id)
@@ -151,5 +163,4 @@ def write_task(layout: ProjectLayout, spec: TaskSpec, policy: EffectivePolicy, w
     task = build_task(spec, policy, workspace, task_id, created_at)
     data = (task.model_dump_json(indent=2) + "\n").encode("utf-8")
     path = layout.state_dir(spec.plan_id, spec.fork_id, "pending") / f"{task_id}.task.json"
-    atomic_write_bytes(path, data)
     return WrittenTask(task, path, data, hashlib.sha256(data).hexdigest(), created_at)

@@ -65,7 +65,8 @@ class Approvals:
                 return
             if answer.title == EXPLAIN:
                 root = ls.project_root_or_workspace()
-                markdown = await asyncio.to_thread(step_markdown, root, info.step_id, info.plan_id, info.task_data or None)
+                markdown = await asyncio.to_thread(step_markdown, root, info.step_id, info.plan_id,
+                                                   info.task_data or None)
                 ls.show(markdown[:4000])
                 continue
             decision = "approve" if answer.title == APPROVE else "reject"

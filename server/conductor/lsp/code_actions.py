@@ -123,8 +123,7 @@ def _protected_insertion(lines: list[str], entry: str) -> tuple[int, str]:
     rules = next((i for i, line in enumerate(lines) if line.rstrip() == "file_rules:"), None)
     if rules is None:
         last = len(lines) if lines[-1:] != [""] else len(lines) - 1
-        prefix = "" if last == 0 or lines[last - 1] == "" else ""
-        return last, f"{prefix}file_rules:\n  protected_patterns:\n    - {entry}\n"
+        return last, f"file_rules:\n  protected_patterns:\n    - {entry}\n"
     patterns = None
     end = rules + 1
     while end < len(lines) and (not lines[end].strip() or lines[end].startswith((" ", "#"))):

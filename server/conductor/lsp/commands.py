@@ -18,6 +18,7 @@ import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -71,15 +72,15 @@ def parse_args(command: str, args: tuple[Any, ...]) -> dict[str, Any]:
     if not isinstance(arg, dict):
         raise invalid(f"{command} takes one object argument, got {type(arg).__name__}")
     required, optional = SHAPES[command]
-    for key, kind in required.items():
+    for key in required:
         if key not in arg:
             raise invalid(f"{command}: missing `{key}`")
     for key, value in arg.items():
-        kind = required.get(key) or optional.get(key)
-        if kind is None:
+        expected = required.get(key) or optional.get(key)
+        if expected is None:
             raise invalid(f"{command}: unknown argument `{key}` (takes {', '.join([*required, *optional]) or 'none'})")
-        if value is not None and (not isinstance(value, kind) or isinstance(value, bool) and kind is int):
-            raise invalid(f"{command}: `{key}` must be {getattr(kind, '__name__', kind)}")
+        if value is not None and (not isinstance(value, expected) or (isinstance(value, bool) and expected is int)):
+            raise invalid(f"{command}: `{key}` must be {getattr(expected, '__name__', expected)}")
     if command == "conductor.approve" and arg["decision"] not in ("approve", "reject"):
         raise invalid("conductor.approve: `decision` must be \"approve\" or \"reject\"")
     if command == "conductor.validate" and not all(isinstance(p, str) for p in arg.get("paths") or []):
@@ -192,11 +193,10 @@ class Job:
 
     def cancel(self) -> None:
         self.cancel_requested.set()
-        if self.loop is not None and self.cancel_event is not None and hasattr(self.cancel_event, "set"):
-            if isinstance(self.cancel_event, threading.Event):
-                self.cancel_event.set()
-            else:
-                self.loop.call_soon_threadsafe(self.cancel_event.set)
+        if isinstance(self.cancel_event, threading.Event):
+            self.cancel_event.set()
+        elif self.loop is not None and self.cancel_event is not None:
+            self.loop.call_soon_threadsafe(self.cancel_event.set)
 
 
 class Jobs:
@@ -209,10 +209,10 @@ class Jobs:
     def cancel(self, token: str | None = None, plan_id: str | None = None) -> list[str]:
         cancelled = []
         for job in self.by_token.values():
-            if (token and job.token == token) or (plan_id and job.plan_id == plan_id) or (not token and not plan_id):
-                if job.task is not None and not job.task.done():
-                    job.cancel()
-                    cancelled.append(job.token)
+            matches = (token and job.token == token) or (plan_id and job.plan_id == plan_id) or not (token or plan_id)
+            if matches and job.task is not None and not job.task.done():
+                job.cancel()
+                cancelled.append(job.token)
         return cancelled
 
     async def start(self, kind: str, root: Path, call: str, args: tuple[Any, ...], kwargs: dict[str, Any],
@@ -233,9 +233,9 @@ class Jobs:
         main_loop = asyncio.get_running_loop()
         plan_known = asyncio.Event()
         if call == "run_goal" and engine.accepts(fn, "plan_id") and not kwargs.get("plan_id"):
-            from datetime import datetime, timezone
+            from datetime import datetime
 
-            kwargs["plan_id"] = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+            kwargs["plan_id"] = datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
         if kwargs.get("plan_id"):
             job.plan_id = str(kwargs["plan_id"])
             plan_known.set()

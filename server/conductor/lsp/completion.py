@@ -32,17 +32,21 @@ MAX_FILES = 5000
 
 # Whole blocks, as YAML snippets; ``{i}`` is the indent of the line.
 YAML_BLOCKS: dict[tuple[str, str], tuple[str, str]] = {
-    ("policy", "file_rules"): ("file_rules section",
-                               'file_rules:\n{i}  protected_patterns:\n{i}    - "${{1:*.lock}}"\n{i}    - "${{2:migrations/*}}"'),
-    ("policy", "behavior"): ("behavior section",
-                             "behavior:\n{i}  max_diff_lines: ${{1:500}}\n{i}  timeout_seconds: ${{2:300}}\n"
-                             "{i}  approval_below: ${{3:0.5}}\n{i}  caution_below: ${{4:0.8}}"),
-    ("policy", "verification"): ("verification command",
-                                 "verification:\n{i}  - name: ${{1:unit tests}}\n{i}    run: ${{2:python -m pytest -q}}\n"
-                                 "{i}    timeout_seconds: ${{3:120}}"),
-    ("policy", "global_constraints"): ("global constraints",
-                                       'global_constraints:\n{i}  - "${{1:Always include tests for new functions}}"'),
-    ("config", "llm"): ("llm section", "llm:\n{i}  model: ${{1:gemini-2.5-flash}}\n{i}  api_key_env: ${{2:GEMINI_API_KEY}}"),
+    ("policy", "file_rules"): (
+        "file_rules section",
+        'file_rules:\n{i}  protected_patterns:\n{i}    - "${{1:*.lock}}"\n{i}    - "${{2:migrations/*}}"'),
+    ("policy", "behavior"): (
+        "behavior section",
+        "behavior:\n{i}  max_diff_lines: ${{1:500}}\n{i}  timeout_seconds: ${{2:300}}\n"
+        "{i}  approval_below: ${{3:0.5}}\n{i}  caution_below: ${{4:0.8}}"),
+    ("policy", "verification"): (
+        "verification command",
+        "verification:\n{i}  - name: ${{1:unit tests}}\n{i}    run: ${{2:python -m pytest -q}}\n"
+        "{i}    timeout_seconds: ${{3:120}}"),
+    ("policy", "global_constraints"): (
+        "global constraints", 'global_constraints:\n{i}  - "${{1:Always include tests for new functions}}"'),
+    ("config", "llm"): (
+        "llm section", "llm:\n{i}  model: ${{1:gemini-2.5-flash}}\n{i}  api_key_env: ${{2:GEMINI_API_KEY}}"),
 }
 
 
@@ -102,7 +106,8 @@ def yaml_context(lines: list[str], line_no: int, char: int) -> Context:
     elif item:
         ctx = Context(tuple(path), "item", body.strip("\"'"), char - len(body), len(full.rstrip()))
     else:
-        ctx = Context(tuple(path), "key", body, char - len(body), char + len(re.match(r"[\w-]*", full[char:])[0]))
+        word = re.match(r"[\w-]*", full[char:])
+        ctx = Context(tuple(path), "key", body, char - len(body), char + (len(word.group(0)) if word else 0))
         ctx.present = _yaml_siblings(lines, line_no, indent)
     ctx.indent = " " * indent
     return ctx
@@ -225,7 +230,7 @@ class Files:
     def __init__(self) -> None:
         self.cache: dict[Path, tuple[float, list[str]]] = {}
 
-    def list(self, root: Path) -> list[str]:
+    def paths(self, root: Path) -> list[str]:
         hit = self.cache.get(root)
         if hit and time.monotonic() - hit[0] < 10:
             return hit[1]
@@ -301,7 +306,8 @@ def complete(kind: str, syntax: str, text: str, line: int, char: int, root: Path
     elif node.get("type") == "array" and (key in PATH_KEYS or key in GLOB_KEYS):
         return _path_items(key, syntax, ctx, rng, root, files)
     for value in schema_info.allowed_values(node):
-        label = json.dumps(value) if syntax == "json" else (str(value).lower() if isinstance(value, bool) else str(value))
+        shown = str(value).lower() if isinstance(value, bool) else str(value)
+        label = json.dumps(value) if syntax == "json" else shown
         items.append(lsp.CompletionItem(
             label=str(value).lower() if isinstance(value, bool) else str(value),
             kind=lsp.CompletionItemKind.EnumMember,
@@ -369,7 +375,7 @@ def _path_items(key: str, syntax: str, ctx: Context, rng: lsp.Range, root: Path 
                 files: Files) -> list[lsp.CompletionItem]:
     if root is None:
         return []
-    paths = files.list(root)
+    paths = files.paths(root)
     candidates: list[tuple[str, str]] = []
     if key in PATH_KEYS:
         typed = ctx.typed

@@ -30,7 +30,7 @@ def function(name: str) -> Callable[..., Any]:
     fn = getattr(api, name, None)
     if not callable(fn):
         raise EngineUnavailable(f"{module}.{name} is not available in this build")
-    return fn  # type: ignore[no-any-return]
+    return fn
 
 
 def accepts(fn: Callable[..., Any], name: str) -> bool:

@@ -91,7 +91,7 @@ def type_label(node: dict[str, Any]) -> str:
     names = {"integer": "integer", "number": "number", "string": "string", "array": "list",
              "object": "mapping", "boolean": "boolean", "null": "null"}
     if isinstance(kind, list):
-        label = " or ".join(names.get(k, k) for k in kind)
+        label = " or ".join(names.get(k, str(k)) for k in kind)
     elif kind == "array":
         items = node.get("items") or {}
         inner = items.get("type") or ("mapping" if "$ref" in items else "")

@@ -200,7 +200,10 @@ def initialize(ls: ConductorServer, params: lsp.InitializeParams) -> None:
 async def initialized(ls: ConductorServer, params: lsp.InitializedParams) -> None:
     await fetch_settings(ls)
     ls.watching = await watch.start(ls)
-    ls.steps.refresh(notify=False)
+    try:  # the baseline of the handoff view, so later changes are reported as changes
+        ls.steps.apply(await asyncio.to_thread(ls.steps.scan_all), notify=False)
+    except Exception as exc:
+        ls.log_error(f"reading the handoff state failed: {exc!r}")
     if ls.process_id:
         task = asyncio.ensure_future(watch_parent(ls, ls.process_id))
         ls.background.add(task)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,6 +26,7 @@ from conductor.validation.diagnostics import Range
 if TYPE_CHECKING:
     from conductor.lsp.server import ConductorServer
 
+log = logging.getLogger("conductor.lsp.steps")
 STEP_CHANGED = "conductor/stepChanged"
 JOURNAL_STATES = {
     "step.waiting_approval": "waiting_approval",
@@ -157,8 +159,8 @@ def scan_files(root: Path) -> dict[tuple[str, str, str], StepInfo]:
     if handoff.is_dir():
         plan_ids.update(p.name.removeprefix("plan_") for p in handoff.glob("plan_*") if p.is_dir())
     for plan_id in sorted(plan_ids):
-        titles = {s.get("id"): s.get("title", "") for s in _load_json(plans_dir / plan_id / "plan.json").get("steps", [])
-                  if isinstance(s, dict)}
+        plan_steps = _load_json(plans_dir / plan_id / "plan.json").get("steps", [])
+        titles = {s.get("id"): s.get("title", "") for s in plan_steps if isinstance(s, dict)}
         for event in _journal(root, plan_id):
             data = event.get("data") or {}
             step_id, fork_id = data.get("step_id"), data.get("fork_id") or "main"
@@ -247,6 +249,7 @@ class StepTracker:
         self.snapshot: dict[tuple[str, str, str], StepInfo] = {}
         self.task: asyncio.Future[None] | None = None
         self.again = False
+        self.again_notify = False
 
     def scan_all(self) -> dict[tuple[str, str, str], StepInfo]:
         current: dict[tuple[str, str, str], StepInfo] = {}
@@ -258,6 +261,7 @@ class StepTracker:
         """Re-read the handoff state in a worker thread (coalesced), then notify about changes."""
         if self.task is not None and not self.task.done():
             self.again = True
+            self.again_notify = self.again_notify or notify
             return
         self.task = asyncio.ensure_future(self._refresh(notify))
         self.ls.background.add(self.task)
@@ -266,11 +270,12 @@ class StepTracker:
     async def _refresh(self, notify: bool) -> None:
         try:
             while True:
-                self.again = False
+                self.again, self.again_notify = False, False
                 current = await asyncio.to_thread(self.scan_all)
                 self.apply(current, notify)
                 if not self.again:
                     return
+                notify = self.again_notify
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -279,6 +284,7 @@ class StepTracker:
     def apply(self, current: dict[tuple[str, str, str], StepInfo], notify: bool = True) -> list[StepInfo]:
         changed = [info for key, info in current.items()
                    if key not in self.snapshot or self.snapshot[key].signature() != info.signature()]
+        log.debug("handoff refresh: %d steps, %d changed, notify=%s", len(current), len(changed), notify)
         self.snapshot = current
         if notify:
             for info in changed:

@@ -1,0 +1,87 @@
+"""A real editor: headless Neovim attaches `conductor lsp` to a broken policy.yaml and a task file.
+
+Reads back, through Neovim's own LSP client, the diagnostics (exact lines and columns — the
+policy has an emoji and CJK text before an error, so UTF-16 → byte conversion is exercised),
+a hover, and the result of ``conductor.validate``. Neovim 0.7.2 cannot register file
+watchers, so the server watches the workspace itself. Under ``CI=true`` a missing ``nvim``
+fails the test.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from tests.conftest import require_tool
+from tests.lsp.helpers import dump, make_project, task, task_path
+
+pytestmark = pytest.mark.e2e
+
+PROBE = Path(__file__).parent / "nvim" / "probe.lua"
+REPO = Path(__file__).resolve().parents[2]
+
+BROKEN_POLICY = """\
+global_constraints: ["😀 日本語のテスト", 5]
+file_rules:
+  protected_paterns:
+    - "*.lock"
+behavior:
+  max_diff_lines: 300
+  timeout_seconds: 0
+"""
+
+
+def test_neovim_shows_diagnostics_hover_and_validate(tmp_path: Path) -> None:
+    nvim = require_tool("nvim")
+    root = make_project(tmp_path / "proj")
+    (root / ".conductor" / "policy.yaml").write_text(BROKEN_POLICY, encoding="utf-8")
+    path = task_path(root)
+    path.write_text(dump(task(allowed=["hello.py", "../secrets.txt"])), encoding="utf-8")
+    out = tmp_path / "probe.json"
+    env = {
+        **os.environ,
+        "PROBE_ROOT": str(root),
+        "PROBE_OUT": str(out),
+        "PROBE_TASK": str(path),
+        "PROBE_HOVER_LINE": "5",
+        "PROBE_SERVER": json.dumps([sys.executable, "-m", "conductor", "lsp"]),
+        "PYTHONPATH": os.pathsep.join([str(REPO / "server"), os.environ.get("PYTHONPATH", "")]),
+        "HOME": str(tmp_path),  # no user config, shada or swap files of the host
+        "XDG_CONFIG_HOME": str(tmp_path / "config"),
+        "XDG_DATA_HOME": str(tmp_path / "data"),
+        "XDG_STATE_HOME": str(tmp_path / "state"),
+    }
+    proc = subprocess.run([nvim, "--headless", "-u", "NONE", "-i", "NONE", "-n", "-c", f"luafile {PROBE}"],
+                          cwd=root, env=env, capture_output=True, text=True, timeout=90, check=False)
+    assert out.exists(), f"probe wrote nothing; nvim said:\n{proc.stdout}\n{proc.stderr}"
+    result = json.loads(out.read_text(encoding="utf-8"))
+    assert "error" not in result, result.get("error")
+
+    policy = [(d["lnum"], d["col"], d["end_col"], d["code"], d["source"]) for d in result["policy"]]
+    prefix = BROKEN_POLICY.splitlines()[0].split("5]")[0]
+    col = len(prefix.encode("utf-8"))  # Neovim keeps byte columns; the server sent UTF-16 ones
+    assert policy == [
+        (0, col, col + 1, "policy/type", "conductor"),
+        (2, 2, 19, "policy/unknown-key", "conductor"),
+        (6, 19, 20, "policy/range", "conductor"),
+    ]
+    assert "did you mean `protected_patterns`?" in result["policy"][1]["message"]
+
+    task_diags = [(d["lnum"], d["code"]) for d in result["task"]]
+    line = path.read_text(encoding="utf-8").splitlines().index('    "../secrets.txt"')
+    assert task_diags == [(line, "task/path-escapes")]
+
+    assert "**`max_diff_lines`**" in result["hover"]
+    assert "Effective value unavailable: the policy has errors." in result["hover"]
+
+    validate = result["validate"]
+    assert validate["ok"] is False
+    by_path = {f["path"]: f for f in validate["files"]}
+    assert [d["code"] for d in by_path[".conductor/policy.yaml"]["diagnostics"]] == [
+        "policy/type", "policy/unknown-key", "policy/range"]
+    ready = next(line for line in result["log"] if "ready" in line)
+    assert "file watching: server" in ready and "diagnostics: push" in ready and "encoding: utf-16" in ready

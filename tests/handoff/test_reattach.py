@@ -1,0 +1,52 @@
+"""A coordinator that stops mid-step leaves enough behind for the next one to judge the step."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import subprocess
+import sys
+
+from conductor.handoff import HandoffCoordinator, TaskSpec
+from conductor.handoff.claim import claim_next
+from conductor.project.layout import ProjectLayout
+
+RESULT = {"contract_version": "1.0", "task_id": "step_001", "status": "completed", "files_changed": ["x.txt"],
+          "executor": "by-hand"}
+
+
+async def test_reattach_judges_against_the_saved_snapshot(project: ProjectLayout) -> None:
+    layout = project
+    pending = layout.state_dir("r1", "main", "pending") / "step_001.task.json"
+    async with HandoffCoordinator(layout) as first:
+        step = asyncio.create_task(first.hand_off(TaskSpec("r1", "main", "write x.txt", ["x.txt"])))
+        for _ in range(200):
+            if pending.exists():
+                break
+            await asyncio.sleep(0.02)
+        step.cancel()  # the editor closed: nobody is waiting any more
+        with contextlib.suppress(asyncio.CancelledError):
+            await step
+
+    # Meanwhile an agent claims the task and works (and strays outside allowed_files).
+    claimed = claim_next(layout)
+    assert claimed is not None
+    (layout.root / "x.txt").write_text("x\n")
+    (layout.root / "src" / "app.py").write_text("changed while nobody watched\n")
+    claimed.with_name("step_001.result.json").write_text(json.dumps(RESULT))
+
+    async with HandoffCoordinator(layout) as second:
+        assert second.interrupted() == [("r1", "main", "step_001")]
+        outcome = await second.reattach("r1", "main", "step_001")
+        assert second.interrupted() == []
+        report = await second.rollback(outcome)
+    assert outcome.status == "failed" and outcome.reason_code == "evidence/outside-allowed-files"
+    assert outcome.evidence.created == ["x.txt"] and outcome.evidence.modified == ["src/app.py"]
+    assert report.restored == ["src/app.py"]  # from git's objects: the content was not kept across the restart
+    assert (layout.root / "src" / "app.py").read_text() == "print('app')\n"
+    events = [json.loads(line)["event"] for line in layout.audit_log("r1", "main").read_text().splitlines()]
+    assert events.count("task.created") == 1 and events.count("task.claimed") == 1
+    verify = subprocess.run([sys.executable, "-m", "conductor", "verify", "--root", str(layout.root)],
+                            capture_output=True, text=True)
+    assert verify.returncode == 0, verify.stdout
