@@ -24,7 +24,7 @@ lint: install
 
 test-extension:
 	@if [ -f editor-client/package.json ]; then \
-	  cd editor-client && npm ci --no-audit --no-fund && npm run build && npm run typecheck && npm run lint && npm test; \
+	  cd editor-client && npm ci --no-audit --no-fund && npm run build && npm run typecheck && npm run lint && npm test && npm run package; \
 	fi
 
 test-python: install

@@ -9,9 +9,11 @@ import time
 from pathlib import Path
 
 import anyio
+import pytest
 
 from conductor.handoff import HandoffCoordinator, TaskSpec
 from conductor.project.layout import ProjectLayout
+from mcp import MCPError
 from tests.mcp.conftest import Client, claim_record, conductor, mcp_client, step_policy, tree, write_pending
 
 SNAPSHOT = Path(__file__).with_name("tools_snapshot.json")
@@ -170,6 +172,13 @@ async def test_tool_list_matches_the_snapshot(project: ProjectLayout) -> None:
     async with mcp_client(project.root, "--allow-approve") as client:
         tools = (await client.session.list_tools()).tools
         approve = await client.call("approve", {"step_id": "step_001"})
+        resources = [str(r.uri) for r in (await client.session.list_resources()).resources]
+        policy = json.loads((await client.session.read_resource("conductor://policy")).contents[0].text)  # type: ignore[union-attr]
+        with pytest.raises(MCPError) as unknown:
+            await client.session.read_resource("conductor://nope")
+    assert resources == ["conductor://policy", "conductor://plan/current"]
+    assert policy["file_rules"]["protected_patterns"][0]["origin"]["file"] == ".conductor/policy.yaml"
+    assert unknown.value.code == -32002 and "unknown resource" in unknown.value.message
     listed = [t.model_dump(mode="json", by_alias=True, exclude_none=True) for t in tools]
     if os.environ.get("UPDATE_SNAPSHOT"):
         SNAPSHOT.write_text(json.dumps(listed, indent=2, ensure_ascii=False) + "\n")

@@ -5,7 +5,8 @@ One module per concept: ``tasks`` (writing task files), ``claim`` (the atomic re
 safely), ``snapshot`` (workspace hashes and diffs), ``evidence`` (the verdict),
 ``rollback`` (undoing violations), ``audit`` (the chained audit log), ``metrics``
 (derived from the audit logs), ``timeouts`` (claim and result deadlines), ``coordinator``
-(the engine's API), ``state`` (resuming after a restart) and ``agent`` (the reference executor behind ``conductor agent``).
+(the engine's API), ``state`` (resuming after a restart) and ``agent`` (the reference
+executor behind ``conductor agent``).
 See docs/handoff.md.
 """
 

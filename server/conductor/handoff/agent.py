@@ -39,7 +39,7 @@ from conductor.contract.checksum import task_checksum
 from conductor.contract.result import Result
 from conductor.contract.task import Task
 from conductor.handoff.audit import utc_now
-from conductor.handoff.claim import claim_next
+from conductor.handoff.claim import PendingTask, claim, claim_next
 from conductor.policy.globs import matches_allowed, normalize, path_problem
 from conductor.project.layout import ProjectLayout
 from conductor.storage.atomic import atomic_write_text
@@ -249,8 +249,8 @@ class Agent:
         if options.command is None:
             self._llm = make_llm(self.layout.root)
 
-    def _changes(self) -> Iterator[None]:
-        """Yields whenever something under handoff/ changes (or every poll interval)."""
+    def _changes(self) -> Iterator[list[Path]]:
+        """Yields the new pending task files (an empty list every poll interval without any)."""
         self.layout.handoff_dir.mkdir(parents=True, exist_ok=True)
         timeout_ms = max(10, int(self.options.poll_interval * 1000))
         try:
@@ -261,26 +261,50 @@ class Agent:
                 # results and moves that would otherwise wake every agent (a thundering herd).
                 return path.endswith(".task.json") and os.path.basename(os.path.dirname(path)) == "pending"
 
-            for _ in watch(self.layout.handoff_dir, watch_filter=new_task, debounce=100, step=5,
-                           rust_timeout=timeout_ms, yield_on_timeout=True, raise_interrupt=False,
-                           ignore_permission_denied=True):
-                yield None
+            for changes in watch(self.layout.handoff_dir, watch_filter=new_task, debounce=100, step=5,
+                                 rust_timeout=timeout_ms, yield_on_timeout=True, raise_interrupt=False,
+                                 ignore_permission_denied=True):
+                yield sorted(Path(path) for _change, path in changes)
         except Exception:  # no inotify: poll
             while True:
                 time.sleep(self.options.poll_interval)
-                yield None
+                yield []
+
+    def _wanted(self, path: Path) -> PendingTask | None:
+        fork_dir = path.parent.parent
+        plan_id = fork_dir.parent.name.removeprefix("plan_")
+        fork_id = fork_dir.name.removeprefix("fork_")
+        if self.options.plan_id not in (None, plan_id) or self.options.fork_id not in (None, fork_id):
+            return None
+        return PendingTask(plan_id, fork_id, path.name.removesuffix(".task.json"), path)
+
+    def _claim(self, hints: list[Path]) -> Path | None:
+        """Try the tasks an event just announced; scan every pending folder only without hints.
+
+        When a task appears, every idle agent wakes; trying just that file keeps the losers of
+        the race from each rescanning every fork (a full scan still runs every poll interval
+        and after each task an agent finishes)."""
+        if not hints:
+            return claim_next(self.layout, self.options.plan_id, self.options.fork_id)
+        for path in hints:
+            task = self._wanted(path)
+            if task is not None and (claimed := claim(task)) is not None:
+                return claimed
+        return None
 
     def run(self) -> int:
         """Work until ``--once``/``--max-tasks``/``--idle-exit`` says stop; returns tasks handled."""
         opts = self.options
         handled = 0
         last_work = time.monotonic()
-        changes: Iterator[None] | None = None
+        changes: Iterator[list[Path]] | None = None
+        hints: list[Path] = []
         limit = 1 if opts.once else opts.max_tasks
         idle = opts.idle_exit if opts.idle_exit is not None else (0.0 if opts.once else None)
         try:
             while (limit is None or handled < limit) and not self.stopped.is_set():
-                claimed = claim_next(self.layout, opts.plan_id, opts.fork_id)
+                claimed = self._claim(hints)
+                hints = []
                 if claimed is not None:
                     self.execute(claimed)
                     handled += 1
@@ -290,7 +314,7 @@ class Agent:
                     break
                 if changes is None:
                     changes = self._changes()
-                next(changes)
+                hints = next(changes)
         finally:
             if changes is not None and hasattr(changes, "close"):
                 changes.close()

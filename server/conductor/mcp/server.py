@@ -26,6 +26,7 @@ import jsonschema
 import mcp_types as types
 from mcp.server.lowlevel import Server
 from mcp.server.stdio import stdio_server
+from mcp.shared.exceptions import MCPError
 
 from conductor import __version__
 from conductor.mcp import queue
@@ -38,6 +39,7 @@ POLL_FAST = 0.01  # seconds between looks for the verdict during the first FAST_
 FAST_FOR = 5.0
 POLL_SLOW = 0.1
 PROGRESS_EVERY = 5.0
+RESOURCE_NOT_FOUND = -32002  # the MCP specification's code for an unknown resource URI
 STATE_MARK = {"completed": "✓", "failed": "✗", "in_progress": "…", "pending": "·", "waiting_approval": "?",
               "skipped": "-"}
 
@@ -179,10 +181,11 @@ class ConductorMCP:
                     return api.status(layout.root, ids[-1])
                 data = await anyio.to_thread.run_sync(latest)
             else:
-                raise ToolError(f"unknown resource {uri!r}; this server offers {POLICY_URI} and {PLAN_URI}")
-        except ToolError:
+                raise MCPError(RESOURCE_NOT_FOUND, f"unknown resource {uri!r}; this server offers {POLICY_URI} "
+                               f"and {PLAN_URI}", {"uri": uri})
+        except MCPError:
             raise
-        except Exception as exc:
+        except Exception as exc:  # not in a project, an invalid policy …: say so in the resource
             data = {"error": f"{type(exc).__name__}: {exc}"}
         return types.ReadResourceResult(contents=[
             types.TextResourceContents(uri=uri, mime_type="application/json", text=_json(data))])
