@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from tests.conftest import require_tool
 from tests.lsp.helpers import dump, make_project, task, task_path
 

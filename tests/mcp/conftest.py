@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from mcp import ClientSession, StdioServerParameters, stdio_client
 
 from conductor.contract.policy import Policy
 from conductor.handoff.tasks import TaskSpec, WrittenTask, write_task
@@ -21,7 +22,6 @@ from conductor.policy.levels import PolicyLevel, load_policy_file
 from conductor.policy.merge import EffectivePolicy
 from conductor.project.init import init_project
 from conductor.project.layout import ProjectLayout
-from mcp import ClientSession, StdioServerParameters, stdio_client
 
 GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com", "GIT_COMMITTER_NAME": "t",
            "GIT_COMMITTER_EMAIL": "t@example.com"}

@@ -51,10 +51,10 @@ def test_the_per_user_snippet_shape() -> None:
 
 
 def test_the_conductor_mcp_package_does_not_shadow_the_sdk() -> None:
+    import mcp
     from mcp.server.lowlevel import Server
 
     import conductor.mcp.server as ours
-    import mcp
 
     sdk = Path(mcp.__file__).resolve().parent
     assert sdk != Path(ours.__file__).resolve().parent and sdk != Path(__file__).resolve().parent

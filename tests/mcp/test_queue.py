@@ -10,10 +10,10 @@ from pathlib import Path
 
 import anyio
 import pytest
+from mcp import MCPError
 
 from conductor.handoff import HandoffCoordinator, TaskSpec
 from conductor.project.layout import ProjectLayout
-from mcp import MCPError
 from tests.mcp.conftest import Client, claim_record, conductor, mcp_client, step_policy, tree, write_pending
 
 SNAPSHOT = Path(__file__).with_name("tools_snapshot.json")

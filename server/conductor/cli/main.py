@@ -25,10 +25,13 @@ def cli() -> None:
 
 def _register() -> None:
     # One import per command module; each adds its commands to ``cli``.
-    from conductor.cli import engine_commands, project_commands  # noqa: F401
-    from conductor.cli import handoff_commands  # noqa: F401
-    from conductor.cli import lsp_command  # noqa: F401
-    from conductor.cli import mcp_command  # noqa: F401
+    from conductor.cli import (  # noqa: F401
+        engine_commands,
+        handoff_commands,
+        lsp_command,
+        mcp_command,
+        project_commands,
+    )
 
 
 def main() -> None:

@@ -78,13 +78,13 @@ class ChainLog:
         if size and os.pread(fd, 1, size - 1) != b"\n":
             keep = size
             while keep > 0:
-                step = min(4096, keep)
-                chunk = os.pread(fd, step, keep - step)
-                cut = chunk.rfind(b"\n")
+                span = min(4096, keep)
+                tail = os.pread(fd, span, keep - span)
+                cut = tail.rfind(b"\n")
                 if cut >= 0:
-                    keep = keep - step + cut + 1
+                    keep = keep - span + cut + 1
                     break
-                keep -= step
+                keep -= span
             os.ftruncate(fd, max(keep, 0))
             size = max(keep, 0)
         if size == 0:
