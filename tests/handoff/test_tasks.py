@@ -45,6 +45,10 @@ def test_ids_and_forks_do_not_collide(plain_project: ProjectLayout) -> None:
         ("x", "step_001"), ("x", "step_002"), ("y", "step_001")]
     with pytest.raises(TaskExists):
         write_task(layout, TaskSpec("a1b2", "x", "again", ["a"], task_id="step_001"), policy, ".")
+    claimed = layout.state_dir("a1b2", "x", "in_progress") / "step_001.task.json"
+    a.path.rename(claimed)
+    with pytest.raises(TaskExists):
+        write_task(layout, TaskSpec("a1b2", "x", "again", ["a"], task_id="step_001"), policy, ".")
 
 
 def test_retry_of_failed_step_archives_the_attempt(plain_project: ProjectLayout) -> None:
@@ -57,6 +61,12 @@ def test_retry_of_failed_step_archives_the_attempt(plain_project: ProjectLayout)
     second = write_task(layout, TaskSpec("p", "f", "one again", ["a"], task_id="step_001"), policy, ".")
     assert second.path.exists()
     assert (failed / "attempts" / "1" / "step_001.task.json").exists()
+    # A step that completed but whose verdict the engine lost is issued again: the old attempt is kept.
+    completed = layout.state_dir("p", "f", "completed")
+    second.path.rename(completed / second.path.name)
+    third = write_task(layout, TaskSpec("p", "f", "one more", ["a"], task_id="step_001"), policy, ".")
+    assert third.path.exists()
+    assert (completed / "attempts" / "1" / "step_001.task.json").exists()
 
 
 RACE = textwrap.dedent("""

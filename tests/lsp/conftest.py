@@ -90,11 +90,14 @@ def _plain(value: Any) -> Any:
 
 async def start_client(project: Path, caps_name: str, tmp_path: Path, rec: Recorder,
                        capabilities: lsp.ClientCapabilities | None = None,
-                       init_options: Any = None, env: dict[str, str] | None = None) -> LanguageClient:
+                       init_options: Any = None, env: dict[str, str] | None = None,
+                       configuration: dict[str, Any] | None = None) -> LanguageClient:
     config = ClientServerConfig(server_command=SERVER, server_env=env or server_env(tmp_path))
     client = await config.start()
     assert isinstance(client, LanguageClient)
     attach(client, rec)
+    if configuration is not None:
+        client.set_configuration(configuration)
     caps = capabilities or client_capabilities(caps_name)
     client.init_result = await client.initialize_session(lsp.InitializeParams(  # type: ignore[attr-defined]
         capabilities=caps, root_uri=project.as_uri(), initialization_options=init_options,

@@ -69,19 +69,22 @@ async def test_facade_commands(client, project: Path) -> None:
     assert approved["decision"] == "reject"
 
 
-@pytest.mark.parametrize("arguments", [
-    [{"step_id": "step_001"}, {"extra": 1}],
-    ["step_001"],
-    [{"step_id": 7}],
-    [{"step_id": "step_001", "bogus": True}],
-], ids=["two-args", "not-object", "wrong-type", "unknown-key"])
-async def test_invalid_params(project: Path, tmp_path: Path, arguments: list[object]) -> None:
+BAD_ARGUMENTS = {
+    "two-args": [{"step_id": "step_001"}, {"extra": 1}],
+    "not-object": ["step_001"],
+    "wrong-type": [{"step_id": 7}],
+    "unknown-key": [{"step_id": "step_001", "bogus": True}],
+}
+
+
+async def test_invalid_params(project: Path, tmp_path: Path) -> None:
     client = await start_client(project, "visual_studio_code", tmp_path, Recorder())
     try:
-        with pytest.raises(JsonRpcException) as info:
-            await client.workspace_execute_command_async(lsp.ExecuteCommandParams(
-                command="conductor.explain", arguments=arguments))
-        assert info.value.code == INVALID_PARAMS
+        for name, arguments in BAD_ARGUMENTS.items():
+            with pytest.raises(JsonRpcException) as info:
+                await client.workspace_execute_command_async(lsp.ExecuteCommandParams(
+                    command="conductor.explain", arguments=arguments))
+            assert info.value.code == INVALID_PARAMS, name
         with pytest.raises(JsonRpcException) as info:
             await run(client, "conductor.approve", {"step_id": "step_001", "decision": "maybe"})
         assert info.value.code == INVALID_PARAMS
@@ -120,7 +123,7 @@ async def test_explore_is_cancellable_and_does_not_block(client, project: Path, 
     started = time.perf_counter()
     hover = await client.text_document_hover_async(lsp.HoverParams(
         text_document=lsp.TextDocumentIdentifier(uri=uri), position=lsp.Position(line=0, character=2)))
-    assert hover is not None and time.perf_counter() - started < 1.0
+    assert hover is not None and time.perf_counter() - started < 2.0
     client.window_work_done_progress_cancel(lsp.WorkDoneProgressCancelParams(token=token))
     await wait_for(lambda: isinstance(client.progress_reports[token][-1], lsp.WorkDoneProgressEnd),
                    what="progress end")
@@ -184,4 +187,21 @@ async def test_exits_when_the_editor_dies(project: Path, tmp_path: Path) -> None
         assert client._server.returncode == 0
     finally:
         client._stop_event.set()
+        await client.stop()
+
+
+async def test_settings_reach_the_engine_and_keys_never_do(project: Path, tmp_path: Path) -> None:
+    secret = "sk-never-log-this"
+    client = await start_client(project, "visual_studio_code", tmp_path, Recorder(),
+                                init_options={"mode": "llm", "forks": 5, "apiKey": secret})
+    try:
+        result = await run(client, "conductor.explore", {"goal": "Say hello"})
+        await wait_for(lambda: any(f"explore {result['plan_id']} finished" in m.message for m in client.messages),
+                       what="explore finished")
+        log = (tmp_path / "engine.log").read_text()
+        assert '"mode": "llm"' in log and '"forks": "5"' in log
+        assert all(secret not in m.message for m in [*client.log_messages, *client.messages])
+        assert secret not in log
+    finally:
+        await client.shutdown_session()
         await client.stop()

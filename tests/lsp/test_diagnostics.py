@@ -163,6 +163,22 @@ async def test_settings_turn_diagnostics_off_per_kind(project: Path, tmp_path: P
         await client.stop()
 
 
+async def test_workspace_configuration_turns_diagnostics_off(project: Path, tmp_path: Path) -> None:
+    client = await start_client(project, "neovim", tmp_path, Recorder(),
+                                configuration={"conductor": {"diagnostics": {"task": False}}})
+    try:
+        path = task_path(project)
+        path.write_text(dump(task(allowed=["../x.py"])), encoding="utf-8")
+        task_uri = open_doc(client, path)
+        policy_uri = open_doc(client, project / ".conductor" / "policy.yaml", "nope: 1\n")
+        await wait_for(lambda: client.diagnostics.get(policy_uri), what="policy diagnostics")
+        await wait_for(lambda: task_uri in client.diagnostics, what="task published")
+        assert list(client.diagnostics[task_uri]) == []
+    finally:
+        await client.shutdown_session()
+        await client.stop()
+
+
 async def test_pull_diagnostics(project: Path, tmp_path: Path) -> None:
     caps = client_capabilities("visual_studio_code")
     caps.text_document.diagnostic = lsp.DiagnosticClientCapabilities(dynamic_registration=False)

@@ -8,9 +8,11 @@ so an agent never claims half a task.
 
 Ids: plan and fork ids are stored bare (``a1b2``); the folder adds the prefix
 (``plan_a1b2``). An id passed with the prefix (``plan_a1b2``) is stripped once, so folders
-never read ``plan_plan_…``. A ``task_id`` is used once per fork: writing it again while it
-is pending, in progress or completed is refused; a retry of a failed step moves the failed
-attempt to ``failed/attempts/<n>/`` first so nothing is overwritten.
+never read ``plan_plan_…``. Writing a ``task_id`` again while it is pending or in progress is
+refused (``TaskExists``). Issuing it again after a verdict (a retry, or a re-run after the
+engine lost the verdict in a crash) first moves the earlier attempt's files to
+``failed/attempts/<n>/`` or ``completed/attempts/<n>/``, so nothing is overwritten and every
+signed record stays in the fork's provenance chain.
 """
 
 from __future__ import annotations
@@ -119,16 +121,17 @@ def build_task(spec: TaskSpec, policy: EffectivePolicy, workspace: str, task_id:
     return Task.model_validate(body)
 
 
-def _archive_failed(layout: ProjectLayout, plan_id: str, fork_id: str, task_id: str) -> None:
-    failed = layout.state_dir(plan_id, fork_id, "failed")
-    present = [failed / f"{task_id}{suffix}" for suffix in STEP_FILES if (failed / f"{task_id}{suffix}").exists()]
+def _archive(layout: ProjectLayout, plan_id: str, fork_id: str, task_id: str, state: str) -> None:
+    """Move an earlier attempt's files from ``<state>/`` to ``<state>/attempts/<n>/`` (n = 1, 2, …)."""
+    folder = layout.state_dir(plan_id, fork_id, state)
+    present = [folder / f"{task_id}{suffix}" for suffix in STEP_FILES if (folder / f"{task_id}{suffix}").exists()]
     if not present:
         return
     n = 1
-    while (failed / "attempts" / str(n) / f"{task_id}.task.json").exists() or \
-            (failed / "attempts" / str(n) / f"{task_id}.provenance.json").exists():
+    while (folder / "attempts" / str(n) / f"{task_id}.task.json").exists() or \
+            (folder / "attempts" / str(n) / f"{task_id}.provenance.json").exists():
         n += 1
-    target = failed / "attempts" / str(n)
+    target = folder / "attempts" / str(n)
     target.mkdir(parents=True, exist_ok=True)
     for path in present:
         os.rename(path, target / path.name)
@@ -154,11 +157,12 @@ def prepare_task(layout: ProjectLayout, spec: TaskSpec, policy: EffectivePolicy,
     task_id = spec.task_id or next_task_id(layout, spec.plan_id, spec.fork_id)
     if not TASK_ID_RE.match(task_id):
         raise ValueError(f"task id {task_id!r} is not step_NNN")
-    for state in ("pending", "in_progress", "completed"):
+    for state in ("pending", "in_progress"):
         if (layout.state_dir(spec.plan_id, spec.fork_id, state) / f"{task_id}.task.json").exists():
             raise TaskExists(f"{task_id} is already {state.replace('_', ' ')} in plan {spec.plan_id} "
                              f"fork {spec.fork_id}")
-    _archive_failed(layout, spec.plan_id, spec.fork_id, task_id)
+    for state in ("failed", "completed"):
+        _archive(layout, spec.plan_id, spec.fork_id, task_id, state)
     created_at = utc_now()
     task = build_task(spec, policy, workspace, task_id, created_at)
     data = (task.model_dump_json(indent=2) + "\n").encode("utf-8")

@@ -432,12 +432,31 @@ async def _run(kind: str, ls: ConductorServer, root: Path, args: dict[str, Any])
     opts: dict[str, Any] = {}
     if ls.settings.mode:
         opts["mode"] = ls.settings.mode  # executor mode: handoff | llm (None: the project's config)
+    if ls.settings.model or ls.settings.base_url:
+        with contextlib.suppress(Exception):  # a bad project config is the engine's error to report
+            opts["llm"] = _llm_client(root, ls.settings.model, ls.settings.base_url)
     if kind == "resume":
         return await ls.jobs.start("resume", root, "resume", (root, args.get("plan_id")), opts,
                                    f"Conductor resume {args.get('plan_id') or ''}".strip())
     forks = 1 if kind == "build" else int(args.get("forks") or ls.settings.forks or 3)
     return await ls.jobs.start(kind, root, "run_goal", (root, args["goal"]), {"forks": forks, **opts},
                                f"Conductor {kind}: {args['goal']}")
+
+
+def _llm_client(root: Path, model: str | None, base_url: str | None) -> Any:
+    """The project's LLM client with the editor's model / base URL; the key still comes from the environment."""
+    import os
+
+    from conductor.engine.runner import load_config
+    from conductor.llm import ENV_BASE_URL, ENV_MODEL, LLMClient
+    from conductor.project.layout import ProjectLayout
+
+    env = dict(os.environ)
+    if model:
+        env[ENV_MODEL] = model
+    if base_url:
+        env[ENV_BASE_URL] = base_url
+    return LLMClient(load_config(ProjectLayout.at(root)).llm, env=env)
 
 
 async def _open_result(ls: ConductorServer, root: Path, args: dict[str, Any]) -> Any:

@@ -12,6 +12,7 @@ import functools
 import logging
 import os
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -193,6 +194,17 @@ def guarded(fn: F) -> F:
 def initialize(ls: ConductorServer, params: lsp.InitializeParams) -> None:
     ls.caps = Caps.of(params.capabilities)
     ls.settings.update(params.initialization_options)
+    threading.Thread(target=_warm_up, name="conductor-warm-up", daemon=True).start()
+
+
+def _warm_up() -> None:
+    """Load and check the schemas while the client finishes its handshake (first diagnostics sooner)."""
+    from conductor.contract.schemas import KINDS
+    from conductor.validation import schema_rules
+
+    with contextlib.suppress(Exception):
+        for kind in KINDS:
+            schema_rules.validator(kind)
 
 
 @server.feature(lsp.INITIALIZED)
