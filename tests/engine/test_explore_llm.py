@@ -131,3 +131,15 @@ def test_explore_with_three_forks_repairs_holds_for_approval_and_merges(tmp_path
     auth = [{k.lower(): v for k, v in r.headers.items()}.get("authorization") for r in sent]
     assert sent and all(a == f"Bearer {TEST_KEY}" for a in auth)
     assert all(TEST_KEY not in json.dumps(r.body) for r in sent)
+
+    # replay: the state at any event, and planning re-run from the journaled replies, offline
+    waiting = next(e for e in events if e["type"] == "step.waiting_approval")
+    at = json.loads(conductor("replay", "--plan", plan_id, "--to", str(waiting["seq"]), "--json", cwd=root).stdout)
+    assert at["state"]["forks"]["f3"]["steps"]["step_001"]["state"] == "waiting_approval"
+    assert at["state"]["status"] == "running" and at["journal_ok"]
+    calls_before = len(openai_server.chat_requests)
+    again = conductor("replay", "--plan", plan_id, "--rerun-planning", "--json", cwd=root, env=conductor_env(None))
+    replanned = json.loads(again.stdout)["replanned"]
+    assert [(r["fork_id"], r["replanned"], r["identical"]) for r in sorted(replanned, key=lambda r: r["fork_id"])] == [
+        ("f1", True, True), ("f2", True, True), ("f3", True, True)]
+    assert len(openai_server.chat_requests) == calls_before, "replay must not call the model"

@@ -260,12 +260,14 @@ def approve_command(step_id: str, plan_id: str | None, fork_id: str | None, reje
 @cli.command("replay")
 @click.option("--plan", "plan_id", help="Plan id (default: the latest).")
 @click.option("--to", "to_seq", type=int, help="Event number to stop at (default: the last).")
+@click.option("--rerun-planning", is_flag=True,
+              help="Plan every model-planned fork again from the journaled replies (no network) and compare.")
 @click.option("--json", "as_json", is_flag=True)
-def replay_command(plan_id: str | None, to_seq: int | None, as_json: bool) -> None:
+def replay_command(plan_id: str | None, to_seq: int | None, rerun_planning: bool, as_json: bool) -> None:
     """The full state of a plan as it was at event --to: every step's status, the policy in
     force, confidence and evidence (computed from the journal alone)."""
     try:
-        data = api.replay_plan(None, plan_id, to_seq)
+        data = api.replay_plan(None, plan_id, to_seq, rerun_planning=rerun_planning)
     except api.EngineError as exc:
         fail(str(exc))
     if as_json:
@@ -283,6 +285,12 @@ def replay_command(plan_id: str | None, to_seq: int | None, as_json: bool) -> No
                        + (f" verdict {step['verdict']}" if step.get("verdict") else ""))
     if state.get("policy"):
         click.echo("  policy: " + json.dumps(state["policy"])[:200])
+    for item in data.get("replanned", []):
+        if item["replanned"]:
+            verdict = "identical to the recorded plan" if item["identical"] else "DIFFERS from the recorded plan"
+            click.echo(f"  re-planned fork {item['fork_id']} from recorded replies: {verdict}")
+        else:
+            click.echo(f"  fork {item['fork_id']} not re-planned: {item['why']}")
 
 
 __all__ = ["Path"]

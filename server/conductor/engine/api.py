@@ -251,8 +251,13 @@ def approve_step(root: str | os.PathLike[str] | None, step_id: str, plan_id: str
 
 
 def replay_plan(root: str | os.PathLike[str] | None, plan_id: str | None = None,
-                to_seq: int | None = None) -> dict[str, Any]:
-    """The full state of a plan as it was at event ``to_seq`` (inclusive)."""
+                to_seq: int | None = None, rerun_planning: bool = False) -> dict[str, Any]:
+    """The full state of a plan as it was at event ``to_seq`` (inclusive).
+
+    With ``rerun_planning`` every fork planned by the model is planned again from the
+    journaled inputs, answered by the journaled replies (no network), and compared with the
+    plan that was recorded.
+    """
     from conductor.journal.journal import Journal
 
     layout = _layout(root)
@@ -260,8 +265,39 @@ def replay_plan(root: str | os.PathLike[str] | None, plan_id: str | None = None,
     journal = Journal.for_plan(layout, pid)
     broken = journal.verify()
     state = plan_state(root, pid, to_seq)
-    return {"plan_id": pid, "to_seq": to_seq if to_seq is not None else state.last_seq,
-            "journal_ok": broken is None, "journal_break": str(broken) if broken else None, "state": state.to_dict()}
+    out: dict[str, Any] = {"plan_id": pid, "to_seq": to_seq if to_seq is not None else state.last_seq,
+                           "journal_ok": broken is None, "journal_break": str(broken) if broken else None,
+                           "state": state.to_dict()}
+    if rerun_planning:
+        out["replanned"] = rerun_plans(journal, state.goal, to_seq)
+    return out
+
+
+def rerun_plans(journal: Any, goal: str, to_seq: int | None = None) -> list[dict[str, Any]]:
+    """Plan each llm-planned fork again with :class:`ReplayLLM`; report whether it matches."""
+    import asyncio
+
+    from conductor.engine.planning import PlanningError, Strategy, plan_with_llm
+    from conductor.llm import LLMError, ReplayLLM
+
+    replay_llm = ReplayLLM.from_events(journal.events())
+    results = []
+    for event in journal.events(types="plan.planned", to_seq=to_seq):
+        inputs = event.data.get("inputs") or {}
+        fork_id = event.data["fork_id"]
+        if inputs.get("planner") != "llm":
+            results.append({"fork_id": fork_id, "replanned": False, "why": "planned by a handoff task, not a model"})
+            continue
+        strategy = Strategy(event.data["strategy"], inputs.get("summary", ""))
+        try:
+            plan = asyncio.run(plan_with_llm(replay_llm, goal, strategy, list(inputs.get("files") or []),
+                                             constraints=list(inputs.get("constraints") or [])))
+        except (LLMError, PlanningError) as exc:
+            results.append({"fork_id": fork_id, "replanned": False, "why": str(exc)})
+            continue
+        same = plan.model_dump(mode="json", exclude_none=True) == event.data["plan"]
+        results.append({"fork_id": fork_id, "replanned": True, "identical": same, "steps": len(plan.steps)})
+    return results
 
 
 async def run_goal(root: str | os.PathLike[str] | None, goal: str, *, forks: int = 1, mode: str | None = None,

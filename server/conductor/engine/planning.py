@@ -88,8 +88,9 @@ def check_plan(document: Any, source: str) -> Plan:
 
 
 async def plan_with_llm(llm: StructuredLLM, goal: str, strategy: Strategy, files: list[str],
-                        policy: EffectivePolicy) -> Plan:
-    prompt = plan_prompt(goal, files, strategy.name, strategy.summary, policy.constraints)
+                        policy: EffectivePolicy | None = None, constraints: list[str] | None = None) -> Plan:
+    rules = constraints if constraints is not None else (policy.constraints if policy else [])
+    prompt = plan_prompt(goal, files, strategy.name, strategy.summary, rules)
     reply = await asyncio.to_thread(llm.complete_json, prompt.messages, prompt.schema, prompt.purpose)
     return check_plan(reply.data, f"the model ({llm.model})")
 

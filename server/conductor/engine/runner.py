@@ -318,8 +318,10 @@ class PlanRunner:
             return Plan.model_validate(recorded[-1].data["plan"])
         policy, _ = self.policy_for(fork_id, None)
         self.progress(f"planning fork {fork_id} ({strategy.name})")
+        inputs: dict[str, Any] = {}
         if self.uses_llm_planner():
             files = workspace_files(self.worktrees[fork_id])
+            inputs = {"planner": "llm", "files": files, "summary": strategy.summary, "constraints": policy.constraints}
             plan = await plan_with_llm(self.llm, state.goal or self.options.goal, strategy, files, policy)
         else:
             assert self.coordinator is not None
@@ -336,7 +338,7 @@ class PlanRunner:
             plan = planning.result()
         document = plan.model_dump(mode="json", exclude_none=True)
         atomic_write_json(self.layout.plan_dir(self.plan_id) / f"{fork_id}.plan.json", document)
-        self.journal.append("plan.planned", fork_id=fork_id, strategy=strategy.name, plan=document)
+        self.journal.append("plan.planned", fork_id=fork_id, strategy=strategy.name, plan=document, inputs=inputs)
         for step in plan.steps:
             self.step_changed(fork_id, step.id)
         return plan
