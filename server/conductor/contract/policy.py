@@ -103,6 +103,16 @@ class Behavior(BaseModel):
         description="Confidence below which a step is MEDIUM (runs, flagged for caution); at or above it, HIGH.",
         examples=[0.8],
     )
+    fork_below: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description=(
+            "Confidence below which a step forks mid-plan: two variants run at once, each in its own git "
+            "worktree, and the one with the best evidence is kept (0 or unset: never)."
+        ),
+        examples=[0.6],
+    )
     allow_loosen: list[str] = Field(
         default_factory=list,
         description=(
@@ -159,5 +169,6 @@ DEFAULTS = {
     "max_repairs": 2,
     "approval_below": 0.5,
     "caution_below": 0.8,
+    "fork_below": 0.0,
 }
 """Built-in values of every behavior limit, used when no level sets one."""

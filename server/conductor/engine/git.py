@@ -166,3 +166,19 @@ def is_merged(root: Path, branch: str, base: str) -> bool:
         return False
     return subprocess.run(["git", "merge-base", "--is-ancestor", branch, "HEAD"], cwd=root,
                           capture_output=True).returncode == 0
+
+
+def restore_paths(worktree: Path, paths: list[str]) -> None:
+    """Put ``paths`` back as they are in the worktree's last commit; files it lacks are removed.
+
+    Used to undo one failed step without touching what concurrent steps of the same fork
+    are changing in the same worktree.
+    """
+    for rel in paths:
+        target = worktree / rel
+        tracked = subprocess.run(["git", "cat-file", "-e", f"HEAD:{rel}"], cwd=worktree,
+                                 capture_output=True).returncode == 0
+        if tracked:
+            git(worktree, "checkout", "HEAD", "--", rel)
+        elif target.is_file() or target.is_symlink():
+            target.unlink()

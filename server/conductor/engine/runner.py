@@ -388,6 +388,11 @@ class PlanRunner:
             if decision != "approved":
                 return "skipped"
         max_repairs = int(policy.limit("max_repairs"))
+        if confidence.score < float(policy.limit("fork_below")) and not self.state().forks[fork_id].steps[
+                step_id].repairs:
+            result = await self._run_variants(fork_id, step, policy, confidence)
+            if result != "failed":
+                return result
         while True:
             if self.cancel.is_set():
                 return "halted"
@@ -408,6 +413,93 @@ class PlanRunner:
             if len(self.state().forks[fork_id].steps[step_id].repairs) >= max_repairs:
                 return "failed"
             step = await self._repair(fork_id, step, verdict, attempt)
+
+    # ------------------------------------------------------------------ mid-plan fork of one step
+    async def _run_variants(self, fork_id: str, step: PlanStep, policy: EffectivePolicy,
+                            confidence: Confidence) -> str:
+        """Run a low-confidence step as two variants, each in its own worktree; keep the best.
+
+        Variant 1 is the step as planned. Variant 2 is the model's alternative approach, or,
+        without a model, the same step for a second, independent executor. The chosen variant
+        is fast-forwarded onto the fork's branch; if none passes, the step continues as a
+        normal failed step (repair).
+        """
+        variants = [(step.instruction, list(step.allowed_files))]
+        if self.llm.is_configured() or self.llm.live is not None:
+            prompt = repair_prompt(step, "low confidence: propose a different, safer way to do this step",
+                                   "The step has not run yet; its confidence was "
+                                   f"{confidence.score:.2f}.", [], self.options.goal)
+            reply = await asyncio.to_thread(self.llm.complete_json, prompt.messages, prompt.schema, prompt.purpose)
+            variants.append((reply.data["instruction"], list(reply.data["allowed_files"])))
+        else:
+            variants.append((step.instruction, list(step.allowed_files)))
+        subs = [f"{fork_id}-{step.id}-v{i + 1}" for i in range(len(variants))]
+        if not list(self.journal.events(types="step.forked", fork_id=fork_id, step_id=step.id)):
+            self.journal.append("step.forked", fork_id=fork_id, step_id=step.id, variants=[
+                {"variant": sub, "instruction": text, "allowed_files": files}
+                for sub, (text, files) in zip(subs, variants, strict=True)])
+        self.progress(f"{fork_id}/{step.id} confidence {confidence.score:.2f}: trying {len(subs)} variants")
+        base = await asyncio.to_thread(git.head, self.worktrees[fork_id])
+        outcomes = await asyncio.gather(*(
+            self._run_variant(fork_id, sub, step, text, files, policy, confidence, base)
+            for sub, (text, files) in zip(subs, variants, strict=True)))
+        if any(o is None for o in outcomes):
+            return "halted"
+        ranked = sorted(((o.ok, -o.evidence.diff_lines, -i), i) for i, o in enumerate(outcomes) if o is not None)
+        best = ranked[-1][1]
+        chosen = outcomes[best]
+        assert chosen is not None
+        if not chosen.ok:
+            self.journal.append("step.variant_chosen", fork_id=fork_id, step_id=step.id, variant=None,
+                                reason="no variant passed verification")
+            return "failed"
+        sub = subs[best]
+        branch = f"conductor/{self.plan_id}/{fork_id}--{step.id}-v{best + 1}"
+        await asyncio.to_thread(git.git, self.worktrees[fork_id], "merge", "--ff-only", "-q", branch)
+        self.journal.append("step.variant_chosen", fork_id=fork_id, step_id=step.id, variant=sub,
+                            reason=f"passed with {chosen.evidence.diff_lines} changed lines"
+                            + ("" if all(o and o.ok for o in outcomes) else "; the other variant failed"))
+        self.journal.append("step.verified", fork_id=fork_id, step_id=step.id, verdict=chosen.verdict,
+                            reason=chosen.reason, evidence=chosen.evidence.model_dump(mode="json"),
+                            provenance_path=self.layout.relative(chosen.provenance_path))
+        self.journal.append("step.completed", fork_id=fork_id, step_id=step.id)
+        self.step_changed(fork_id, step.id)
+        return "completed"
+
+    async def _run_variant(self, fork_id: str, sub: str, step: PlanStep, instruction: str, allowed: list[str],
+                           policy: EffectivePolicy, confidence: Confidence, base: str) -> StepOutcome | None:
+        assert self.coordinator is not None
+        number = sub.rsplit("-v", 1)[1]
+        branch = f"conductor/{self.plan_id}/{fork_id}--{step.id}-v{number}"
+        path = self.layout.worktrees_dir / self.plan_id / sub
+        worktree = await asyncio.to_thread(git.add_worktree, self.layout.root, path, branch, base)
+        await asyncio.to_thread(self._set_aside, sub, step.id)
+        await asyncio.to_thread(git.discard_changes, worktree.path)
+        spec = TaskSpec(plan_id=self.plan_id, fork_id=sub, task_id=step.id, title=f"{step.title} (variant {number})",
+                        instruction=instruction, allowed_files=allowed, depends_on=list(step.depends_on),
+                        confidence=confidence, policy=policy)
+        stop = asyncio.Event()
+        agent = (asyncio.create_task(serve_fork(self.layout, self.plan_id, sub, self.llm, stop))
+                 if self.mode == "llm" else None)
+        try:
+            hand_off = asyncio.create_task(self.coordinator.hand_off(spec, worktree.path,
+                                                                     claim_timeout=self.options.claim_timeout))
+            cancel = asyncio.create_task(self.cancel.wait())
+            done, _ = await asyncio.wait({hand_off, cancel}, return_when=asyncio.FIRST_COMPLETED)
+            cancel.cancel()
+            if hand_off not in done:
+                hand_off.cancel()
+                return None
+            outcome = hand_off.result()
+        finally:
+            stop.set()
+            if agent is not None:
+                await agent
+        if outcome.ok:
+            changed = sorted({*outcome.evidence.created, *outcome.evidence.modified, *outcome.evidence.deleted})
+            message = f"{step.id}: {step.title} (variant {number})"
+            await asyncio.to_thread(git.commit_paths, worktree.path, changed, message)
+        return outcome
 
     def _journaled_verdict(self, fork_id: str, step_id: str) -> Verdict | None:
         """A verdict journaled after the step's last hand-off (the engine stopped before acting on it)."""
@@ -540,7 +632,7 @@ class PlanRunner:
                                        succeeded=True, plan_id=self.plan_id, fork_id=fork_id, step_id=step.id)
 
     async def _reject(self, fork_id: str, step: PlanStep, verdict: Verdict) -> None:
-        await asyncio.to_thread(git.discard_changes, self.worktrees[fork_id])
+        await asyncio.to_thread(git.restore_paths, self.worktrees[fork_id], verdict.changed)
         cause = verdict.cause or "failed"
         self.journal.append("step.failed", fork_id=fork_id, step_id=step.id, cause=cause, reason=verdict.reason)
         self.step_changed(fork_id, step.id)

@@ -35,6 +35,8 @@ EVENT_FIELDS: dict[str, tuple[str, ...]] = {
     "step.completed": ("fork_id", "step_id"),
     "step.failed": ("fork_id", "step_id", "cause", "reason"),
     "step.repair_planned": ("fork_id", "step_id", "attempt", "instruction", "allowed_files", "similar_fixes"),
+    "step.forked": ("fork_id", "step_id", "variants"),  # mid-plan fork of one LOW-confidence step
+    "step.variant_chosen": ("fork_id", "step_id", "variant", "reason"),
     "fork.scored": ("fork_id", "score", "parts"),
     "plan.merged": ("fork_id", "branch", "commit"),
     "plan.halted": ("reason",),

@@ -8,7 +8,7 @@ The rules (also in the README, "Policy merge rules"):
 * Every ``behavior`` limit is an upper bound. A later level may **tighten** it freely; it may
   **loosen** it only when it lists the limit's name in ``behavior.allow_loosen``. A looser
   value without that is refused: the earlier value stays and a refusal is reported.
-  ``approval_below`` and ``caution_below`` are thresholds where *lower* is looser.
+  ``approval_below``, ``caution_below`` and ``fork_below`` are thresholds where *lower* is looser.
 * Values not set at any level come from the built-in defaults (origin ``default``).
 """
 
@@ -21,7 +21,7 @@ from conductor.contract.policy import DEFAULTS, VerificationCommand
 from conductor.policy.levels import PolicyLevel
 from conductor.policy.origin import DEFAULT, Origin
 
-LOWER_IS_LOOSER = frozenset({"approval_below", "caution_below"})
+LOWER_IS_LOOSER = frozenset({"approval_below", "caution_below", "fork_below"})
 
 
 @dataclass(frozen=True)
