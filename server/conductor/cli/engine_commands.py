@@ -18,10 +18,8 @@ import click
 from conductor.cli.main import cli
 from conductor.cli.output import EXIT_PROBLEMS, emit_json, fail, table
 from conductor.engine import api
+from conductor.engine.report import STATE_MARK, status_text
 from conductor.policy import PolicyError
-
-STATE_MARK = {"completed": "✓", "failed": "✗", "in_progress": "…", "pending": "·", "waiting_approval": "?",
-              "skipped": "-"}
 
 
 class ProgressPrinter:
@@ -77,6 +75,16 @@ def _print_summary(summary: dict[str, Any]) -> None:
         click.echo(summary["merge_message"])
 
 
+def _report(summary: dict[str, Any], as_json: bool) -> None:
+    """Print a run's summary; exit 1 unless the plan completed."""
+    if as_json:
+        emit_json(summary)
+    else:
+        _print_summary(summary)
+    if summary["outcome"] != "completed":
+        raise SystemExit(EXIT_PROBLEMS)
+
+
 def _goal_command(goal: str, forks: int, mode: str | None, merge: bool, as_json: bool, quiet: bool) -> None:
     printer = ProgressPrinter(quiet or as_json)
 
@@ -92,12 +100,7 @@ def _goal_command(goal: str, forks: int, mode: str | None, merge: bool, as_json:
         fail(str(exc))
     except (api.EngineError, RuntimeError) as exc:
         fail(str(exc), EXIT_PROBLEMS)
-    if as_json:
-        emit_json(summary)
-    else:
-        _print_summary(summary)
-    if summary["outcome"] != "completed":
-        raise SystemExit(EXIT_PROBLEMS)
+    _report(summary, as_json)
 
 
 _goal_options = [
@@ -156,12 +159,7 @@ def resume_command(plan_id: str | None, as_json: bool, quiet: bool) -> None:
         summary = _run_async(lambda cancel: api.resume(None, plan_id, cancel=cancel, on_progress=printer))
     except (api.EngineError, RuntimeError) as exc:
         fail(str(exc), EXIT_PROBLEMS)
-    if as_json:
-        emit_json(summary)
-    else:
-        _print_summary(summary)
-    if summary["outcome"] not in ("completed",):
-        raise SystemExit(EXIT_PROBLEMS)
+    _report(summary, as_json)
 
 
 @cli.command("status")
@@ -176,22 +174,7 @@ def status_command(plan_id: str | None, as_json: bool) -> None:
     if as_json:
         emit_json(data)
         return
-    if not data["plans"]:
-        click.echo("no plans yet; start one with `conductor build \"<goal>\"`")
-    for plan in data["plans"]:
-        extra = f" ({plan['outcome']})" if plan["outcome"] else ""
-        click.echo(f"plan {plan['plan_id']} [{plan['state']}{extra}] {plan['goal']}")
-        if plan["halted_reason"]:
-            click.echo(f"  halted: {plan['halted_reason']}")
-        for fork in plan["forks"]:
-            score = f" score {fork['score']:.3f}" if fork["score"] is not None else ""
-            merged = " (merged)" if plan["merged"] and plan["merged"].get("fork_id") == fork["fork_id"] else ""
-            click.echo(f"  fork {fork['fork_id']} ({fork['strategy']}) {fork['status']}{score}{merged}")
-            for step in fork["steps"]:
-                conf = f" {step['confidence']['level']} {step['confidence']['score']:.2f}" if step["confidence"] else ""
-                reason = f" — {step['reason']}" if step["reason"] and step["state"] == "failed" else ""
-                click.echo(f"    {STATE_MARK.get(step['state'], '?')} {step['step_id']} {step['title']}"
-                           f" [{step['state']}{conf}]{reason}")
+    click.echo(status_text(data))
 
 
 @cli.command("explain")

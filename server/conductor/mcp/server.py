@@ -29,6 +29,7 @@ from mcp.server.stdio import stdio_server
 from mcp.shared.exceptions import MCPError
 
 from conductor import __version__
+from conductor.engine.report import status_text
 from conductor.mcp import queue
 from conductor.mcp.tools import DEFAULT_WAIT_SECONDS, tool_definitions
 from conductor.project.layout import ProjectLayout, find_project_root
@@ -40,8 +41,6 @@ FAST_FOR = 5.0
 POLL_SLOW = 0.1
 PROGRESS_EVERY = 5.0
 RESOURCE_NOT_FOUND = -32002  # the MCP specification's code for an unknown resource URI
-STATE_MARK = {"completed": "✓", "failed": "✗", "in_progress": "…", "pending": "·", "waiting_approval": "?",
-              "skipped": "-"}
 
 INSTRUCTIONS = (
     "Conductor plans work and hands each step to an agent; it verifies what really changed. Loop: call "
@@ -52,28 +51,6 @@ INSTRUCTIONS = (
 
 class ToolError(Exception):
     """A refused tool call; its message becomes the ``isError`` result's text."""
-
-
-def status_text(data: dict[str, Any]) -> str:
-    """``conductor status`` as the CLI prints it."""
-    if not data["plans"]:
-        return 'no plans yet; start one with `conductor build "<goal>"`'
-    lines = []
-    for plan in data["plans"]:
-        extra = f" ({plan['outcome']})" if plan["outcome"] else ""
-        lines.append(f"plan {plan['plan_id']} [{plan['state']}{extra}] {plan['goal']}")
-        if plan["halted_reason"]:
-            lines.append(f"  halted: {plan['halted_reason']}")
-        for fork in plan["forks"]:
-            score = f" score {fork['score']:.3f}" if fork["score"] is not None else ""
-            merged = " (merged)" if plan["merged"] and plan["merged"].get("fork_id") == fork["fork_id"] else ""
-            lines.append(f"  fork {fork['fork_id']} ({fork['strategy']}) {fork['status']}{score}{merged}")
-            for step in fork["steps"]:
-                conf = f" {step['confidence']['level']} {step['confidence']['score']:.2f}" if step["confidence"] else ""
-                reason = f" — {step['reason']}" if step["reason"] and step["state"] == "failed" else ""
-                lines.append(f"    {STATE_MARK.get(step['state'], '?')} {step['step_id']} {step['title']}"
-                             f" [{step['state']}{conf}]{reason}")
-    return "\n".join(lines)
 
 
 def _json(value: Any) -> str:
