@@ -67,20 +67,21 @@ def verify_command(as_json: bool, root: Path | None) -> None:
     Names the first broken link of each chain (file and line, or step). Exit 1 when
     anything is broken.
     """
-    from conductor.project.layout import ProjectLayout
-    from conductor.provenance.verify import verify_project
+    from conductor.engine import api
+    from conductor.provenance.verify import Problem
 
-    report = verify_project(ProjectLayout.at(_root(root)))
+    report = api.verify_project(_root(root))
     if as_json:
-        emit_json(report.to_json())
+        emit_json(report)
     else:
-        for note in report.notes:
+        for note in report["notes"]:
             click.echo(f"note: {note}")
-        for problem in report.problems:
-            click.echo(f"BROKEN {problem}")
-        state = "OK" if report.ok else f"{len(report.problems)} problem(s)"
-        click.echo(f"{state}: {report.records_checked} provenance record(s), {report.logs_checked} chained log(s)")
-    if not report.ok:
+        for problem in report["problems"]:
+            click.echo(f"BROKEN {Problem(**problem)}")
+        state = "OK" if report["ok"] else f"{len(report['problems'])} problem(s)"
+        checked = f"{report['records_checked']} provenance record(s), {report['logs_checked']} chained log(s)"
+        click.echo(f"{state}: {checked}")
+    if not report["ok"]:
         raise SystemExit(EXIT_PROBLEMS)
 
 
@@ -89,10 +90,10 @@ def verify_command(as_json: bool, root: Path | None) -> None:
 @root_option
 def handoff_metrics_command(as_json: bool, root: Path | None) -> None:
     """Show hand-off metrics (counts, success rate, latency percentiles), derived from the audit logs."""
-    from conductor.handoff.metrics import derive_metrics, format_table
-    from conductor.project.layout import ProjectLayout
+    from conductor.engine import api
+    from conductor.handoff.metrics import format_table
 
-    metrics = derive_metrics(ProjectLayout.at(_root(root)))
+    metrics = api.handoff_metrics(_root(root))
     if as_json:
         emit_json(metrics)
     else:

@@ -330,3 +330,23 @@ async def resume(root: str | os.PathLike[str] | None, plan_id: str | None = None
     options = RunOptions(on_progress=on_progress, on_step=on_step, on_approval=on_approval)
     runner = PlanRunner(layout, pid, options, cancel=cancel, llm=llm)
     return (await runner.resume()).to_json()
+
+
+# --------------------------------------------------------------------------- evidence
+
+
+def handoff_metrics(root: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+    """Counts, success rate and latency percentiles per fork, derived from the audit logs."""
+    from conductor.handoff.metrics import derive_metrics
+
+    return derive_metrics(_layout(root))
+
+
+def verify_project(root: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+    """Every provenance signature and chain, audit log and journal of the project.
+
+    ``problems`` name the first broken link of each chain (``file``, ``line`` or ``step``).
+    """
+    from conductor.provenance.verify import verify_project as verify
+
+    return verify(_layout(root)).to_json()

@@ -354,29 +354,6 @@ def _facade(name: str, *keys: str) -> Callable[[ConductorServer, Path, dict[str,
     return run
 
 
-async def _with_fallback(name: str, root: Path, direct: Callable[[Path], Any]) -> Any:
-    """The facade's ``name`` when it has one, else the same module the CLI command calls."""
-    try:
-        engine.function(name)
-    except engine.EngineUnavailable:
-        return await asyncio.to_thread(direct, root)
-    return await asyncio.to_thread(engine.call, name, root)
-
-
-def _metrics_direct(root: Path) -> Any:
-    from conductor.handoff.metrics import derive_metrics
-    from conductor.project.layout import ProjectLayout
-
-    return derive_metrics(ProjectLayout.at(root))
-
-
-def _verify_direct(root: Path) -> Any:
-    from conductor.project.layout import ProjectLayout
-    from conductor.provenance.verify import verify_project
-
-    return verify_project(ProjectLayout.at(root)).to_json()
-
-
 async def _events(ls: ConductorServer, root: Path, args: dict[str, Any]) -> Any:
     kwargs: dict[str, Any] = {"plan_id": args.get("plan_id"), "step_id": args.get("step_id")}
     if args.get("type"):
@@ -482,8 +459,8 @@ HANDLERS: dict[str, Callable[[Any, Any, dict[str, Any]], Any]] = {
     "conductor.explain": _explain,
     "conductor.events": _events,
     "conductor.approve": _approve,
-    "conductor.handoffMetrics": lambda ls, root, args: _with_fallback("handoff_metrics", root, _metrics_direct),
-    "conductor.verify": lambda ls, root, args: _with_fallback("verify_project", root, _verify_direct),
+    "conductor.handoffMetrics": lambda ls, root, args: asyncio.to_thread(engine.call, "handoff_metrics", root),
+    "conductor.verify": lambda ls, root, args: asyncio.to_thread(engine.call, "verify_project", root),
     "conductor.validate": validate,
     "conductor.openResult": _open_result,
     "conductor.cancel": _cancel,
