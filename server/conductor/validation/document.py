@@ -320,6 +320,8 @@ class _Converter:
         return self.scalar(node)
 
     def scalar(self, node: yaml.Node) -> Any:
+        if node.tag == "tag:yaml.org,2002:str":
+            return node.value  # what the constructor returns for a plain string, without its overhead
         try:
             value = self.constructor.construct_object(node, deep=True)
         except yaml.YAMLError as exc:
