@@ -384,7 +384,10 @@ async def _explain(ls: ConductorServer, root: Path, args: dict[str, Any]) -> Any
         result = {"step_id": args["step_id"], "plan_id": args.get("plan_id"), "markdown": markdown,
                   "source": "task file", "engine": str(exc)}
     if isinstance(result, dict) and result.get("markdown"):
-        ls.show(str(result["markdown"])[:2000])
+        # The full explanation goes to the log; a toast carries one line (clients render the JSON).
+        ls.log_info(str(result["markdown"]))
+        first = next((line.lstrip("# ") for line in str(result["markdown"]).splitlines() if line.strip()), "")
+        ls.show(f"Explained {args['step_id']}: {first[:160]}")
     return result
 
 
