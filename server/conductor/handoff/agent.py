@@ -314,7 +314,10 @@ class Agent:
                     break
                 if changes is None:
                     changes = self._changes()
-                hints = next(changes)
+                got = next(changes, None)
+                if got is None:  # the watcher stopped (Ctrl-C while waiting): exit cleanly
+                    break
+                hints = got
         finally:
             if changes is not None and hasattr(changes, "close"):
                 changes.close()
