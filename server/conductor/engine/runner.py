@@ -182,6 +182,7 @@ class PlanRunner:
         self.worktrees: dict[str, Path] = {}
         self.base_commit = ""
         self._background: set[asyncio.Future[Any]] = set()
+        self._reattach: set[tuple[str, str]] = set()  # (fork, step) handed off before a restart, still live
 
     # ------------------------------------------------------------------ helpers
     def state(self) -> PlanState:
@@ -569,20 +570,31 @@ class PlanRunner:
                     os.replace(path, target / f"{path.name}.{uuid.uuid4().hex[:6]}")
 
     def _abandon_interrupted(self, fork_id: str) -> None:
-        """Before a (resumed) fork runs: set aside every attempt that has no journaled verdict.
+        """Before a (resumed) fork runs: deal with every attempt that has no journaled verdict.
 
-        Their partial edits are discarded with the worktree reset; steps with a journaled
-        verdict keep their changes (a passed one is committed by ``_accept``).
+        In handoff mode an attempt whose task is still pending or claimed is *reattached*: the
+        agent may still be working (or done), and its result is judged against the snapshot
+        saved at hand-off. Any other attempt (llm mode, where the executor died with the
+        engine, or no saved state) is set aside and its partial edits discarded with the
+        worktree reset; steps with a journaled verdict keep their changes.
         """
         fork = self.state().forks.get(fork_id)
         if fork is None:
             return
         interrupted = [s.step_id for s in fork.steps.values()
                        if s.state == "in_progress" and self._journaled_verdict(fork_id, s.step_id) is None]
+        if self.mode == "handoff" and self.coordinator is not None:
+            saved = {(f, t) for p, f, t in self.coordinator.interrupted() if p == self.plan_id}
+            folder = self.layout.fork_dir(self.plan_id, fork_id)
+            for step_id in list(interrupted):
+                live = any((folder / state / f"{step_id}.task.json").exists() for state in ("pending", "in_progress"))
+                if (fork_id, step_id) in saved and live:
+                    self._reattach.add((fork_id, step_id))
+                    interrupted.remove(step_id)
         for step_id in interrupted:
             self._set_aside(fork_id, step_id)
         if interrupted and not any(s.state == "in_progress" and s.step_id not in interrupted
-                                   for s in fork.steps.values()):
+                                   for s in fork.steps.values()) and not self._reattach:
             git.discard_changes(self.worktrees[fork_id])
 
     async def _execute(self, fork_id: str, step: PlanStep, policy: EffectivePolicy, confidence: Confidence,
@@ -591,14 +603,19 @@ class PlanRunner:
         spec = TaskSpec(plan_id=self.plan_id, fork_id=fork_id, task_id=step.id, title=step.title,
                         instruction=step.instruction, allowed_files=list(step.allowed_files),
                         depends_on=list(step.depends_on), confidence=confidence, policy=policy)
-        task_path = self.layout.state_dir(self.plan_id, fork_id, "pending") / f"{step.id}.task.json"
-        self.journal.append("step.handed_off", fork_id=fork_id, step_id=step.id,
-                            task_path=self.layout.relative(task_path) if task_path.is_relative_to(self.layout.root)
-                            else str(task_path), checksum=None, attempt=attempt)
-        self.step_changed(fork_id, step.id)
-        self.progress(f"{fork_id}/{step.id} handed off (attempt {attempt}): {step.title}")
-        hand_off = asyncio.create_task(self.coordinator.hand_off(spec, self.worktrees[fork_id],
-                                                                 claim_timeout=self.options.claim_timeout))
+        if (fork_id, step.id) in self._reattach:
+            self._reattach.discard((fork_id, step.id))
+            self.progress(f"{fork_id}/{step.id} was handed off before the restart: waiting for its result")
+            waiting = self.coordinator.reattach(self.plan_id, fork_id, step.id, policy=policy,
+                                                claim_timeout=self.options.claim_timeout)
+        else:
+            task_path = self.layout.state_dir(self.plan_id, fork_id, "pending") / f"{step.id}.task.json"
+            self.journal.append("step.handed_off", fork_id=fork_id, step_id=step.id,
+                                task_path=self.layout.relative(task_path), checksum=None, attempt=attempt)
+            self.step_changed(fork_id, step.id)
+            self.progress(f"{fork_id}/{step.id} handed off (attempt {attempt}): {step.title}")
+            waiting = self.coordinator.hand_off(spec, self.worktrees[fork_id], claim_timeout=self.options.claim_timeout)
+        hand_off = asyncio.create_task(waiting)
         cancel = asyncio.create_task(self.cancel.wait())
         done, _ = await asyncio.wait({hand_off, cancel}, return_when=asyncio.FIRST_COMPLETED)
         if hand_off not in done:
