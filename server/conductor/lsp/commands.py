@@ -25,10 +25,9 @@ from typing import TYPE_CHECKING, Any
 from lsprotocol import types as lsp
 from pygls.exceptions import JsonRpcInvalidParams
 
+from conductor.engine.api import format_diagnostic
 from conductor.lsp import engine
-from conductor.lsp.diagnostics import conductor_files
 from conductor.lsp.steps import step_markdown
-from conductor.validation import detect_kind, validate_file
 
 if TYPE_CHECKING:
     from conductor.lsp.server import ConductorServer
@@ -117,10 +116,7 @@ def validate(ls: ConductorServer, root: Path, args: dict[str, Any]) -> dict[str,
     """Same checks as ``conductor validate``: the facade's validate_paths (validation.validate_file)."""
     default = root / ".conductor" if (root / ".conductor").is_dir() else root  # like `conductor validate`
     raw = [Path(p) if Path(p).is_absolute() else root / p for p in args.get("paths") or []] or [default]
-    try:
-        entries = engine.call("validate_paths", [str(p) for p in raw])
-    except engine.EngineUnavailable:
-        entries = _validate_directly(raw)
+    entries = engine.call("validate_paths", [str(p) for p in raw])
     errors = warnings = 0
     files = []
     for entry in entries:
@@ -129,29 +125,12 @@ def validate(ls: ConductorServer, root: Path, args: dict[str, Any]) -> dict[str,
         rel = _rel(path, root)
         errors += sum(1 for d in diags if d.get("severity") == "error") + (1 if entry.get("error") else 0)
         warnings += sum(1 for d in diags if d.get("severity") == "warning")
-        lines = [f"{rel}:{d['range']['start']['line'] + 1}:{d['range']['start']['character'] + 1}: "
-                 f"{d['severity']} {d['code']} {d['message']}" for d in diags]
+        lines = [format_diagnostic(rel, d) for d in diags]
         files.append({**entry, "path": rel, "lines": lines})
     result = {"ok": errors == 0, "errors": errors, "warnings": warnings, "files": files}
     ls.show(f"conductor validate: {errors} error(s), {warnings} warning(s) in {len(files)} file(s)",
             lsp.MessageType.Info if errors == 0 else lsp.MessageType.Warning)
     return result
-
-
-def _validate_directly(paths: list[Path]) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    for target in paths:
-        for path in (list(conductor_files(target)) if target.is_dir() else [target]):
-            kind = detect_kind(path)
-            entry: dict[str, Any] = {"path": str(path), "kind": kind, "diagnostics": []}
-            if not path.exists():
-                entry["error"] = "no such file or folder"
-            elif kind is None:
-                entry["error"] = "not a Conductor document (policy, config, plan, task, result, provenance)"
-            else:
-                entry["diagnostics"] = [d.to_json() for d in validate_file(path, kind)]
-            out.append(entry)
-    return out
 
 
 def _rel(path: Path, root: Path) -> str:
