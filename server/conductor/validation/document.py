@@ -150,7 +150,8 @@ def parse(text: str, syntax: Syntax) -> ParsedDocument:
         except RecursionError:
             doc.diagnostics.append(_error("json/too-deep", f"nesting is deeper than {limits.MAX_DEPTH} levels"))
             return doc
-    if not _prescan(doc):
+    scan = _prescan(doc)
+    if scan is None:
         return doc
     try:
         nodes = list(yaml.compose_all(text, Loader=_Loader))
@@ -182,7 +183,7 @@ def parse(text: str, syntax: Syntax) -> ParsedDocument:
         return doc
     root = nodes[0]
     lines = text.splitlines()
-    expanded = _expanded_size(root)
+    expanded = _expanded_size(root) if scan.aliases else 0  # without aliases nothing expands
     if expanded > limits.MAX_NODES:
         doc.diagnostics.append(
             _error(
@@ -216,12 +217,23 @@ def _has_content(text: str, syntax: Syntax) -> bool:
     return False
 
 
-def _prescan(doc: ParsedDocument) -> bool:
-    """Walk parser events (iterative, cheap) to refuse excessive nesting before composing."""
+@dataclass
+class _Scan:
+    aliases: int = 0
+
+
+def _prescan(doc: ParsedDocument) -> _Scan | None:
+    """Walk parser events (iterative, cheap) to refuse excessive nesting before composing.
+
+    ``None`` when the document must not be composed; otherwise what the walk saw.
+    """
     depth = 0
+    scan = _Scan()
     try:
         for event in yaml.parse(doc.text, Loader=_Loader):
-            if isinstance(event, yaml.CollectionStartEvent):
+            if isinstance(event, yaml.AliasEvent):
+                scan.aliases += 1
+            elif isinstance(event, yaml.CollectionStartEvent):
                 depth += 1
                 if depth > limits.MAX_DEPTH:
                     doc.diagnostics.append(
@@ -231,7 +243,7 @@ def _prescan(doc: ParsedDocument) -> bool:
                             _mark_point(event.start_mark),
                         )
                     )
-                    return False
+                    return None
             elif isinstance(event, yaml.CollectionEndEvent):
                 depth -= 1
     except yaml.MarkedYAMLError as exc:
@@ -243,11 +255,11 @@ def _prescan(doc: ParsedDocument) -> bool:
                     _mark_point(exc.problem_mark),
                 )
             )
-            return False
-        return True  # compose reports the syntax error with its position
+            return None
+        return scan  # compose reports the syntax error with its position
     except yaml.YAMLError:
-        return True
-    return True
+        return scan
+    return scan
 
 
 def _expanded_size(root: yaml.Node) -> int:
