@@ -205,7 +205,7 @@ def _warm_up() -> None:
 
     with contextlib.suppress(Exception):
         for kind in KINDS:
-            schema_rules.validator(kind)
+            schema_rules.warm_up(kind)
 
 
 @server.feature(lsp.INITIALIZED)

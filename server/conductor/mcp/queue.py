@@ -26,7 +26,6 @@ import contextlib
 import hashlib
 import json
 import os
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,7 +38,7 @@ from conductor.handoff.audit import parse_ts, utc_now
 from conductor.handoff.claim import claim, iter_pending
 from conductor.handoff.tasks import bare_id
 from conductor.project.layout import TASK_STATES, ProjectLayout
-from conductor.storage.atomic import atomic_write_text, fsync_dir
+from conductor.storage.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
 
 CLAIM_SUFFIX = ".claim.json"
 
@@ -199,16 +198,8 @@ def verification_commands(layout: ProjectLayout, task: Task) -> list[dict[str, A
 
 
 def _write_sidecar(path: Path, record: dict[str, Any]) -> None:
-    """Temp file + rename: readers see the whole record or none (not fsynced: a claim is ephemeral)."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(json.dumps(record, indent=2) + "\n")
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    """Readers see the whole claim record or none."""
+    atomic_write_json(path, record)
 
 
 def claim_next_task(layout: ProjectLayout, executor: str, plan_id: str | None = None,
@@ -368,22 +359,6 @@ def build_result(task: Task, args: dict[str, Any], executor: str, started_at: st
     return text.encode("utf-8")
 
 
-def write_exclusive(path: Path, data: bytes) -> None:
-    """Write ``path`` atomically, refusing (``FileExistsError``) if it already exists."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.link(tmp, path)  # atomic and never clobbers: of two submits, one wins
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-    fsync_dir(path.parent)
-
-
 @dataclass(frozen=True)
 class Submitted:
     ref: StepRef
@@ -405,7 +380,7 @@ def submit(layout: ProjectLayout, args: dict[str, Any]) -> Submitted:
     explanation = str(args.get("explanation") or "").rstrip() + "\n"
     atomic_write_text(folder / f"{ref.task_id}.explanation.md", explanation)
     try:
-        write_exclusive(result_path, data)
+        atomic_write_bytes(result_path, data, exclusive=True)  # of two submits, one wins
     except FileExistsError as exc:
         raise QueueError(f"a result for {ref.task_id} ({ref.where}) was already submitted and is waiting for "
                          "verification; a second submit is refused") from exc

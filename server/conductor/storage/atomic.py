@@ -15,7 +15,10 @@ from pathlib import Path
 from typing import Any
 
 
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, mode: int = 0o644) -> None:
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, mode: int = 0o644, *,
+                       exclusive: bool = False) -> None:
+    """Write ``path`` atomically. With ``exclusive``, refuse (``FileExistsError``) if it exists:
+    the temporary file is *linked* into place, which never clobbers, so of two writers one wins."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
@@ -25,7 +28,11 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, mode: int = 0o
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(tmp, mode)
-        os.replace(tmp, target)
+        if exclusive:
+            os.link(tmp, target)
+            os.unlink(tmp)
+        else:
+            os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)

@@ -40,6 +40,11 @@ def _no_remote(uri: str) -> Any:
     raise ValueError(f"refusing to fetch a remote schema ({uri})")
 
 
+def warm_up(kind: str) -> None:
+    """Compile the validators of ``kind`` ahead of the first document (the LSP does it at start-up)."""
+    _validators_for(kind, "", schemas.load(kind))
+
+
 def _fast_ok(fast: Any, data: Any) -> bool:
     try:
         fast(data)
