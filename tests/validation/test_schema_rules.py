@@ -47,3 +47,12 @@ def test_an_error_deep_in_a_long_list_is_found_at_its_index():
     data["file_rules"]["protected_patterns"][2718] = 5
     (error,) = schema_errors(data, "policy")
     assert tuple(error.absolute_path) == ("file_rules", "protected_patterns", 2718)
+
+
+def test_checking_never_changes_the_document():
+    import copy
+
+    data = {"contract_version": "1.0", "task_id": "step_001", "status": "completed"}
+    before = copy.deepcopy(data)
+    assert schema_errors(data, "result") == []
+    assert data == before, "the schema check wrote defaults into the document"

@@ -30,7 +30,8 @@ def _validators_for(kind: str, where: str, schema: dict[str, Any]) -> tuple[Any,
         body = {k: v for k, v in schema.items() if k not in ("$id", "$schema", "$defs")}
         full = {"$schema": root["$schema"], "$defs": root.get("$defs", {}), **body}
         Draft202012Validator.check_schema(full)
-        fast = fastjsonschema.compile(full, handlers={"http": _no_remote, "https": _no_remote})
+        # use_default=False: a check must never write defaults into the document it checks
+        fast = fastjsonschema.compile(full, handlers={"http": _no_remote, "https": _no_remote}, use_default=False)
         _compiled[key] = (fast, Draft202012Validator(full))
     return _compiled[key]
 
