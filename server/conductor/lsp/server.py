@@ -171,8 +171,7 @@ def guarded(fn: F) -> F:
             except JsonRpcException:
                 raise
             except Exception as exc:
-                ls.log_error(f"{fn.__name__} failed: {type(exc).__name__}: {exc}")
-                raise JsonRpcInternalError(f"{fn.__name__} failed: {type(exc).__name__}: {exc}") from exc
+                raise _internal_error(ls, fn, exc) from exc
         return run_async  # type: ignore[return-value]
 
     @functools.wraps(fn)
@@ -182,9 +181,15 @@ def guarded(fn: F) -> F:
         except JsonRpcException:
             raise
         except Exception as exc:
-            ls.log_error(f"{fn.__name__} failed: {type(exc).__name__}: {exc}")
-            raise JsonRpcInternalError(f"{fn.__name__} failed: {type(exc).__name__}: {exc}") from exc
+            raise _internal_error(ls, fn, exc) from exc
     return run  # type: ignore[return-value]
+
+
+def _internal_error(ls: ConductorServer, fn: Callable[..., Any], exc: Exception) -> JsonRpcInternalError:
+    """Log a handler's failure and turn it into the error response the client receives."""
+    message = f"{fn.__name__} failed: {type(exc).__name__}: {exc}"
+    ls.log_error(message)
+    return JsonRpcInternalError(message)
 
 
 # ---------------------------------------------------------------------- lifecycle
