@@ -34,7 +34,9 @@ async def test_reattach_judges_against_the_saved_snapshot(project: ProjectLayout
     assert claimed is not None
     (layout.root / "x.txt").write_text("x\n")
     (layout.root / "src" / "app.py").write_text("changed while nobody watched\n")
-    claimed.with_name("step_001.result.json").write_text(json.dumps(RESULT))
+    nonce = json.loads(claimed.read_text())["nonce"]
+    result = {**RESULT, "contract_version": "2.0", "nonce": nonce}
+    claimed.with_name("step_001.result.json").write_text(json.dumps(result))
 
     async with HandoffCoordinator(layout) as second:
         assert second.interrupted() == [("r1", "main", "step_001")]

@@ -24,6 +24,11 @@ async def eventually(check, timeout: float = 10.0) -> None:
         await asyncio.sleep(0.05)
 
 
+def answer(claimed):
+    """A valid result for the claimed task: contract 2.0, its nonce echoed."""
+    return {**VALID, "contract_version": "2.0", "nonce": json.loads(claimed.read_text())["nonce"]}
+
+
 def audit_events(layout: ProjectLayout) -> list[dict]:
     path = layout.audit_log("p1", "main")
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
@@ -52,7 +57,7 @@ async def test_half_written_result_is_not_ingested_early(plain_project: ProjectL
         step = asyncio.create_task(coord.hand_off(TaskSpec("p1", "main", "do nothing", ["x.txt"])))
         claimed = await claim_when_pending(layout)
         result = claimed.with_name("step_001.result.json")
-        text = json.dumps(VALID).encode()
+        text = json.dumps(answer(claimed)).encode()
         write_in_place(result, text[:25])
         await eventually(lambda: any(e["event"] == "result.invalid" for e in audit_events(layout)))
         await asyncio.sleep(0.3)
@@ -73,7 +78,7 @@ async def test_invalid_result_gets_diagnostic_and_agent_may_rewrite(plain_projec
         step = asyncio.create_task(coord.hand_off(TaskSpec("p1", "main", "do nothing", ["x.txt"])))
         claimed = await claim_when_pending(layout)
         result = claimed.with_name("step_001.result.json")
-        result.write_text(json.dumps({**VALID, "status": "done"}))
+        result.write_text(json.dumps({**answer(claimed), "status": "done"}))
         await eventually(lambda: any(e["event"] == "result.invalid" for e in audit_events(layout)))
         await asyncio.sleep(0.3)
         assert not step.done()
@@ -81,7 +86,7 @@ async def test_invalid_result_gets_diagnostic_and_agent_may_rewrite(plain_projec
         assert len(invalid) == 1
         diag = invalid[0]["diagnostics"][0]
         assert diag["line"] == 1 and "status" in json.dumps(invalid[0]["diagnostics"])
-        result.write_text(json.dumps(VALID))
+        result.write_text(json.dumps(answer(claimed)))
         outcome = await asyncio.wait_for(step, 10)
     assert outcome.status == "completed", outcome.reason
     assert [e["event"] for e in audit_events(layout)].count("result.received") == 1

@@ -51,6 +51,25 @@ class Evidence(BaseModel):
     deleted: list[str] = Field(
         default_factory=list, description="Files that existed before and are gone.", examples=[[]]
     )
+    mode_changed: list[str] = Field(
+        default_factory=list, description="Files whose executable bit changed.", examples=[["run.sh"]]
+    )
+    type_changed: list[str] = Field(
+        default_factory=list, description="Paths that changed type (file, symlink, folder).", examples=[[]]
+    )
+    outside_changes: list[str] = Field(
+        default_factory=list,
+        description="Paths outside the attempt's working copy that changed while it ran (the project's checkout, "
+        "Conductor's files, shared git state).",
+        examples=[[]],
+    )
+    base_commit: str | None = Field(
+        default=None, description="The commit the attempt's working copy started from.", examples=["4b825dc6…"]
+    )
+    commit: str | None = Field(
+        default=None, description="The step's commit, built by Conductor from the verified file tree.",
+        examples=["9c1185a5…"],
+    )
     diff_lines: int = Field(description="Lines added plus removed, computed by Conductor.", examples=[3])
     reported_files: list[str] = Field(
         default_factory=list, description="What the executor claimed in `files_changed`.", examples=[["hello.py"]]

@@ -23,6 +23,7 @@ from conductor.contract.policy import Policy
 from conductor.contract.provenance import Provenance
 from conductor.contract.result import Result
 from conductor.contract.task import Task
+from conductor.contract.verdict import Verdict
 
 SCHEMA_BASE_URI = "https://conductor-runtime.dev/schemas/"
 MODELS: dict[str, type[BaseModel]] = {
@@ -32,6 +33,7 @@ MODELS: dict[str, type[BaseModel]] = {
     "result": Result,
     "provenance": Provenance,
     "plan": Plan,
+    "verdict": Verdict,
 }
 KINDS = tuple(MODELS)
 HUMAN_EDITED = frozenset({"policy", "config"})

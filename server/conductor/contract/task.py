@@ -1,10 +1,22 @@
-"""The task file an executor picks up: ``handoff/…/pending/step_NNN.task.json``."""
+"""The task file an executor picks up: ``handoff/…/pending/step_NNN.task.json``.
+
+Contract 2.0 (written by Conductor now) carries everything an agent needs and everything
+that will be enforced: the attempt and its nonce, the absolute workspace of the attempt's own
+working copy, every limit, the verification commands and where the verdict will be written.
+Contract 1.0 tasks (relative workspace, no nonce) are still read.
+"""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from conductor.contract.policy import VerificationCommand
+
+CONTRACT_VERSION = "2.0"
+V2_REQUIRED = ("attempt", "nonce", "max_files_changed", "verification", "verdict_file")
+V2_MARK: dict[str, Any] = {"const": "2.0", "description": "Contract 2.0 requires more fields.", "examples": ["2.0"]}
 
 ConfidenceLevel = Literal["high", "medium", "low"]
 
@@ -51,27 +63,37 @@ class Task(BaseModel):
         json_schema_extra={
             "examples": [
                 {
-                    "contract_version": "1.0",
+                    "contract_version": "2.0",
                     "task_id": "step_001",
                     "plan_id": "a1b2c3d4",
                     "fork_id": "main",
+                    "attempt": 1,
+                    "nonce": "5f0c6b1e9d3a4c7b8e2f1a0d9c8b7a6e",
+                    "workspace": "/home/me/proj/.conductor/attempts/a1b2c3d4/main/step_001.1",
                     "instruction": "Create hello.py that prints Hello.",
                     "allowed_files": ["hello.py"],
                     "constraints": ["Do NOT modify files outside allowed_files"],
                     "protected_patterns": ["*.lock"],
                     "max_diff_lines": 500,
+                    "max_files_changed": 50,
                     "timeout_seconds": 300,
+                    "verification": [{"name": "unit tests", "run": "python -m pytest -q", "timeout_seconds": 120}],
+                    "verdict_file": "/home/me/proj/.conductor/handoff/plan_a1b2c3d4/fork_main/verdicts/"
+                    "step_001.1.verdict.json",
                     "confidence": {"score": 0.89, "level": "high", "factors": []},
                     "depends_on": [],
                     "created_at": "2026-11-26T10:00:00Z",
                     "checksum": "sha256:…",
                 }
-            ]
+            ],
+            "allOf": [{"if": {"properties": {"contract_version": V2_MARK}},
+                       "then": {"required": list(V2_REQUIRED)}}],
         },
     )
 
-    contract_version: Literal["1.0"] = Field(
-        description="Version of the task contract this file follows.", examples=["1.0"]
+    contract_version: Literal["1.0", "2.0"] = Field(
+        description="Version of the task contract this file follows (Conductor writes 2.0; 1.0 is still read).",
+        examples=["2.0"],
     )
     task_id: str = Field(
         pattern=r"^step_[0-9]{3,}$",
@@ -89,11 +111,26 @@ class Task(BaseModel):
         examples=["main"],
     )
     title: str = Field(default="", description="One-line summary of the step.", examples=["Add hello.py"])
+    attempt: int | None = Field(
+        default=None,
+        ge=1,
+        description="Which attempt of the step this is (1, then 2, … after a failed attempt is repaired).",
+        examples=[1],
+    )
+    nonce: str | None = Field(
+        default=None,
+        pattern=r"^[0-9a-f]{32}$",
+        description="A fresh random value for this attempt. The result must echo it; a result with another "
+        "nonce (a stale or forged one) is refused.",
+        examples=["5f0c6b1e9d3a4c7b8e2f1a0d9c8b7a6e"],
+    )
     workspace: str = Field(
         default=".",
-        description="Folder the executor works in, relative to the project root (`.` for the project itself, "
-        "or the fork's git worktree). `allowed_files` are relative to it.",
-        examples=[".", ".conductor/worktrees/a1b2c3d4/fork_b"],
+        description="Absolute path of the folder the executor works in: the attempt's own working copy, a "
+        "throwaway git repository checked out at the fork's head for this attempt alone (you may commit in it; "
+        "only the resulting file tree counts). `allowed_files` are relative to it. (Contract 1.0: relative to "
+        "the project root.)",
+        examples=["/home/me/proj/.conductor/attempts/a1b2c3d4/main/step_001.1"],
     )
     instruction: str = Field(
         min_length=1,
@@ -116,8 +153,30 @@ class Task(BaseModel):
         examples=[["*.lock"]],
     )
     max_diff_lines: int = Field(ge=0, description="Most lines the step may change (effective policy).", examples=[500])
+    max_files_changed: int | None = Field(
+        default=None, ge=0, description="Most files the step may create, modify or delete (effective policy).",
+        examples=[50],
+    )
     timeout_seconds: int = Field(
         ge=1, description="Seconds from claim to result before the step fails as a timeout.", examples=[300]
+    )
+    verification: list[VerificationCommand] | None = Field(
+        default=None,
+        description="Commands Conductor runs on the step's verified file tree after the result; each must exit 0 "
+        "within its timeout for the step to pass. Run them yourself before you finish.",
+        examples=[[{"name": "unit tests", "run": "python -m pytest -q", "timeout_seconds": 120}]],
+    )
+    verdict_file: str | None = Field(
+        default=None,
+        description="Absolute path where Conductor writes this attempt's verdict (schemas/verdict.schema.json) "
+        "once it has judged the result.",
+        examples=["/home/me/proj/.conductor/handoff/plan_a1b2c3d4/fork_main/verdicts/step_001.1.verdict.json"],
+    )
+    base_commit: str | None = Field(
+        default=None,
+        pattern=r"^[0-9a-f]{40}$",
+        description="The commit the workspace was checked out at (the fork's head after the step's dependencies).",
+        examples=["4b825dc642cb6eb9a060e54bf8d69288fbee4904"],
     )
     confidence: Confidence = Field(description="Pre-execution confidence.")
     depends_on: list[str] = Field(
@@ -134,7 +193,26 @@ class Task(BaseModel):
     )
     checksum: str = Field(
         pattern=r"^sha256:[0-9a-f]{64}$",
-        description="`sha256:` + hex SHA-256 of the canonical JSON of every other field. "
-        "A task edited after writing is refused.",
+        description="`sha256:` + hex SHA-256 of every other field serialized by RFC 8785 (JSON Canonicalization "
+        "Scheme; contract 1.0: Python's sorted compact json.dumps). A task edited after writing is refused.",
         examples=["sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"],
     )
+
+    @model_validator(mode="after")
+    def _complete_for_its_version(self) -> Task:
+        if self.contract_version == CONTRACT_VERSION:
+            missing = [name for name in V2_REQUIRED if getattr(self, name) is None]
+            if missing:
+                raise ValueError(f"a contract {CONTRACT_VERSION} task must carry {', '.join(missing)}")
+        return self
+
+    def body(self) -> dict[str, Any]:
+        """The task as JSON, fields of the other contract version left out."""
+        data = self.model_dump(mode="json")
+        if self.contract_version != CONTRACT_VERSION:
+            for name in (*V2_REQUIRED, "base_commit"):
+                if data.get(name) is None:
+                    data.pop(name, None)
+        elif data.get("base_commit") is None:
+            data.pop("base_commit", None)
+        return data

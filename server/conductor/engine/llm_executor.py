@@ -84,7 +84,8 @@ def execute(layout: ProjectLayout, claimed: Path, llm: StructuredLLM) -> Path:
     atomic_write_json(
         result_path,
         {
-            "contract_version": "1.0",
+            "contract_version": task.contract_version,
+            **({"nonce": task.nonce} if task.nonce else {}),
             "task_id": task.task_id,
             "status": result["status"],
             "files_changed": written,
@@ -120,8 +121,14 @@ def _write_failure(claimed: Path, error: str) -> None:
     if not claimed.exists():
         return
     task_id = claimed.name.removesuffix(".task.json")
+    try:
+        body = json.loads(claimed.read_bytes())
+    except (OSError, ValueError):
+        body = {}
+    echo = {"contract_version": "2.0", "nonce": body["nonce"]} if isinstance(body, dict) and isinstance(
+        body.get("nonce"), str) else {"contract_version": "1.0"}
     atomic_write_json(claimed.with_name(f"{task_id}.result.json"), {
-        "contract_version": "1.0", "task_id": task_id, "status": "failed", "files_changed": [], "summary": "",
+        **echo, "task_id": task_id, "status": "failed", "files_changed": [], "summary": "",
         "error": error, "executor": f"{EXECUTOR_NAME}@{os.uname().nodename}:{os.getpid()}"})
 
 

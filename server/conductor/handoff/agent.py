@@ -363,8 +363,12 @@ class Agent:
                error: str | None, plan: dict[str, Any] | None, explanation: str, started: str) -> None:
         folder = task_file.parent
         atomic_write_text(folder / f"{stem}.explanation.md", explanation)
-        result = Result(contract_version="1.0", task_id=stem, status=status,
-                        files_changed=files, summary=summary, error=error, executor=self.identity,
-                        started_at=started, finished_at=utc_now(), plan=plan)
+        try:
+            body = json.loads(task_file.read_bytes())
+        except (OSError, ValueError):
+            body = {}
+        result = Result.answering(body if isinstance(body, dict) else {}, task_id=stem, status=status,
+                                  files_changed=files, summary=summary, error=error, executor=self.identity,
+                                  started_at=started, finished_at=utc_now(), plan=plan)
         atomic_write_text(folder / f"{stem}.result.json",
                           result.model_dump_json(indent=2, exclude_none=True) + "\n")

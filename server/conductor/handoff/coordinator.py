@@ -37,6 +37,7 @@ from conductor.contract.provenance import (
 )
 from conductor.contract.result import Result
 from conductor.contract.task import Task
+from conductor.contract.verdict import Verdict as VerdictRecord
 from conductor.handoff.audit import AuditLog, parse_ts, utc_now
 from conductor.handoff.claim import withdraw
 from conductor.handoff.evidence import Judgement, base_evidence, check_task_file, judge, violations_from_changes
@@ -45,7 +46,15 @@ from conductor.handoff.results import ResultRead, read_result
 from conductor.handoff.rollback import RollbackReport, rollback
 from conductor.handoff.snapshot import Changes, Snapshot, compare, is_git_worktree, rebase, take_snapshot
 from conductor.handoff.state import clear_state, interrupted_steps, load_state, save_state
-from conductor.handoff.tasks import TaskSpec, WrittenTask, bare_id, ensure_fork_dirs, prepare_task, publish_task
+from conductor.handoff.tasks import (
+    TaskSpec,
+    WrittenTask,
+    bare_id,
+    ensure_fork_dirs,
+    next_task_id,
+    prepare_task,
+    publish_task,
+)
 from conductor.handoff.timeouts import TIMEOUT, UNCLAIMED, Deadlines
 from conductor.handoff.watcher import HandoffWatcher
 from conductor.policy import load_project_policy
@@ -145,6 +154,7 @@ class HandoffCoordinator:
         self._audits: dict[tuple[str, str], AuditLog] = {}
         self._fork_locks: dict[Path, asyncio.Lock] = {}
         self._git_workspaces: dict[Path, bool] = {}
+        self._attempt_counts: dict[tuple[str, str], dict[str, int]] = {}
         self._executor = ThreadPoolExecutor(max_workers=16, thread_name_prefix="conductor-handoff")
 
     # lifecycle -----------------------------------------------------------------------
@@ -200,6 +210,20 @@ class HandoffCoordinator:
         if ws not in self._git_workspaces:  # asked once per workspace, not twice per step
             self._git_workspaces[ws] = is_git_worktree(ws)
         return take_snapshot(ws, protected, baseline, use_git=self._git_workspaces[ws])
+
+    def _next_attempt(self, plan_id: str, fork_id: str, task_id: str) -> int:
+        """The attempt number of the next hand-off of ``task_id``: one more than it was handed off before."""
+        key = (plan_id, fork_id)
+        counts = self._attempt_counts.get(key)
+        if counts is None:
+            counts = {}
+            for record in self._audit(plan_id, fork_id).records():
+                if record.get("event") == "task.created":
+                    tid = str(record.get("task_id"))
+                    counts[tid] = max(counts.get(tid, 0), int(record.get("attempt") or counts.get(tid, 0) + 1))
+            self._attempt_counts[key] = counts
+        counts[task_id] = counts.get(task_id, 0) + 1
+        return counts[task_id]
 
     def _fork_lock(self, fork_dir: Path) -> asyncio.Lock:
         return self._fork_locks.setdefault(fork_dir, asyncio.Lock())
@@ -259,7 +283,7 @@ class HandoffCoordinator:
         spec.plan_id = bare_id(spec.plan_id, "plan_")
         spec.fork_id = bare_id(spec.fork_id, "fork_")
         policy = spec.policy or self.policy_for(spec.plan_id, spec.fork_id)
-        ws_full, ws_rel = self._workspace(workspace)
+        ws_full, _ = self._workspace(workspace)
         ensure_fork_dirs(self.layout, spec.plan_id, spec.fork_id)
         state = self._workspaces.setdefault(ws_full, _Workspace())
         active = _Active(list(spec.allowed_files), state.seq)
@@ -267,8 +291,12 @@ class HandoffCoordinator:
         try:
             active.before = await self._run(self._snapshot, ws_full, policy.protected, None)
             async with self._write_lock:  # next_task_id + write must not interleave between hand-offs
-                written = await self._run(prepare_task, self.layout, spec, policy, ws_rel)
+                if spec.task_id is None:
+                    spec.task_id = await self._run(next_task_id, self.layout, spec.plan_id, spec.fork_id)
+                attempt = await self._run(self._next_attempt, spec.plan_id, spec.fork_id, spec.task_id)
+                written = await self._run(prepare_task, self.layout, spec, policy, str(ws_full), attempt)
                 await self._run(save_state, self.layout, written, active.before)  # before agents can see it
+                await self._run(_set_aside_stale_result, written)
                 await self._run(publish_task, written)
             return await self._follow(written, policy, ws_full, active, claim_timeout)
         finally:
@@ -330,7 +358,8 @@ class HandoffCoordinator:
         if not resumed:
             await audit.append_async("task.created", task.task_id, task_digest=written.digest,
                                      workspace=task.workspace, allowed_files=task.allowed_files, kind=task.kind,
-                                     timeout_seconds=task.timeout_seconds, path=self.layout.relative(pending))
+                                     timeout_seconds=task.timeout_seconds, path=self.layout.relative(pending),
+                                     attempt=task.attempt)
         limit = float(task.timeout_seconds) if claim_timeout == "task" else claim_timeout
         deadlines = Deadlines.start(float(task.timeout_seconds), limit)
         claimed_at: str | None = None
@@ -342,11 +371,13 @@ class HandoffCoordinator:
                 deadlines.claimed = time.monotonic() - max(0.0, now - parse_ts(claimed_ts))
         reported_invalid: set[str] = set()
         last_invalid: ResultRead | None = None
+        before_claim = False
         with self.watcher.subscribe([pending, in_progress, result_path]) as sub:
             while True:
                 sub.clear()
                 if claimed_at is None:
                     if not pending.exists() and in_progress.exists():
+                        before_claim = before_claim or _predates(result_path, in_progress)
                         deadlines.mark_claimed()
                         claimed = await audit.append_async("task.claimed", task.task_id,
                                                            path=self.layout.relative(in_progress))
@@ -379,7 +410,7 @@ class HandoffCoordinator:
                         read = again
                     if read.status == "ok":
                         return await self._finish_result(written, policy, ws, active, audit, read, claimed_at,
-                                                         result_path)
+                                                         result_path, before_claim)
                     if deadlines.expired():
                         await audit.append_async("task.timeout", task.task_id,
                                                  timeout_seconds=task.timeout_seconds,
@@ -417,7 +448,8 @@ class HandoffCoordinator:
         state.judged.append((state.seq, after, changes.changed))
 
     async def _finish_result(self, written: WrittenTask, policy: EffectivePolicy, ws: Path, active: _Active,
-                             audit: AuditLog, read: ResultRead, claimed_at: str, result_path: Path) -> StepOutcome:
+                             audit: AuditLog, read: ResultRead, claimed_at: str, result_path: Path,
+                             before_claim: bool = False) -> StepOutcome:
         task = written.task
         assert read.result is not None
         try:
@@ -429,7 +461,8 @@ class HandoffCoordinator:
                                  files_changed=read.result.files_changed)
         after, changes = await self._changes(ws, active, policy)
         task_path = result_path.parent / f"{task.task_id}.task.json"
-        judgement = await judge(task, task_path, written.digest, read.result, changes, policy, ws)
+        judgement = await judge(task, task_path, written.digest, read.result, changes, policy, ws,
+                                before_claim=before_claim)
         return await self._record(written, policy, ws, active, audit, judgement, after, changes, claimed_at,
                                   read, read.result.executor, result_mtime)
 
@@ -540,6 +573,15 @@ class HandoffCoordinator:
             await audit.append_async("step.failed", task.task_id, verdict="fail",
                                      reason_code=judgement.reason_code, reason=judgement.reason,
                                      provenance=rel_prov, provenance_digest=digest, executor=executor)
+        if task.verdict_file and task.nonce and task.attempt:
+            verdict_record = VerdictRecord(
+                contract_version="2.0", task_id=task.task_id, plan_id=task.plan_id, fork_id=task.fork_id,
+                attempt=task.attempt, nonce=task.nonce, verdict="pass" if state == "completed" else "fail",
+                reason_code=None if state == "completed" else judgement.reason_code, reason=judgement.reason,
+                violations=list(ev.violations), provenance=rel_prov, decided_at=finished_at)
+            await self._run(atomic_write_bytes, self.layout.verdict_file(
+                task.plan_id, task.fork_id, task.task_id, task.attempt),
+                (verdict_record.model_dump_json(indent=2) + "\n").encode("utf-8"))
         await self._run(clear_state, self.layout, task.plan_id, task.fork_id, task.task_id)
         return StepOutcome(
             plan_id=task.plan_id, fork_id=task.fork_id, task_id=task.task_id, status=state,  # type: ignore[arg-type]
@@ -563,6 +605,31 @@ class HandoffCoordinator:
         await self._audit(outcome.plan_id, outcome.fork_id).append_async(
             "step.rolled_back", outcome.task_id, **report.to_json())
         return report
+
+
+def _predates(result_path: Path, claimed_task: Path) -> bool:
+    """Whether the result file was there before the task was renamed into ``in_progress/`` (its ctime).
+
+    A rename sets the renamed file's ctime, and no one can set a ctime back, so a result
+    written after the claim is never older than the claimed task file.
+    """
+    try:
+        result = os.lstat(result_path)
+        task = os.lstat(claimed_task)
+    except FileNotFoundError:
+        return False
+    return result.st_ctime_ns < task.st_ctime_ns
+
+
+def _set_aside_stale_result(written: WrittenTask) -> None:
+    """A result already waiting in ``in_progress/`` for a task not yet published answers nothing: move it away."""
+    folder = written.path.parent.parent / "in_progress"
+    for suffix in (".result.json", ".explanation.md"):
+        stale = folder / f"{written.task.task_id}{suffix}"
+        if os.path.lexists(stale):
+            target = written.path.parent.parent / "failed" / "stale"
+            target.mkdir(parents=True, exist_ok=True)
+            os.replace(stale, target / f"{stale.name}.{written.task.nonce}")
 
 
 def before_after_paths(before: Snapshot, after: Snapshot, allowed: list[str]) -> list[str]:

@@ -42,7 +42,8 @@ from conductor.policy.globs import normalize
 from conductor.policy.merge import EffectivePolicy
 
 PRIORITY = (
-    "evidence/checksum-mismatch", "evidence/timeout", "evidence/unclaimed", "evidence/executor-failed",
+    "evidence/checksum-mismatch", "evidence/nonce-mismatch", "evidence/result-before-claim",
+    "evidence/timeout", "evidence/unclaimed", "evidence/executor-failed",
     "evidence/protected-file", "evidence/outside-allowed-files", "evidence/path-absolute",
     "evidence/path-escapes", "evidence/path-parent", "evidence/diff-too-large", "evidence/too-many-files",
     "evidence/invalid-plan", "evidence/verification-failed",
@@ -137,8 +138,22 @@ def base_evidence(changes: Changes, reported: list[str], checksum_ok: bool) -> E
         checksum_ok=checksum_ok)
 
 
+def result_violations(task: Task, result: Result, before_claim: bool) -> list[Violation]:
+    """Whether the result answers *this* attempt: the echoed nonce, and written after the claim."""
+    found = []
+    if task.nonce is not None and result.nonce != task.nonce:
+        what = "does not echo the task's nonce" if result.nonce is None else "echoes another attempt's nonce"
+        found.append(Violation(code="evidence/nonce-mismatch",
+                               message=f"the result {what} (attempt {task.attempt}); it answers another attempt "
+                               "or was forged"))
+    if before_claim:
+        found.append(Violation(code="evidence/result-before-claim",
+                               message="the result file was in in_progress/ before the task was claimed"))
+    return found
+
+
 async def judge(task: Task, task_path: Path, written_digest: str, result: Result, changes: Changes,
-                policy: EffectivePolicy, workspace: Path) -> Judgement:
+                policy: EffectivePolicy, workspace: Path, *, before_claim: bool = False) -> Judgement:
     """Evidence and verdict for a step whose result was ingested."""
     checksum_ok, checksum_msg = check_task_file(task_path, written_digest)
     evidence = base_evidence(changes, result.files_changed, checksum_ok)
@@ -146,6 +161,7 @@ async def judge(task: Task, task_path: Path, written_digest: str, result: Result
     if not checksum_ok:
         violations.append(Violation(code="evidence/checksum-mismatch", message=checksum_msg,
                                     path=task_path.name))
+    violations.extend(result_violations(task, result, before_claim))
     if result.status == "failed":
         violations.append(Violation(code="evidence/executor-failed",
                                     message=f"the executor reported failure: {result.error or 'no reason given'}"))

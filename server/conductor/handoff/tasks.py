@@ -18,14 +18,16 @@ signed record stays in the fork's provenance chain.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
+import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 from conductor.contract.checksum import task_checksum
-from conductor.contract.task import Confidence, Task
+from conductor.contract.task import CONTRACT_VERSION, Confidence, Task
 from conductor.handoff.audit import utc_now
 from conductor.policy.merge import EffectivePolicy
 from conductor.project.layout import TASK_STATES, ProjectLayout
@@ -63,6 +65,7 @@ class TaskSpec:
     kind: Literal["step", "plan"] = "step"
     confidence: Confidence | None = None  # score 1.0 ("not scored") when None
     policy: EffectivePolicy | None = None  # the step's effective policy; the coordinator's default when None
+    base_commit: str | None = None  # the commit the attempt's working copy starts from
 
 
 @dataclass(frozen=True)
@@ -95,30 +98,48 @@ def next_task_id(layout: ProjectLayout, plan_id: str, fork_id: str) -> str:
     return step_id(highest + 1)
 
 
-def build_task(spec: TaskSpec, policy: EffectivePolicy, workspace: str, task_id: str, created_at: str) -> Task:
+def new_nonce() -> str:
+    return secrets.token_hex(16)
+
+
+def build_task(spec: TaskSpec, policy: EffectivePolicy, workspace: str, task_id: str, created_at: str, *,
+               attempt: int, nonce: str, verdict_file: str) -> Task:
+    """The contract-2.0 task for ``spec``: every enforced limit in it, checksummed by RFC 8785."""
     constraints = list(policy.constraints)
     constraints.extend(c for c in spec.constraints if c not in constraints)
     confidence = spec.confidence or Confidence(score=1.0, level=policy.confidence_level(1.0))
     body = {
-        "contract_version": "1.0",
+        "contract_version": CONTRACT_VERSION,
         "task_id": task_id,
         "plan_id": spec.plan_id,
         "fork_id": spec.fork_id,
         "title": spec.title,
+        "attempt": attempt,
+        "nonce": nonce,
         "workspace": workspace,
         "instruction": spec.instruction,
         "allowed_files": list(spec.allowed_files),
         "constraints": constraints,
         "protected_patterns": list(policy.protected),
         "max_diff_lines": int(policy.limit("max_diff_lines")),
+        "max_files_changed": int(policy.limit("max_files_changed")),
         "timeout_seconds": int(policy.limit("timeout_seconds")),
+        "verification": [c.model_dump(mode="json") for c in policy.commands],
+        "verdict_file": verdict_file,
         "confidence": confidence.model_dump(mode="json"),
         "depends_on": list(spec.depends_on),
         "kind": spec.kind,
         "created_at": created_at,
     }
+    if spec.base_commit:
+        body["base_commit"] = spec.base_commit
     body["checksum"] = task_checksum(body)
     return Task.model_validate(body)
+
+
+def task_bytes(task: Task) -> bytes:
+    """The bytes of a task file as Conductor writes it."""
+    return (json.dumps(task.body(), indent=2, ensure_ascii=False) + "\n").encode("utf-8")
 
 
 def _archive(layout: ProjectLayout, plan_id: str, fork_id: str, task_id: str, state: str) -> None:
@@ -137,9 +158,10 @@ def _archive(layout: ProjectLayout, plan_id: str, fork_id: str, task_id: str, st
         os.rename(path, target / path.name)
 
 
-def write_task(layout: ProjectLayout, spec: TaskSpec, policy: EffectivePolicy, workspace: str) -> WrittenTask:
+def write_task(layout: ProjectLayout, spec: TaskSpec, policy: EffectivePolicy, workspace: str,
+               attempt: int = 1) -> WrittenTask:
     """Build the task for ``spec`` under ``policy`` and write it atomically into ``pending/``."""
-    prepared = prepare_task(layout, spec, policy, workspace)
+    prepared = prepare_task(layout, spec, policy, workspace, attempt)
     publish_task(prepared)
     return prepared
 
@@ -149,7 +171,8 @@ def publish_task(prepared: WrittenTask) -> None:
     atomic_write_bytes(prepared.path, prepared.data)
 
 
-def prepare_task(layout: ProjectLayout, spec: TaskSpec, policy: EffectivePolicy, workspace: str) -> WrittenTask:
+def prepare_task(layout: ProjectLayout, spec: TaskSpec, policy: EffectivePolicy, workspace: str,
+                 attempt: int = 1) -> WrittenTask:
     """Everything :func:`write_task` does except writing the file (id, checks, archiving, bytes)."""
     spec.plan_id = bare_id(spec.plan_id, "plan_")
     spec.fork_id = bare_id(spec.fork_id, "fork_")
@@ -164,7 +187,9 @@ def prepare_task(layout: ProjectLayout, spec: TaskSpec, policy: EffectivePolicy,
     for state in ("failed", "completed"):
         _archive(layout, spec.plan_id, spec.fork_id, task_id, state)
     created_at = utc_now()
-    task = build_task(spec, policy, workspace, task_id, created_at)
-    data = (task.model_dump_json(indent=2) + "\n").encode("utf-8")
+    verdict_file = layout.verdict_file(spec.plan_id, spec.fork_id, task_id, attempt)
+    task = build_task(spec, policy, workspace, task_id, created_at, attempt=attempt, nonce=new_nonce(),
+                      verdict_file=str(verdict_file))
+    data = task_bytes(task)
     path = layout.state_dir(spec.plan_id, spec.fork_id, "pending") / f"{task_id}.task.json"
     return WrittenTask(task, path, data, hashlib.sha256(data).hexdigest(), created_at)

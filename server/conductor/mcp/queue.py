@@ -128,14 +128,18 @@ def _refuse_task(task_file: Path, stem: str, executor: str, error: str) -> None:
     """What the reference agent does with a task it cannot work on: a ``failed`` result."""
     folder = task_file.parent
     atomic_write_text(folder / f"{stem}.explanation.md", f"# {stem}\n\nRefused over MCP: {error}\n")
-    result = Result(contract_version="1.0", task_id=stem, status="failed", summary="", error=error,
-                    executor=executor, started_at=utc_now(), finished_at=utc_now())
+    try:
+        body = json.loads(task_file.read_bytes())
+    except (OSError, ValueError):
+        body = {}
+    result = Result.answering(body if isinstance(body, dict) else {}, task_id=stem, status="failed", summary="",
+                              error=error, executor=executor, started_at=utc_now(), finished_at=utc_now())
     atomic_write_text(folder / f"{stem}.result.json", result.model_dump_json(indent=2, exclude_none=True) + "\n")
 
 
 def describe_task(layout: ProjectLayout, task: Task, task_file: Path, claim_record: dict[str, Any]) -> dict[str, Any]:
     """What an agent needs to do the task (the task file's fields, the workspace made absolute)."""
-    workspace = (layout.root / task.workspace).resolve()
+    workspace = (layout.root / task.workspace).resolve()  # contract 1.0 tasks name it relative to the project
     return {
         "task_id": task.task_id,
         "plan_id": task.plan_id,
@@ -147,6 +151,9 @@ def describe_task(layout: ProjectLayout, task: Task, task_file: Path, claim_reco
         "constraints": list(task.constraints),
         "protected_patterns": list(task.protected_patterns),
         "max_diff_lines": task.max_diff_lines,
+        "max_files_changed": task.max_files_changed,
+        "attempt": task.attempt,
+        "verdict_file": task.verdict_file,
         "verification": verification_commands(layout, task),
         "timeout_seconds": task.timeout_seconds,
         "deadline": claim_record["deadline"],
@@ -347,7 +354,7 @@ def build_result(task: Task, args: dict[str, Any], executor: str, started_at: st
             raise QueueError(f"`plan` is not a valid plan document (plan.schema.json): {detail}")
     elif plan is not None and task.kind != "plan":
         raise QueueError(f"`plan` is only for planning tasks; {task.task_id} is a step (kind step)")
-    result = Result(contract_version="1.0", task_id=task.task_id, status=status,
+    result = Result.answering(task, task_id=task.task_id, status=status,
                     files_changed=list(args.get("files_changed") or []), summary=args.get("summary", ""),
                     error=args.get("error"), executor=executor, started_at=started_at, finished_at=utc_now(),
                     plan=plan if task.kind == "plan" else None)

@@ -90,6 +90,13 @@ class ProjectLayout:
             raise ValueError(f"unknown task state {state!r}")
         return self.fork_dir(plan_id, fork_id) / state
 
+    def verdicts_dir(self, plan_id: str, fork_id: str) -> Path:
+        return self.fork_dir(plan_id, fork_id) / "verdicts"
+
+    def verdict_file(self, plan_id: str, fork_id: str, task_id: str, attempt: int) -> Path:
+        """Where the verdict of one attempt is written for the agent (``verdict_file`` in the task)."""
+        return self.verdicts_dir(plan_id, fork_id) / f"{task_id}.{attempt}.verdict.json"
+
     def audit_log(self, plan_id: str, fork_id: str) -> Path:
         return self.fork_dir(plan_id, fork_id) / "audit.log"
 

@@ -1,4 +1,4 @@
-"""Which kind of Conductor document a path is (policy, config, task, result, provenance, plan)."""
+"""Which kind of Conductor document a path is (policy, config, task, result, provenance, plan, verdict)."""
 
 from __future__ import annotations
 
@@ -7,12 +7,13 @@ from typing import Literal
 
 from conductor.validation.document import Syntax
 
-DocumentKind = Literal["policy", "config", "task", "result", "provenance", "plan"]
+DocumentKind = Literal["policy", "config", "task", "result", "provenance", "plan", "verdict"]
 
 SUFFIX_KINDS: dict[str, DocumentKind] = {
     ".task.json": "task",
     ".result.json": "result",
     ".provenance.json": "provenance",
+    ".verdict.json": "verdict",
     ".plan.json": "plan",
     ".plan.yaml": "plan",
     ".plan.yml": "plan",
