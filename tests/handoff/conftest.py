@@ -54,21 +54,9 @@ def make_project(root: Path, *, use_git: bool = True, policy: str = POLICY) -> P
     return ProjectLayout.at(root)
 
 
-def add_worktree(layout: ProjectLayout, plan_id: str, fork_id: str) -> str:
-    """A git worktree for a fork under .conductor/worktrees; returns it relative to the root."""
-    rel = f".conductor/worktrees/{plan_id}/fork_{fork_id}"
-    git(layout.root, "worktree", "add", "-q", "--detach", rel)
-    return rel
-
-
 @pytest.fixture
 def project(tmp_path: Path) -> ProjectLayout:
     return make_project(tmp_path / "proj")
-
-
-@pytest.fixture
-def plain_project(tmp_path: Path) -> ProjectLayout:
-    return make_project(tmp_path / "plain", use_git=False)
 
 
 def agent_process(layout: ProjectLayout, *args: str, command: str = SCRIPT_COMMAND) -> subprocess.Popen[str]:

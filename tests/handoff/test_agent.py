@@ -28,14 +28,14 @@ def conductor(*args: str, env: dict[str, str] | None = None, timeout: float = 60
                           timeout=timeout)
 
 
-def test_without_command_or_llm_is_a_clear_error(plain_project: ProjectLayout) -> None:
-    out = conductor("agent", "--once", "--root", str(plain_project.root), env=clean_env())
+def test_without_command_or_llm_is_a_clear_error(project: ProjectLayout) -> None:
+    out = conductor("agent", "--once", "--root", str(project.root), env=clean_env())
     assert out.returncode == 3
     assert "no --command given and no LLM configured" in out.stderr
 
 
-def test_plan_filter_and_max_tasks(plain_project: ProjectLayout) -> None:
-    layout = plain_project
+def test_plan_filter_and_max_tasks(project: ProjectLayout) -> None:
+    layout = project
     policy = load_project_policy(layout.root)
     for plan in ("p1", "p2"):
         for _ in range(2):
@@ -48,8 +48,8 @@ def test_plan_filter_and_max_tasks(plain_project: ProjectLayout) -> None:
     assert (layout.state_dir("p2", "main", "in_progress") / "step_001.result.json").exists()
 
 
-def test_llm_agent_writes_only_allowed_files(plain_project: ProjectLayout) -> None:
-    layout = plain_project
+def test_llm_agent_writes_only_allowed_files(project: ProjectLayout) -> None:
+    layout = project
     with ScriptedOpenAIServer() as server:
         server.add({"summary": "added hello", "files": [{"path": "hello.py", "content": "print('hello')\n"},
                                                          {"path": "evil.py", "content": "boom\n"}]},
@@ -67,14 +67,20 @@ def test_llm_agent_writes_only_allowed_files(plain_project: ProjectLayout) -> No
                 assert outcome.status == "completed", outcome.reason
                 assert outcome.evidence.created == ["hello.py"]
                 assert outcome.result is not None and "evil.py" in outcome.result.summary
+                return outcome
 
-        asyncio.run(run())
-    assert (layout.root / "hello.py").read_text() == "print('hello')\n"
-    assert not (layout.root / "evil.py").exists()
+        outcome = asyncio.run(run())
+    # The step's commit (built by Conductor from the verified tree) holds hello.py and nothing else new.
+    show = subprocess.run(["git", "show", "--name-status", "--format=", outcome.commit], cwd=layout.root,
+                          capture_output=True, text=True, check=True).stdout.split()
+    assert show == ["A", "hello.py"]
+    blob = subprocess.run(["git", "show", f"{outcome.commit}:hello.py"], cwd=layout.root, capture_output=True,
+                          text=True, check=True).stdout
+    assert blob == "print('hello')\n"
 
 
-def test_llm_agent_answers_a_plan_task(plain_project: ProjectLayout) -> None:
-    layout = plain_project
+def test_llm_agent_answers_a_plan_task(project: ProjectLayout) -> None:
+    layout = project
     plan = {"contract_version": "1.0", "goal": "hello", "steps": [
         {"id": "step_001", "title": "Add hello", "instruction": "Create hello.py", "allowed_files": ["hello.py"]}]}
     with ScriptedOpenAIServer() as server:

@@ -23,7 +23,7 @@ verification:
 
 
 def test_failing_and_hanging_verification_commands(tmp_path: Path, agent_thread) -> None:
-    layout = make_project(tmp_path / "p", use_git=False, policy=FAILING_CHECKS)
+    layout = make_project(tmp_path / "p", policy=FAILING_CHECKS)
 
     async def run():
         async with HandoffCoordinator(layout) as coord:
@@ -40,8 +40,8 @@ def test_failing_and_hanging_verification_commands(tmp_path: Path, agent_thread)
         "verification `lint` exited 3", "verification `hang` timed out after 1s"}
 
 
-def test_executor_reported_failure(plain_project: ProjectLayout, agent_thread) -> None:
-    layout = plain_project
+def test_executor_reported_failure(project: ProjectLayout, agent_thread) -> None:
+    layout = project
 
     async def run():
         async with HandoffCoordinator(layout) as coord:

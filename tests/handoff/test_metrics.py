@@ -12,8 +12,8 @@ from conductor.handoff.metrics import MetricsAggregator, percentile
 from conductor.project.layout import ProjectLayout
 
 
-def test_metrics_file_equals_derivation(plain_project: ProjectLayout, agent_thread) -> None:
-    layout = plain_project
+def test_metrics_file_equals_derivation(project: ProjectLayout, agent_thread) -> None:
+    layout = project
 
     async def run() -> None:
         async with HandoffCoordinator(layout) as coord:

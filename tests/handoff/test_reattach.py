@@ -1,4 +1,5 @@
-"""A coordinator that stops mid-step leaves enough behind for the next one to judge the step."""
+"""A coordinator that stops mid-step leaves enough behind for the next one to judge the attempt: its working
+copy, its base and the snapshots of everything outside it."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import contextlib
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 from conductor.handoff import HandoffCoordinator, TaskSpec
 from conductor.handoff.claim import claim_next
@@ -29,24 +31,30 @@ async def test_reattach_judges_against_the_saved_snapshot(project: ProjectLayout
         with contextlib.suppress(asyncio.CancelledError):
             await step
 
-    # Meanwhile an agent claims the task and works (and strays outside allowed_files).
+    # Meanwhile an agent claims the task and works in its working copy (straying outside allowed_files), and
+    # writes into the user's checkout too.
     claimed = claim_next(layout)
     assert claimed is not None
-    (layout.root / "x.txt").write_text("x\n")
-    (layout.root / "src" / "app.py").write_text("changed while nobody watched\n")
-    nonce = json.loads(claimed.read_text())["nonce"]
-    result = {**RESULT, "contract_version": "2.0", "nonce": nonce}
+    task = json.loads(claimed.read_text())
+    workspace = Path(task["workspace"])
+    (workspace / "x.txt").write_text("x\n")
+    (workspace / "src" / "app.py").write_text("changed in the copy\n")
+    (layout.root / "src" / "app.py").write_text("changed in the user's checkout while nobody watched\n")
+    result = {**RESULT, "contract_version": "2.0", "nonce": task["nonce"]}
     claimed.with_name("step_001.result.json").write_text(json.dumps(result))
 
     async with HandoffCoordinator(layout) as second:
         assert second.interrupted() == [("r1", "main", "step_001")]
         outcome = await second.reattach("r1", "main", "step_001")
         assert second.interrupted() == []
-        report = await second.rollback(outcome)
-    assert outcome.status == "failed" and outcome.reason_code == "evidence/outside-allowed-files"
+    codes = {v.code for v in outcome.evidence.violations}
+    assert outcome.status == "failed" and outcome.reason_code == "evidence/outside-workspace"
+    assert {"evidence/outside-allowed-files", "evidence/outside-workspace"} <= codes
     assert outcome.evidence.created == ["x.txt"] and outcome.evidence.modified == ["src/app.py"]
-    assert report.restored == ["src/app.py"]  # from git's objects: the content was not kept across the restart
+    # the user's file is back as it was (from git's objects), the agent's version kept in quarantine
     assert (layout.root / "src" / "app.py").read_text() == "print('app')\n"
+    kept = layout.quarantine_for("r1", "main", "step_001", 1) / "src" / "app.py"
+    assert kept.read_text() == "changed in the user's checkout while nobody watched\n"
     events = [json.loads(line)["event"] for line in layout.audit_log("r1", "main").read_text().splitlines()]
     assert events.count("task.created") == 1 and events.count("task.claimed") == 1
     verify = subprocess.run([sys.executable, "-m", "conductor", "verify", "--root", str(layout.root)],

@@ -51,8 +51,8 @@ def write_in_place(path: Path, data: bytes) -> None:
         os.fsync(fh.fileno())
 
 
-async def test_half_written_result_is_not_ingested_early(plain_project: ProjectLayout) -> None:
-    layout = plain_project
+async def test_half_written_result_is_not_ingested_early(project: ProjectLayout) -> None:
+    layout = project
     async with HandoffCoordinator(layout) as coord:
         step = asyncio.create_task(coord.hand_off(TaskSpec("p1", "main", "do nothing", ["x.txt"])))
         claimed = await claim_when_pending(layout)
@@ -72,8 +72,8 @@ async def test_half_written_result_is_not_ingested_early(plain_project: ProjectL
     assert outcome.provenance.result_digest is not None
 
 
-async def test_invalid_result_gets_diagnostic_and_agent_may_rewrite(plain_project: ProjectLayout) -> None:
-    layout = plain_project
+async def test_invalid_result_gets_diagnostic_and_agent_may_rewrite(project: ProjectLayout) -> None:
+    layout = project
     async with HandoffCoordinator(layout) as coord:
         step = asyncio.create_task(coord.hand_off(TaskSpec("p1", "main", "do nothing", ["x.txt"])))
         claimed = await claim_when_pending(layout)
@@ -92,8 +92,8 @@ async def test_invalid_result_gets_diagnostic_and_agent_may_rewrite(plain_projec
     assert [e["event"] for e in audit_events(layout)].count("result.received") == 1
 
 
-async def test_unclaimed_task_is_reported_and_withdrawn(plain_project: ProjectLayout) -> None:
-    layout = plain_project
+async def test_unclaimed_task_is_reported_and_withdrawn(project: ProjectLayout) -> None:
+    layout = project
     events: list[dict] = []
     async with HandoffCoordinator(layout, on_event=events.append) as coord:
         outcome = await coord.hand_off(TaskSpec("p1", "main", "nobody will do this", ["x.txt"]), claim_timeout=0.5)
@@ -105,8 +105,8 @@ async def test_unclaimed_task_is_reported_and_withdrawn(plain_project: ProjectLa
     assert json.loads(outcome.provenance_path.read_text())["reason"].startswith("no agent claimed")
 
 
-async def test_polling_fallback_still_works(plain_project: ProjectLayout, agent_thread) -> None:
-    layout = plain_project
+async def test_polling_fallback_still_works(project: ProjectLayout, agent_thread) -> None:
+    layout = project
     async with HandoffCoordinator(layout, force_polling=True, poll_interval=0.05) as coord:
         assert coord.watcher.mode == "polling"
         agent_thread(layout)

@@ -17,8 +17,8 @@ from conductor.project.layout import ProjectLayout
 from conductor.validation import validate_file
 
 
-def test_task_carries_effective_policy_and_checksum(plain_project: ProjectLayout) -> None:
-    layout = plain_project
+def test_task_carries_effective_policy_and_checksum(project: ProjectLayout) -> None:
+    layout = project
     policy = load_project_policy(layout.root)
     written = write_task(layout, TaskSpec("plan_a1b2", "fork_main", "Add hello", ["hello.py"],
                                           constraints=["Use type hints"]), policy, ".")
@@ -26,15 +26,15 @@ def test_task_carries_effective_policy_and_checksum(plain_project: ProjectLayout
     body = json.loads(written.path.read_text())
     assert body["plan_id"] == "a1b2" and body["fork_id"] == "main"
     assert body["constraints"] == ["Keep changes small", "Use type hints"]
-    assert body["protected_patterns"] == ["*.lock"]
+    assert body["protected_patterns"] == [".conductor/**", ".git/**", "*.lock"]
     assert (body["max_diff_lines"], body["timeout_seconds"], body["workspace"]) == (50, 30, ".")
     assert body["checksum"] == task_checksum(body)
     assert [d for d in validate_file(written.path) if d.severity == 1] == []
     assert not [p for p in written.path.parent.iterdir() if p.name.startswith(".")]  # no temp files left
 
 
-def test_ids_and_forks_do_not_collide(plain_project: ProjectLayout) -> None:
-    layout = plain_project
+def test_ids_and_forks_do_not_collide(project: ProjectLayout) -> None:
+    layout = project
     policy = load_project_policy(layout.root)
     a = write_task(layout, TaskSpec("a1b2", "x", "one", ["a"]), policy, ".")
     b = write_task(layout, TaskSpec("a1b2", "y", "two", ["b"]), policy, ".")
@@ -51,8 +51,8 @@ def test_ids_and_forks_do_not_collide(plain_project: ProjectLayout) -> None:
         write_task(layout, TaskSpec("a1b2", "x", "again", ["a"], task_id="step_001"), policy, ".")
 
 
-def test_retry_of_failed_step_archives_the_attempt(plain_project: ProjectLayout) -> None:
-    layout = plain_project
+def test_retry_of_failed_step_archives_the_attempt(project: ProjectLayout) -> None:
+    layout = project
     policy = load_project_policy(layout.root)
     first = write_task(layout, TaskSpec("p", "f", "one", ["a"]), policy, ".")
     failed = layout.state_dir("p", "f", "failed")
@@ -80,10 +80,10 @@ RACE = textwrap.dedent("""
 """)
 
 
-def test_racing_processes_claim_each_task_exactly_once(plain_project: ProjectLayout) -> None:
+def test_racing_processes_claim_each_task_exactly_once(project: ProjectLayout) -> None:
     import time
 
-    layout = plain_project
+    layout = project
     policy = load_project_policy(layout.root)
     for i in range(60):
         write_task(layout, TaskSpec("p", "race", f"task {i}", ["a"]), policy, ".")

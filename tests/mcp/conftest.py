@@ -34,10 +34,12 @@ def conductor(*args: str, cwd: Path, timeout: float = 60) -> subprocess.Complete
 
 @pytest.fixture
 def project(tmp_path: Path) -> ProjectLayout:
-    """A fresh project made by `conductor init`'s code (in-process; no git)."""
+    """A fresh project made by `conductor init`'s code (in-process), in a git repository with one commit."""
     root = tmp_path / "proj"
     init_project(root)
     (root / "poetry.lock").write_text("locked\n")
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "start"]):
+        subprocess.run(["git", *args], cwd=root, check=True, capture_output=True, env={**os.environ, **GIT_ENV})
     return ProjectLayout.at(root)
 
 

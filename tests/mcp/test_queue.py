@@ -50,8 +50,9 @@ async def test_a_protected_file_is_refused_with_evidence(project: ProjectLayout)
         handoff = asyncio.create_task(coord.hand_off(TaskSpec("p1", "main", "write notes.txt", ["notes.txt"])))
         task = await client.call("next_task", {"executor": "sneaky", "wait_seconds": 10})
         assert task.data["claimed"] and "*.lock" in task.data["protected_patterns"]
-        (root / "notes.txt").write_text("notes\n")
-        (root / "poetry.lock").write_text("changed\n")
+        workspace = Path(task.data["workspace"])
+        (workspace / "notes.txt").write_text("notes\n")
+        (workspace / "poetry.lock").write_text("changed\n")
         verdict = await client.call("submit_result", {
             "task_id": task.data["task_id"], "executor": "sneaky", "status": "completed", "summary": "notes",
             "explanation": "wrote notes", "files_changed": ["notes.txt"]})
@@ -146,7 +147,7 @@ async def test_a_second_submit_and_a_late_submit_after_conductor_moved_the_task(
     async with HandoffCoordinator(project) as coord, mcp_client(root) as client:
         ok = asyncio.create_task(coord.hand_off(TaskSpec("p1", "main", "write a.txt", ["a.txt"])))
         task = await client.call("next_task", {"executor": "carol", "wait_seconds": 10})
-        (root / "a.txt").write_text("a\n")
+        (Path(task.data["workspace"]) / "a.txt").write_text("a\n")
         verdict = await client.call("submit_result", {**submit, "task_id": task.data["task_id"],
                                                       "files_changed": ["a.txt"]})
         assert verdict.data["verdict"] == "pass", verdict.text
@@ -177,7 +178,7 @@ async def test_tool_list_matches_the_snapshot(project: ProjectLayout) -> None:
         with pytest.raises(MCPError) as unknown:
             await client.session.read_resource("conductor://nope")
     assert resources == ["conductor://policy", "conductor://plan/current"]
-    assert policy["file_rules"]["protected_patterns"][0]["origin"]["file"] == ".conductor/policy.yaml"
+    assert policy["file_rules"]["protected_patterns"][2]["origin"]["file"] == ".conductor/policy.yaml"
     assert unknown.value.code == -32002 and "unknown resource" in unknown.value.message
     listed = [t.model_dump(mode="json", by_alias=True, exclude_none=True) for t in tools]
     if os.environ.get("UPDATE_SNAPSHOT"):

@@ -3,6 +3,7 @@ says allow_loosen, a protection is dropped only by unprotect, and every value ha
 
 from __future__ import annotations
 
+from conductor.contract.policy import ALWAYS_PROTECTED
 from conductor.policy import merge
 from conductor.policy.levels import PolicyLevel
 from conductor.validation import validate_document
@@ -38,7 +39,8 @@ def test_every_effective_value_records_file_and_line():
     eff = merge([level(PROJECT)])
     assert eff.limits["max_diff_lines"].origin.line == 6
     assert eff.limits["timeout_seconds"].origin.line == 7
-    assert [(s.value, s.origin.line) for s in eff.protected_patterns] == [("*.lock", 4), ("migrations/*", 4)]
+    assert [(s.value, s.origin.line) for s in eff.protected_patterns] == [
+        (".conductor/**", None), (".git/**", None), ("*.lock", 4), ("migrations/*", 4)]
     assert eff.global_constraints[0].origin.line == 2
     assert eff.limits["max_repairs"].origin.level == "default"
 
@@ -49,8 +51,8 @@ def test_lists_accumulate_across_levels():
     )
     eff = merge([level(PROJECT), plan])
     assert eff.constraints == ["Never modify files in /core", "Always add tests"]
-    assert eff.protected == ["*.lock", "migrations/*", "docs/**"]
-    assert eff.protected_patterns[2].origin.level == "plan"
+    assert eff.protected == [*ALWAYS_PROTECTED, "*.lock", "migrations/*", "docs/**"]
+    assert eff.protected_patterns[4].origin.level == "plan"
 
 
 def test_a_later_level_tightens_a_limit_freely():
@@ -86,7 +88,7 @@ def test_lowering_the_approval_threshold_is_loosening():
 def test_a_protection_is_dropped_only_by_unprotect_and_the_release_is_recorded():
     plan = level("file_rules:\n  unprotect: ['migrations/*']\n", "plan", "plan.json")
     eff = merge([level(PROJECT), plan])
-    assert eff.protected == ["*.lock"]
+    assert eff.protected == [*ALWAYS_PROTECTED, "*.lock"]
     assert [(s.value, s.origin.file, s.origin.line) for s in eff.released_patterns] == [
         ("migrations/*", "plan.json", 2)
     ]
@@ -94,7 +96,7 @@ def test_a_protection_is_dropped_only_by_unprotect_and_the_release_is_recorded()
 
 def test_unprotecting_something_never_protected_is_reported():
     eff = merge([level(PROJECT), level("file_rules:\n  unprotect: ['nothing/*']\n", "plan")])
-    assert eff.protected == ["*.lock", "migrations/*"]
+    assert eff.protected == [*ALWAYS_PROTECTED, "*.lock", "migrations/*"]
     assert eff.refusals[0].key == "file_rules.unprotect"
 
 
@@ -107,3 +109,36 @@ def test_a_verification_command_cannot_be_replaced_silently():
 def test_confidence_levels_follow_the_thresholds():
     eff = merge([level("behavior:\n  approval_below: 0.4\n  caution_below: 0.9\n")])
     assert [eff.confidence_level(s) for s in (0.39, 0.4, 0.89, 0.9)] == ["low", "medium", "medium", "high"]
+
+
+def test_conductor_records_and_the_repository_are_always_protected_and_cannot_be_released():
+    release = level("file_rules:\n  unprotect: ['.conductor/**', '.git/**']\n", "plan", "plan.json")
+    eff = merge([level(PROJECT), release])
+    assert eff.protected[:2] == [".conductor/**", ".git/**"]
+    assert [r.message for r in eff.refusals] == ["`.conductor/**` is always protected", "`.git/**` is always protected"]
+
+
+AGENT_PLAN = """\
+file_rules:
+  unprotect: ['*.lock']
+  protected_patterns: ['docs/**']
+behavior:
+  max_diff_lines: 100000
+  timeout_seconds: 30
+  allow_loosen: [max_diff_lines]
+"""
+
+
+def test_a_level_written_by_an_agent_may_tighten_but_only_asks_to_loosen():
+    plan = level(AGENT_PLAN, "plan", "plan.json")
+    plan.by_agent = True
+    eff = merge([level(PROJECT), plan])
+    assert "*.lock" in eff.protected and "docs/**" in eff.protected
+    assert eff.limit("max_diff_lines") == 500 and eff.limit("timeout_seconds") == 30
+    assert [(r.key, r.message) for r in eff.requested] == [
+        ("file_rules.unprotect", "release protected pattern `*.lock`"),
+        ("behavior.max_diff_lines", "max_diff_lines 500 → 100000"),
+    ]
+    approved = merge([level(PROJECT), plan], trust_agents=True)
+    assert "*.lock" not in approved.protected and approved.limit("max_diff_lines") == 100000
+    assert approved.requested == []

@@ -17,7 +17,7 @@ from tests.handoff.conftest import make_project
 
 @pytest.fixture
 def verified_project(tmp_path: Path, agent_thread) -> ProjectLayout:
-    layout = make_project(tmp_path / "proj", use_git=False)
+    layout = make_project(tmp_path / "proj")
 
     async def run() -> None:
         async with HandoffCoordinator(layout) as coord:

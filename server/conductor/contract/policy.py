@@ -113,6 +113,12 @@ class Behavior(BaseModel):
         ),
         examples=[0.6],
     )
+    allow_symlinks: bool | None = Field(
+        default=None,
+        description="Whether a step may create or change a symlink that stays inside its workspace (a symlink "
+        "that resolves outside it is always refused). Default false.",
+        examples=[False],
+    )
     allow_loosen: list[str] = Field(
         default_factory=list,
         description=(
@@ -170,5 +176,9 @@ DEFAULTS = {
     "approval_below": 0.5,
     "caution_below": 0.8,
     "fork_below": 0.0,
+    "allow_symlinks": False,
 }
 """Built-in values of every behavior limit, used when no level sets one."""
+
+ALWAYS_PROTECTED = (".conductor/**", ".git/**")
+"""Protected at every level; no ``unprotect`` releases them (Conductor's records and the repository)."""

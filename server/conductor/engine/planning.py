@@ -108,14 +108,14 @@ def planning_instruction(goal: str, strategy: Strategy) -> str:
 
 
 async def plan_by_handoff(coordinator: HandoffCoordinator, plan_id: str, fork_id: str, goal: str,
-                          strategy: Strategy, workspace: Path, policy: EffectivePolicy) -> Plan:
+                          strategy: Strategy, base: str, policy: EffectivePolicy, attempt: int | None = None) -> Plan:
     """Hand planning to an executor as a ``kind: plan`` task and validate the plan it returns."""
     # Planning changes no file, so the project's verification commands have nothing to check.
     planning_policy = dataclasses.replace(policy, verification=[])
-    spec = TaskSpec(plan_id=plan_id, fork_id=fork_id, task_id="step_000", title=f"Plan: {strategy.name}",
-                    instruction=planning_instruction(goal, strategy), allowed_files=[], kind="plan",
-                    policy=planning_policy)
-    outcome = await coordinator.hand_off(spec, workspace, claim_timeout=None)
+    spec = TaskSpec(plan_id=plan_id, fork_id=fork_id, task_id="step_000",
+                    title=f"Planning (strategy: {strategy.name})", instruction=planning_instruction(goal, strategy),
+                    allowed_files=[], kind="plan", policy=planning_policy, attempt=attempt)
+    outcome = await coordinator.hand_off(spec, base=base, claim_timeout=None)
     if not outcome.ok or outcome.result is None or outcome.result.plan is None:
         raise PlanningError(f"planning task {outcome.task_path.name} failed: {outcome.reason}")
     document = dict(outcome.result.plan)

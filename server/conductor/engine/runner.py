@@ -1,34 +1,39 @@
 """Runs a plan: plans the forks, executes their steps in dependency order, repairs, scores, merges.
 
-Everything the runner decides is first written to the plan's journal; everything it knows
-on ``resume`` comes from the journal. A step whose verdict was journaled is never issued
-again; a step that was handed off but has no verdict when the engine stopped (crash, kill,
-Ctrl-C) is issued again as the same attempt, after its leftover task files are moved aside
-and its worktree is returned to the last committed step. Model replies are journaled, so a
-resumed plan reuses them instead of asking again.
+Everything the runner decides is first written to the plan's journal; everything it knows on
+``resume`` comes from the journal (folded once, then kept in memory: each appended event is
+applied to the projection, never a re-read per event). One engine runs a plan at a time (the
+plan's lock). Each fork is a branch; each step attempt is sealed in a working copy of its own by
+the hand-off coordinator, which judges it and merges its verified commit into the fork. A step
+whose verdict was journaled is never issued again; a step handed off without a verdict when the
+engine stopped is reattached (handoff mode) or issued again as a new attempt. Model replies are
+journaled, so a resumed plan reuses them. A full disk or an unreachable model halts the plan
+resumably; only a step's own failure (after its repairs) fails it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
+import hashlib
 import logging
 import os
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import yaml
 
+from conductor import secrets
 from conductor.confidence.scoring import score_step
 from conductor.contract.config import Config
 from conductor.contract.plan import Plan, PlanStep
-from conductor.contract.task import Confidence
-from conductor.engine import git
+from conductor.contract.task import Confidence, ConfidenceFactor
 from conductor.engine.llm_executor import serve_fork
 from conductor.engine.llm_session import JournaledLLM
+from conductor.engine.lock import PlanLock
 from conductor.engine.planning import (
     PlanningError,
     Strategy,
@@ -38,18 +43,23 @@ from conductor.engine.planning import (
     workspace_files,
 )
 from conductor.engine.scoring import ForkScore, pick_winner, score_fork
+from conductor.git import copies
+from conductor.git import user as user_git
+from conductor.git.branches import create_ref, fork_branch, read_ref, ref_of
+from conductor.git.command import GitError
 from conductor.handoff.coordinator import HandoffCoordinator, StepOutcome
 from conductor.handoff.tasks import TaskSpec
 from conductor.history.store import HistoryStore, SuccessRate
 from conductor.journal.journal import Journal
-from conductor.journal.projection import PlanState, StepState, replay
+from conductor.journal.projection import PlanState, StepState, apply, replay
 from conductor.llm import LLMClient, LLMError
 from conductor.llm.prompts import repair_prompt
 from conductor.policy import merge
 from conductor.policy.globs import matches_protected
-from conductor.policy.levels import PolicyLevel, load_policy_file
+from conductor.policy.levels import PolicyLevel, level_from_text, load_policy_file
 from conductor.policy.merge import EffectivePolicy
 from conductor.project.layout import ProjectLayout
+from conductor.provenance.keys import load_or_create_key
 from conductor.storage import atomic_write_json
 from conductor.validation import validate_document
 
@@ -157,7 +167,7 @@ def new_plan_id() -> str:
 
 
 class PlanRunner:
-    """One plan's run (or resumed run) in one process."""
+    """One plan's run (or resumed run) in one process; it holds the plan's lock while it runs."""
 
     def __init__(self, layout: ProjectLayout, plan_id: str, options: RunOptions, cancel: asyncio.Event | None = None,
                  llm: Any = None) -> None:
@@ -167,6 +177,7 @@ class PlanRunner:
         self.cancel = cancel or asyncio.Event()
         self.journal = Journal.for_plan(layout, plan_id)
         self.config = load_config(layout)
+        secrets.register_name(self.config.llm.api_key_env)
         self.mode = options.mode or self.config.mode
         live = llm
         if live is None:
@@ -175,19 +186,50 @@ class PlanRunner:
         self.llm = JournaledLLM(live, self.journal)
         if isinstance(live, LLMClient):
             live.recorder = self.llm.record
-        self.project_level: PolicyLevel | None = load_policy_file(layout.policy_file, ".conductor/policy.yaml")
+        self.project_level: PolicyLevel | None = None
         self.coordinator: HandoffCoordinator | None = None
         self.history = HistoryStore(layout.history_db)
         self.plans: dict[str, Plan] = {}
-        self.worktrees: dict[str, Path] = {}
         self.base_commit = ""
+        self.lock = PlanLock(layout, plan_id)
+        self._state: PlanState | None = None
+        self._journal_size = 0
         self._background: set[asyncio.Future[Any]] = set()
         self._reattach: set[tuple[str, str]] = set()  # (fork, step) handed off before a restart, still live
 
-    # ------------------------------------------------------------------ helpers
+    # ------------------------------------------------------------------ the journal and its projection
     def state(self) -> PlanState:
-        return replay(self.journal)
+        """The plan's state: the journal folded once, then each appended event applied in memory."""
+        if self._state is None:
+            self._state = replay(self.journal)
+            self._journal_size = self._size()
+        return self._state
 
+    def _size(self) -> int:
+        try:
+            return self.journal.path.stat().st_size
+        except FileNotFoundError:
+            return 0
+
+    def append(self, event_type: str, /, **data: Any) -> None:
+        """Journal an event (secrets redacted) and apply it to the in-memory state."""
+        state = self.state()
+        event = self.journal.append(event_type, **secrets.redact(data))
+        apply(state, event)
+        self._journal_size = self._size()
+
+    def refresh(self) -> PlanState:
+        """Apply events other processes appended (a person's approval) since the last look."""
+        state = self.state()
+        size = self._size()
+        if size != self._journal_size:
+            for record in self.journal.records():
+                if record["seq"] > state.last_seq:
+                    apply(state, record)
+            self._journal_size = size
+        return state
+
+    # ------------------------------------------------------------------ helpers
     def progress(self, message: str, fraction: float | None = None) -> None:
         log.info("%s", message)
         if self.options.on_progress:
@@ -209,47 +251,106 @@ class PlanRunner:
             return True
         return self.llm.is_configured() or bool(list(self.journal.events(types="llm.call")))
 
-    def policy_for(self, fork_id: str, step: PlanStep | None) -> tuple[EffectivePolicy, list[PolicyLevel]]:
+    def policy_for(self, fork_id: str, step: PlanStep | None, *,
+                   approved: bool = False) -> tuple[EffectivePolicy, list[PolicyLevel]]:
+        """The step's effective policy. Plan and step levels come from a planning agent or a model: they
+        may tighten the person's policy, and loosen it only once a person approved (``approved``)."""
         levels: list[PolicyLevel] = [self.project_level] if self.project_level else []
         plan = self.plans.get(fork_id)
-        display = f".conductor/plans/{self.plan_id}/{fork_id}.plan.json"
+        display = self.layout.relative_path(self.layout.fork_plan_file(self.plan_id, fork_id))
         if plan is not None and plan.policy is not None:
-            levels.append(PolicyLevel(level="plan", policy=plan.policy, file=display))
+            levels.append(PolicyLevel(level="plan", policy=plan.policy, file=display, by_agent=True))
         if step is not None and step.policy is not None:
-            levels.append(PolicyLevel(level="step", policy=step.policy, file=display))
-        return merge(levels), levels
+            levels.append(PolicyLevel(level="step", policy=step.policy, file=display, by_agent=True))
+        return merge(levels, trust_agents=approved), levels
+
+    def fork_ref(self, fork_id: str) -> str:
+        return ref_of(fork_branch(self.plan_id, fork_id))
 
     # ------------------------------------------------------------------ entry points
     async def run(self) -> RunSummary:
         """Start the plan (journal ``plan.created``) and run it to its end or a halt."""
-        notes = git.ensure_repository(self.layout.root)
-        for note in notes:
-            self.progress(note)
-        forks = max(1, self.options.forks)
-        self.journal.append("plan.created", goal=self.options.goal, mode=self.mode, forks=forks,
-                            config=self.config.model_dump(mode="json") | {"base_commit": git.head(self.layout.root),
-                                                                          "merge": self.options.merge})
-        return await self._drive(notes)
+        self.lock.acquire()
+        try:
+            notes = await asyncio.to_thread(self._prepare_repository)
+            for note in notes:
+                self.progress(note)
+            forks = max(1, self.options.forks)
+            pinned = self._pin_policy()
+            key = await asyncio.to_thread(load_or_create_key, self.layout.keys_dir)
+            self.append("plan.created", goal=self.options.goal, mode=self.mode, forks=forks,
+                        config=self.config.model_dump(mode="json") | {"base_commit": await asyncio.to_thread(
+                            user_git.head, self.layout.root), "merge": self.options.merge},
+                        key_fingerprint=key.key_id, policy_pin=pinned)
+            return await self._drive(notes)
+        finally:
+            self.lock.release()
 
     async def resume(self) -> RunSummary:
-        state = self.state()
-        if state.status == "finished":
-            return self._summary(state, ["the plan had already finished; nothing to do"])
-        if state.status == "new":
-            raise EngineError(f"plan {self.plan_id} never started (its journal has no plan.created event); "
-                              "start the goal again")
-        notes = git.recover_after_crash(self.layout.root)
-        self.journal.append("plan.resumed")
-        self.options.goal = state.goal
-        self.options.forks = state.forks_requested or 1
-        self.mode = state.mode or self.mode
-        self.options.merge = bool(state.config.get("merge", True))
-        return await self._drive([f"resumed plan {self.plan_id} from event {state.last_seq}", *notes])
+        self.lock.acquire()
+        try:
+            state = self.state()
+            if state.status == "finished":
+                return self._summary(state, ["the plan had already finished; nothing to do"])
+            if state.status == "new":
+                raise EngineError(f"plan {self.plan_id} never started (its journal has no plan.created event); "
+                                  "start the goal again")
+            notes = await asyncio.to_thread(user_git.recover_after_crash, self.layout.root)
+            self.append("plan.resumed")
+            self.options.goal = state.goal
+            self.options.forks = state.forks_requested or 1
+            self.mode = state.mode or self.mode
+            self.options.merge = bool(state.config.get("merge", True))
+            return await self._drive([f"resumed plan {self.plan_id} from event {state.last_seq}", *notes])
+        finally:
+            self.lock.release()
+
+    def _prepare_repository(self) -> list[str]:
+        """The project as a repository with a commit; Conductor's first commit never holds secrets."""
+        level = self._load_project_policy()
+        protected = merge([level] if level else []).protected
+
+        def never_commit(path: str) -> bool:
+            return (matches_protected(path, [*protected, *user_git.SECRET_NAMES]) is not None
+                    or path.startswith(".conductor/keys/"))
+
+        return user_git.ensure_repository(self.layout.root, never_commit)
+
+    def _load_project_policy(self) -> PolicyLevel | None:
+        return load_policy_file(self.layout.policy_file, ".conductor/policy.yaml")
+
+    def _pin_policy(self) -> dict[str, Any]:
+        """The project policy this plan runs under, pinned in the journal (content and hash)."""
+        path = self.layout.policy_file
+        text = path.read_text(encoding="utf-8") if path.exists() else ""
+        self.project_level = self._load_project_policy()
+        return {"sha256": hashlib.sha256(text.encode("utf-8")).hexdigest(), "text": text}
+
+    def _restore_pinned_policy(self, state: PlanState) -> list[str]:
+        """On resume: run under the policy pinned when the plan started, and say when the file changed since."""
+        pin = (state.config or {}).get("policy_pin") or self._pin_from_journal()
+        if not pin:
+            self.project_level = self._load_project_policy()
+            return []
+        text = pin.get("text", "")
+        self.project_level = level_from_text(text, ".conductor/policy.yaml") if text else None
+        current = self.layout.policy_file.read_text(encoding="utf-8") if self.layout.policy_file.exists() else ""
+        if hashlib.sha256(current.encode("utf-8")).hexdigest() != pin.get("sha256"):
+            return [".conductor/policy.yaml changed since this plan started; the plan keeps running under the policy "
+                    "pinned when it started (a new plan will use the new one)"]
+        return []
+
+    def _pin_from_journal(self) -> dict[str, Any] | None:
+        for event in self.journal.events(types="plan.created"):
+            return event.data.get("policy_pin")
+        return None
 
     # ------------------------------------------------------------------ the run
     async def _drive(self, notes: list[str]) -> RunSummary:
         state = self.state()
-        self.base_commit = str(state.config.get("base_commit") or git.head(self.layout.root))
+        notes.extend(self._restore_pinned_policy(state))
+        self.base_commit = str(state.config.get("base_commit") or await asyncio.to_thread(
+            user_git.head, self.layout.root))
         self.coordinator = HandoffCoordinator(self.layout, force_polling=self.options.force_polling)
         await self.coordinator.start()
         try:
@@ -260,28 +361,45 @@ class PlanRunner:
             )
             errors = [r for r in results if isinstance(r, BaseException)]
             if self.cancel.is_set():
-                self.journal.append("plan.halted", reason="cancelled by the user; `conductor resume` continues")
+                self.append("plan.halted", reason="cancelled by the user; `conductor resume` continues")
                 return self._summary(self.state(), notes)
+            halting = [e for e in errors if infrastructure_failure(e)]
+            if halting:
+                return self._halt(halting[0], notes)
             for error in errors:
-                if isinstance(error, (PlanningError, LLMError, EngineError, git.GitError)):
+                if isinstance(error, (PlanningError, LLMError, EngineError, GitError)):
                     log.warning("%s", error)
                     notes.append(str(error))
                 else:
                     raise error
             return await self._finish(notes)
         except (asyncio.CancelledError, KeyboardInterrupt):
-            self.journal.append("plan.halted", reason="interrupted; `conductor resume` continues")
+            with contextlib.suppress(Exception):
+                self.append("plan.halted", reason="interrupted; `conductor resume` continues")
+            raise
+        except Exception as error:
+            if infrastructure_failure(error):
+                return self._halt(error, notes)
             raise
         finally:
             await self.coordinator.close()
             self.history.close()
+
+    def _halt(self, error: BaseException, notes: list[str]) -> RunSummary:
+        """An infrastructure failure (full disk, model endpoint down): halt resumably, fail nothing."""
+        reason = f"{halt_reason(error)}; fix it, then `conductor resume` continues"
+        with contextlib.suppress(Exception):  # on a full disk even this may not be written
+            self.append("plan.halted", reason=reason)
+        summary = self._summary(self.state(), [*notes, reason])
+        summary.outcome = "halted"
+        return summary
 
     async def _strategies(self, state: PlanState) -> dict[str, Strategy]:
         known = {fid: Strategy(f.strategy, f.summary) for fid, f in state.forks.items() if f.strategy}
         wanted = max(1, state.forks_requested or self.options.forks)
         if len(known) >= wanted:
             return dict(sorted(known.items()))
-        files = workspace_files(self.layout.root)
+        files = await asyncio.to_thread(workspace_files, self.layout.root)
         llm = self.llm if self.uses_llm_planner() else None
         chosen = await choose_strategies(llm, state.goal or self.options.goal, wanted, files)
         fork_ids = ["main"] if wanted == 1 else [f"f{i + 1}" for i in range(wanted)]
@@ -290,13 +408,13 @@ class PlanRunner:
     async def _run_fork(self, fork_id: str, strategy: Strategy) -> None:
         state = self.state()
         fork = state.forks.get(fork_id)
-        path = self.layout.worktrees_dir / self.plan_id / fork_id
-        branch = git.fork_branch(self.plan_id, fork_id)
-        worktree = await asyncio.to_thread(git.add_worktree, self.layout.root, path, branch, self.base_commit)
-        self.worktrees[fork_id] = worktree.path
-        if fork is None or fork.worktree is None:
-            self.journal.append("fork.created", fork_id=fork_id, branch=branch,
-                                worktree=self.layout.relative(worktree.path))
+        branch = fork_branch(self.plan_id, fork_id)
+        start = await self._fork_start(fork_id)
+        await asyncio.to_thread(create_ref, self.layout.root, branch, start)
+        assert self.coordinator is not None
+        self.coordinator.expect_ref(ref_of(branch), start)
+        if fork is None or fork.branch is None:
+            self.append("fork.created", fork_id=fork_id, branch=branch, worktree=None)
         plan = await self._plan(fork_id, strategy, state)
         self.plans[fork_id] = plan
         await asyncio.to_thread(self._abandon_interrupted, fork_id)
@@ -313,6 +431,11 @@ class PlanRunner:
             if agent is not None:
                 await agent
 
+    async def _fork_start(self, fork_id: str) -> str:
+        """Where the fork's branch starts: the fork's head when it exists (resume), else the plan's base."""
+        head = await asyncio.to_thread(read_ref, self.layout.root, fork_branch(self.plan_id, fork_id))
+        return head or self.base_commit
+
     async def _plan(self, fork_id: str, strategy: Strategy, state: PlanState) -> Plan:
         recorded = [e for e in self.journal.events(types="plan.planned", fork_id=fork_id)]
         if recorded:
@@ -321,15 +444,15 @@ class PlanRunner:
         self.progress(f"planning fork {fork_id} ({strategy.name})")
         inputs: dict[str, Any] = {}
         if self.uses_llm_planner():
-            files = workspace_files(self.worktrees[fork_id])
+            files = await asyncio.to_thread(workspace_files, self.layout.root)
             inputs = {"planner": "llm", "files": files, "summary": strategy.summary, "constraints": policy.constraints}
             plan = await plan_with_llm(self.llm, state.goal or self.options.goal, strategy, files, policy)
         else:
             assert self.coordinator is not None
-            self._set_aside(fork_id, "step_000")
+            await asyncio.to_thread(self._set_aside, fork_id, "step_000")
             planning = asyncio.create_task(plan_by_handoff(self.coordinator, self.plan_id, fork_id,
                                                            state.goal or self.options.goal, strategy,
-                                                           self.worktrees[fork_id], policy))
+                                                           self.base_commit, policy))
             cancelled = asyncio.create_task(self.cancel.wait())
             await asyncio.wait({planning, cancelled}, return_when=asyncio.FIRST_COMPLETED)
             cancelled.cancel()
@@ -338,8 +461,8 @@ class PlanRunner:
                 raise PlanningCancelled(f"planning of fork {fork_id} was cancelled")
             plan = planning.result()
         document = plan.model_dump(mode="json", exclude_none=True)
-        atomic_write_json(self.layout.plan_dir(self.plan_id) / f"{fork_id}.plan.json", document)
-        self.journal.append("plan.planned", fork_id=fork_id, strategy=strategy.name, plan=document, inputs=inputs)
+        await asyncio.to_thread(atomic_write_json, self.layout.fork_plan_file(self.plan_id, fork_id), document)
+        self.append("plan.planned", fork_id=fork_id, strategy=strategy.name, plan=document, inputs=inputs)
         for step in plan.steps:
             self.step_changed(fork_id, step.id)
         return plan
@@ -388,6 +511,8 @@ class PlanRunner:
             decision = await self._await_approval(fork_id, step_id, confidence)
             if decision != "approved":
                 return "skipped"
+        if policy.requested and self.state().forks[fork_id].steps[step_id].approved_by:
+            policy, _levels = self.policy_for(fork_id, planned, approved=True)  # a person approved the loosening
         max_repairs = int(policy.limit("max_repairs"))
         if confidence.score < float(policy.limit("fork_below")) and not self.state().forks[fork_id].steps[
                 step_id].repairs:
@@ -398,32 +523,31 @@ class PlanRunner:
             if self.cancel.is_set():
                 return "halted"
             state = self.state().forks[fork_id].steps[step_id]
-            attempt = len(state.repairs) + 1
             verdict: Verdict | None = None
             if state.state == "in_progress":
                 verdict = self._journaled_verdict(fork_id, step_id)  # else set aside at fork start
             if verdict is None:
-                outcome = await self._execute(fork_id, step, policy, confidence, attempt)
+                outcome = await self._execute(fork_id, step, policy, confidence, state.attempts + 1)
                 if outcome is None:
                     return "halted"
                 verdict = Verdict.of(outcome)
             if verdict.ok:
-                await self._accept(fork_id, step, verdict, attempt, state)
+                await self._accept(fork_id, step, verdict, state)
                 return "completed"
             await self._reject(fork_id, step, verdict)
             if len(self.state().forks[fork_id].steps[step_id].repairs) >= max_repairs:
                 return "failed"
-            step = await self._repair(fork_id, step, verdict, attempt)
+            step = await self._repair(fork_id, step, verdict, len(state.repairs) + 1)
 
     # ------------------------------------------------------------------ mid-plan fork of one step
     async def _run_variants(self, fork_id: str, step: PlanStep, policy: EffectivePolicy,
                             confidence: Confidence) -> str:
-        """Run a low-confidence step as two variants, each in its own worktree; keep the best.
+        """Run a low-confidence step as two variants, each an attempt of its own; keep the best.
 
         Variant 1 is the step as planned. Variant 2 is the model's alternative approach, or,
-        without a model, the same step for a second, independent executor. The chosen variant
-        is fast-forwarded onto the fork's branch; if none passes, the step continues as a
-        normal failed step (repair).
+        without a model, the same step for a second, independent executor. Both start from the
+        fork's head; the chosen variant's commit is merged into the fork; if none passes, the
+        step continues as a normal failed step (repair).
         """
         variants = [(step.instruction, list(step.allowed_files))]
         if self.llm.is_configured() or self.llm.live is not None:
@@ -436,11 +560,12 @@ class PlanRunner:
             variants.append((step.instruction, list(step.allowed_files)))
         subs = [f"{fork_id}-{step.id}-v{i + 1}" for i in range(len(variants))]
         if not list(self.journal.events(types="step.forked", fork_id=fork_id, step_id=step.id)):
-            self.journal.append("step.forked", fork_id=fork_id, step_id=step.id, variants=[
+            self.append("step.forked", fork_id=fork_id, step_id=step.id, variants=[
                 {"variant": sub, "instruction": text, "allowed_files": files}
                 for sub, (text, files) in zip(subs, variants, strict=True)])
         self.progress(f"{fork_id}/{step.id} confidence {confidence.score:.2f}: trying {len(subs)} variants")
-        base = await asyncio.to_thread(git.head, self.worktrees[fork_id])
+        base = await asyncio.to_thread(read_ref, self.layout.root, self.fork_ref(fork_id))
+        assert base is not None
         outcomes = await asyncio.gather(*(
             self._run_variant(fork_id, sub, step, text, files, policy, confidence, base)
             for sub, (text, files) in zip(subs, variants, strict=True)))
@@ -449,21 +574,24 @@ class PlanRunner:
         ranked = sorted(((o.ok, -o.evidence.diff_lines, -i), i) for i, o in enumerate(outcomes) if o is not None)
         best = ranked[-1][1]
         chosen = outcomes[best]
-        assert chosen is not None
-        if not chosen.ok:
-            self.journal.append("step.variant_chosen", fork_id=fork_id, step_id=step.id, variant=None,
-                                reason="no variant passed verification")
+        assert chosen is not None and self.coordinator is not None
+        if not chosen.ok or chosen.commit is None:
+            self.append("step.variant_chosen", fork_id=fork_id, step_id=step.id, variant=None,
+                        reason="no variant passed verification")
             return "failed"
         sub = subs[best]
-        branch = f"conductor/{self.plan_id}/{fork_id}--{step.id}-v{best + 1}"
-        await asyncio.to_thread(git.git, self.worktrees[fork_id], "merge", "--ff-only", "-q", branch)
-        self.journal.append("step.variant_chosen", fork_id=fork_id, step_id=step.id, variant=sub,
-                            reason=f"passed with {chosen.evidence.diff_lines} changed lines"
-                            + ("" if all(o and o.ok for o in outcomes) else "; the other variant failed"))
-        self.journal.append("step.verified", fork_id=fork_id, step_id=step.id, verdict=chosen.verdict,
-                            reason=chosen.reason, evidence=chosen.evidence.model_dump(mode="json"),
-                            provenance_path=self.layout.relative(chosen.provenance_path))
-        self.journal.append("step.completed", fork_id=fork_id, step_id=step.id)
+        merged, _head, why = await self.coordinator.integrate(self.fork_ref(fork_id), chosen.commit,
+                                                              f"Merge {step.id} (variant {best + 1})")
+        if not merged:
+            self.append("step.variant_chosen", fork_id=fork_id, step_id=step.id, variant=None, reason=why)
+            return "failed"
+        self.append("step.variant_chosen", fork_id=fork_id, step_id=step.id, variant=sub,
+                    reason=f"passed with {chosen.evidence.diff_lines} changed lines"
+                    + ("" if all(o and o.ok for o in outcomes) else "; the other variant failed"))
+        self.append("step.verified", fork_id=fork_id, step_id=step.id, verdict=chosen.verdict,
+                    reason=chosen.reason, evidence=chosen.evidence.model_dump(mode="json"),
+                    provenance_path=self.layout.relative(chosen.provenance_path))
+        self.append("step.completed", fork_id=fork_id, step_id=step.id)
         self.step_changed(fork_id, step.id)
         return "completed"
 
@@ -471,11 +599,7 @@ class PlanRunner:
                            policy: EffectivePolicy, confidence: Confidence, base: str) -> StepOutcome | None:
         assert self.coordinator is not None
         number = sub.rsplit("-v", 1)[1]
-        branch = f"conductor/{self.plan_id}/{fork_id}--{step.id}-v{number}"
-        path = self.layout.worktrees_dir / self.plan_id / sub
-        worktree = await asyncio.to_thread(git.add_worktree, self.layout.root, path, branch, base)
         await asyncio.to_thread(self._set_aside, sub, step.id)
-        await asyncio.to_thread(git.discard_changes, worktree.path)
         spec = TaskSpec(plan_id=self.plan_id, fork_id=sub, task_id=step.id, title=f"{step.title} (variant {number})",
                         instruction=instruction, allowed_files=allowed, depends_on=list(step.depends_on),
                         confidence=confidence, policy=policy)
@@ -483,7 +607,7 @@ class PlanRunner:
         agent = (asyncio.create_task(serve_fork(self.layout, self.plan_id, sub, self.llm, stop))
                  if self.mode == "llm" else None)
         try:
-            hand_off = asyncio.create_task(self.coordinator.hand_off(spec, worktree.path,
+            hand_off = asyncio.create_task(self.coordinator.hand_off(spec, base=base,
                                                                      claim_timeout=self.options.claim_timeout))
             cancel = asyncio.create_task(self.cancel.wait())
             done, _ = await asyncio.wait({hand_off, cancel}, return_when=asyncio.FIRST_COMPLETED)
@@ -491,16 +615,11 @@ class PlanRunner:
             if hand_off not in done:
                 hand_off.cancel()
                 return None
-            outcome = hand_off.result()
+            return hand_off.result()
         finally:
             stop.set()
             if agent is not None:
                 await agent
-        if outcome.ok:
-            changed = sorted({*outcome.evidence.created, *outcome.evidence.modified, *outcome.evidence.deleted})
-            message = f"{step.id}: {step.title} (variant {number})"
-            await asyncio.to_thread(git.commit_paths, worktree.path, changed, message)
-        return outcome
 
     def _journaled_verdict(self, fork_id: str, step_id: str) -> Verdict | None:
         """A verdict journaled after the step's last hand-off (the engine stopped before acting on it)."""
@@ -530,15 +649,17 @@ class PlanRunner:
             approval_below=policy.limit("approval_below"),
             caution_below=policy.limit("caution_below"),
         )
-        self.journal.append("step.confidence", fork_id=fork_id, step_id=step.id,
-                            confidence=confidence.model_dump(mode="json"))
+        if policy.requested:
+            confidence = hold_for_loosening(confidence, policy)
+        self.append("step.confidence", fork_id=fork_id, step_id=step.id,
+                    confidence=confidence.model_dump(mode="json"))
         eff = policy.to_json(show_origin=True)
-        self.journal.append("policy.effective", fork_id=fork_id, step_id=step.id,
-                            policy=policy.to_json(show_origin=False), origins=eff)
+        self.append("policy.effective", fork_id=fork_id, step_id=step.id,
+                    policy=policy.to_json(show_origin=False), origins=eff)
         return confidence
 
     async def _await_approval(self, fork_id: str, step_id: str, confidence: Confidence) -> str:
-        self.journal.append("step.waiting_approval", fork_id=fork_id, step_id=step_id)
+        self.append("step.waiting_approval", fork_id=fork_id, step_id=step_id)
         self.step_changed(fork_id, step_id)
         self.progress(f"{fork_id}/{step_id} has LOW confidence ({confidence.score:.2f}): waiting for "
                       f"`conductor approve {step_id} --plan {self.plan_id}`")
@@ -547,7 +668,7 @@ class PlanRunner:
             if asyncio.iscoroutine(result):
                 self._background.add(asyncio.ensure_future(result))
         while not self.cancel.is_set():
-            step = self.state().forks[fork_id].steps[step_id]
+            step = (await asyncio.to_thread(self.refresh)).forks[fork_id].steps[step_id]
             if step.rejected_by:
                 self.step_changed(fork_id, step_id)
                 return "rejected"
@@ -565,7 +686,7 @@ class PlanRunner:
         for folder in ("pending", "in_progress"):
             for suffix in (".task.json", ".result.json", ".explanation.md"):
                 path = fork_dir / folder / f"{step_id}{suffix}"
-                if path.exists():
+                if os.path.lexists(path):
                     target.mkdir(parents=True, exist_ok=True)
                     os.replace(path, target / f"{path.name}.{uuid.uuid4().hex[:6]}")
 
@@ -573,10 +694,11 @@ class PlanRunner:
         """Before a (resumed) fork runs: deal with every attempt that has no journaled verdict.
 
         In handoff mode an attempt whose task is still pending or claimed is *reattached*: the
-        agent may still be working (or done), and its result is judged against the snapshot
-        saved at hand-off. Any other attempt (llm mode, where the executor died with the
-        engine, or no saved state) is set aside and its partial edits discarded with the
-        worktree reset; steps with a journaled verdict keep their changes.
+        agent may still be working (or done) in its working copy, and its result is judged
+        against the saved base. Any other attempt (llm mode, where the executor died with the
+        engine, or no saved state) is set aside and issued again as a new attempt; its working
+        copy stays for inspection until the plan ends. The fork's branch only ever holds
+        verified, integrated steps, so nothing needs to be undone there.
         """
         fork = self.state().forks.get(fork_id)
         if fork is None:
@@ -593,28 +715,29 @@ class PlanRunner:
                     interrupted.remove(step_id)
         for step_id in interrupted:
             self._set_aside(fork_id, step_id)
-        if interrupted and not any(s.state == "in_progress" and s.step_id not in interrupted
-                                   for s in fork.steps.values()) and not self._reattach:
-            git.discard_changes(self.worktrees[fork_id])
 
     async def _execute(self, fork_id: str, step: PlanStep, policy: EffectivePolicy, confidence: Confidence,
                        attempt: int) -> StepOutcome | None:
         assert self.coordinator is not None
         spec = TaskSpec(plan_id=self.plan_id, fork_id=fork_id, task_id=step.id, title=step.title,
                         instruction=step.instruction, allowed_files=list(step.allowed_files),
-                        depends_on=list(step.depends_on), confidence=confidence, policy=policy)
+                        depends_on=list(step.depends_on), confidence=confidence, policy=policy, attempt=attempt)
         if (fork_id, step.id) in self._reattach:
             self._reattach.discard((fork_id, step.id))
             self.progress(f"{fork_id}/{step.id} was handed off before the restart: waiting for its result")
             waiting = self.coordinator.reattach(self.plan_id, fork_id, step.id, policy=policy,
                                                 claim_timeout=self.options.claim_timeout)
         else:
+            base = await asyncio.to_thread(read_ref, self.layout.root, self.fork_ref(fork_id))
             task_path = self.layout.state_dir(self.plan_id, fork_id, "pending") / f"{step.id}.task.json"
-            self.journal.append("step.handed_off", fork_id=fork_id, step_id=step.id,
-                                task_path=self.layout.relative(task_path), checksum=None, attempt=attempt)
+            self.append("step.handed_off", fork_id=fork_id, step_id=step.id,
+                        task_path=self.layout.relative(task_path), checksum=None, attempt=attempt, base=base,
+                        workspace=self.layout.relative_path(
+                            self.layout.attempt_dir(self.plan_id, fork_id, step.id, attempt)))
             self.step_changed(fork_id, step.id)
             self.progress(f"{fork_id}/{step.id} handed off (attempt {attempt}): {step.title}")
-            waiting = self.coordinator.hand_off(spec, self.worktrees[fork_id], claim_timeout=self.options.claim_timeout)
+            waiting = self.coordinator.hand_off(spec, base=base, integrate_into=self.fork_ref(fork_id),
+                                                claim_timeout=self.options.claim_timeout)
         hand_off = asyncio.create_task(waiting)
         cancel = asyncio.create_task(self.cancel.wait())
         done, _ = await asyncio.wait({hand_off, cancel}, return_when=asyncio.FIRST_COMPLETED)
@@ -624,22 +747,22 @@ class PlanRunner:
         cancel.cancel()
         outcome = hand_off.result()
         if outcome.claimed_at:
-            self.journal.append("step.claimed", fork_id=fork_id, step_id=step.id, executor=outcome.executor)
-        self.journal.append("step.verified", fork_id=fork_id, step_id=step.id, verdict=outcome.verdict,
-                            reason=outcome.reason, evidence=outcome.evidence.model_dump(mode="json"),
-                            provenance_path=self.layout.relative(outcome.provenance_path))
+            self.append("step.claimed", fork_id=fork_id, step_id=step.id, executor=outcome.executor)
+        run = outcome.result.agent_run.model_dump(mode="json") if outcome.result and outcome.result.agent_run else None
+        self.append("step.verified", fork_id=fork_id, step_id=step.id, verdict=outcome.verdict,
+                    reason=outcome.reason, evidence=outcome.evidence.model_dump(mode="json"),
+                    provenance_path=self.layout.relative(outcome.provenance_path), attempt=outcome.attempt,
+                    commit=outcome.commit, fork_head=outcome.fork_head, agent_run=run,
+                    workspace=self.layout.relative_path(outcome.workspace))
         return outcome
 
-    async def _accept(self, fork_id: str, step: PlanStep, verdict: Verdict, attempt: int,
-                      state: StepState) -> None:
-        changed = verdict.changed
-        await asyncio.to_thread(git.commit_paths, self.worktrees[fork_id], changed, f"{step.id}: {step.title}")
-        self.journal.append("step.completed", fork_id=fork_id, step_id=step.id)
+    async def _accept(self, fork_id: str, step: PlanStep, verdict: Verdict, state: StepState) -> None:
+        self.append("step.completed", fork_id=fork_id, step_id=step.id)
         self.step_changed(fork_id, step.id)
         self.history.record_outcome(goal=self.options.goal, title=step.title, instruction=step.instruction,
                                     allowed_files=list(step.allowed_files), outcome="completed",
                                     plan_id=self.plan_id, fork_id=fork_id, step_id=step.id)
-        if attempt > 1 and state.repairs:
+        if state.repairs:
             last = state.repairs[-1]
             self.history.record_repair(failure_cause=str(last.get("failure_cause") or "unknown"),
                                        original_instruction=str(last.get("previous_instruction") or ""),
@@ -649,9 +772,8 @@ class PlanRunner:
                                        succeeded=True, plan_id=self.plan_id, fork_id=fork_id, step_id=step.id)
 
     async def _reject(self, fork_id: str, step: PlanStep, verdict: Verdict) -> None:
-        await asyncio.to_thread(git.restore_paths, self.worktrees[fork_id], verdict.changed)
         cause = verdict.cause or "failed"
-        self.journal.append("step.failed", fork_id=fork_id, step_id=step.id, cause=cause, reason=verdict.reason)
+        self.append("step.failed", fork_id=fork_id, step_id=step.id, cause=cause, reason=verdict.reason)
         self.step_changed(fork_id, step.id)
         self.progress(f"{fork_id}/{step.id} failed: {verdict.reason}")
         self.history.record_outcome(goal=self.options.goal, title=step.title, instruction=step.instruction,
@@ -672,8 +794,8 @@ class PlanRunner:
             advice = "".join(f"\nA similar failure was fixed by: {f.get('fix_instruction')}" for f in fixes[:2])
             base = step.instruction.split("\n\nThe previous attempt failed")[0]
             instruction = f"{base}\n\nThe previous attempt failed verification: {evidence.strip()}{advice}"
-        self.journal.append("step.repair_planned", fork_id=fork_id, step_id=step.id, attempt=attempt + 1,
-                            instruction=instruction, allowed_files=allowed, similar_fixes=fixes)
+        self.append("step.repair_planned", fork_id=fork_id, step_id=step.id, attempt=attempt + 1,
+                    instruction=instruction, allowed_files=allowed, similar_fixes=fixes)
         self.progress(f"{fork_id}/{step.id} repaired; trying again (attempt {attempt + 1})")
         return step.model_copy(update={"instruction": instruction, "allowed_files": allowed})
 
@@ -683,48 +805,89 @@ class PlanRunner:
         scores: list[ForkScore] = []
         for fork_id, fork in sorted(state.forks.items()):
             try:
-                _, lines = git.diff_stat(self.layout.root, self.base_commit, git.fork_branch(self.plan_id, fork_id))
-            except git.GitError:
+                _, lines = await asyncio.to_thread(user_git.diff_stat, self.layout.root, self.base_commit,
+                                                   fork_branch(self.plan_id, fork_id))
+            except GitError:
                 lines = 0
             score = score_fork(fork_id, list(fork.steps.values()), lines)
             if fork.score is None:
-                self.journal.append("fork.scored", fork_id=fork_id, score=score.score,
-                                    parts={**score.parts, "eligible": score.eligible})
+                self.append("fork.scored", fork_id=fork_id, score=score.score,
+                            parts={**score.parts, "eligible": score.eligible})
             scores.append(score)
         winner = pick_winner(scores)
         summary = RunSummary(self.plan_id, "failed", scores=[s.to_json() for s in scores], notes=notes)
         if winner is None:
-            self.journal.append("plan.finished", outcome="failed")
+            self.append("plan.finished", outcome="failed")
             summary.merge_message = "no fork completed every step; nothing was merged"
+            await asyncio.to_thread(self._clean_attempts)
             return summary
         summary.winner = winner.fork_id
         summary.outcome = "completed"
-        branch = git.fork_branch(self.plan_id, winner.fork_id)
-        already = next((fid for fid in sorted(state.forks)
-                        if git.is_merged(self.layout.root, git.fork_branch(self.plan_id, fid), self.base_commit)), None)
+        branch = fork_branch(self.plan_id, winner.fork_id)
+        already = None
+        for fid in sorted(state.forks):
+            if await asyncio.to_thread(user_git.is_merged, self.layout.root, fork_branch(self.plan_id, fid),
+                                       self.base_commit):
+                already = fid
+                break
         if state.merged:
             summary.merged = True
             summary.merge_message = f"already merged {branch}"
         elif already is not None:
             # a merge done just before a crash, not yet journaled: record it, never merge a second fork
             summary.winner, summary.merged = already, True
-            branch = git.fork_branch(self.plan_id, already)
+            branch = fork_branch(self.plan_id, already)
             summary.merge_message = f"merged {branch} (before the engine was interrupted)"
-            self.journal.append("plan.merged", fork_id=already, branch=branch, commit=git.head(self.layout.root))
+            self.append("plan.merged", fork_id=already, branch=branch,
+                        commit=await asyncio.to_thread(user_git.head, self.layout.root))
         elif self.options.merge:
-            merged = await asyncio.to_thread(git.merge_branch, self.layout.root, branch,
+            merged = await asyncio.to_thread(user_git.merge_branch, self.layout.root, branch,
                                              f"Conductor plan {self.plan_id}: {state.goal}")
             summary.merged, summary.merge_message = merged.merged, merged.message
             if merged.merged:
-                self.journal.append("plan.merged", fork_id=winner.fork_id, branch=branch, commit=merged.commit)
+                self.append("plan.merged", fork_id=winner.fork_id, branch=branch, commit=merged.commit)
         else:
             summary.merge_message = f"not merged (--no-merge); run `git merge {branch}`"
-        self.journal.append("plan.finished", outcome="completed")
+        self.append("plan.finished", outcome="completed")
+        await asyncio.to_thread(self._clean_attempts)
         return summary
+
+    def _clean_attempts(self) -> None:
+        """The plan has ended: remove the working copies of its failed attempts (kept for inspection until now)."""
+        with contextlib.suppress(OSError):
+            copies.remove(self.layout.attempts_dir / self.plan_id)
 
     def _summary(self, state: PlanState, notes: list[str]) -> RunSummary:
         return RunSummary(self.plan_id, state.outcome or state.status, winner=(state.merged or {}).get("fork_id"),
                           merged=bool(state.merged), notes=notes)
+
+
+def hold_for_loosening(confidence: Confidence, policy: EffectivePolicy) -> Confidence:
+    """LOW confidence for a step whose plan asks to loosen the person's policy: it waits for approval."""
+    asked = "; ".join(f"{r.message} ({r.origin})" for r in policy.requested)
+    factor = ConfidenceFactor(name="policy_loosening", value=0.0, weight=0.0,
+                              detail=f"the plan asks to loosen the policy, which only a person may do: {asked}")
+    score = min(confidence.score, max(0.0, float(policy.limit("approval_below")) - 0.01))
+    return Confidence(score=round(score, 4), level="low", factors=[*confidence.factors, factor])
+
+
+def infrastructure_failure(error: BaseException) -> bool:
+    """Whether ``error`` is the machine's or the endpoint's fault (halt resumably), not a step's."""
+    if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    if type(error).__name__ in ("DiskFull", "LLMUnavailable"):
+        return True
+    cause = error.__cause__ or error.__context__
+    return cause is not None and cause is not error and infrastructure_failure(cause)
+
+
+def halt_reason(error: BaseException) -> str:
+    """One line for a halt: what failed and where (no traceback)."""
+    if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+        where = f" writing {error.filename}" if error.filename else ""
+        return f"the disk is full{where}"
+    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return text
 
 
 def step_payload(layout: ProjectLayout, plan_id: str, step: StepState) -> dict[str, Any]:

@@ -1,23 +1,33 @@
-"""The engine's entry point to hand-off: write a task, wait, verify, record, return a verdict.
+"""The engine's entry point to hand-off: seal an attempt, hand it off, judge it, integrate it, record it.
 
-Why a module of its own: it is the only place that sequences the other handoff modules
-(tasks → snapshot → watcher/timeouts → results → evidence → provenance → audit → metrics)
-and owns the state they share (the watcher, the key, the active steps per workspace, the
-metrics aggregator). Everything it does is also observable through ``on_event``, which
-receives every audit record it appends (the language server turns them into
-``conductor/stepChanged``, the engine into journal events).
+Why a module of its own: it is the only place that sequences the other hand-off modules and owns
+the state they share (the watcher, the key, the attempts in flight, the metrics). One hand-off is:
 
-Concurrent steps in one workspace: each step is judged on its own before-snapshot. A change
-to a file that another still-active step of the same workspace may change (and this one may
-not) is left to that step; when a step is judged, the files it was judged on are accepted
-into the before-snapshots of the other active steps. A change no active step may make is
-charged to the first step judged. Forks run in their own worktrees and never interfere.
+1. **seal**: a working copy of its own for the attempt (:mod:`conductor.git.copies`) at the base
+   commit; snapshots of what lies outside it — the project's checkout and Conductor's own files
+   (:mod:`conductor.handoff.outside`) and the shared git state (:mod:`conductor.git.shared`);
+2. **hand off**: the task file (attempt, nonce, absolute workspace, every limit) written atomically
+   into ``pending/``; an agent claims it by rename and writes its result;
+3. **judge**: the working copy's tree against the base tree (:mod:`conductor.handoff.tree`), the
+   result against the attempt (nonce, written after the claim), the changes against the policy,
+   symlinks, the verification commands in a clean checkout of the verified tree, and anything
+   that changed outside the attempt while it ran (undone, and named);
+4. **integrate**: the step's commit is built by Conductor from the verified tree and merged into
+   the fork's branch (a conflict with a parallel step fails the attempt with its reason);
+5. **record**: audit log, signed provenance, the verdict file the task named; the working copy of a
+   passed attempt is removed, a failed one is kept for inspection until the plan ends.
+
+Every audit record is also passed to ``on_event`` (the language server turns them into
+``conductor/stepChanged``). Several attempts may be in flight at once (parallel steps, forks):
+each has its own working copy and judges only its own tree. A change outside the attempts fails
+every attempt that was running when it happened, with a reason that says they overlapped.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import inspect
 import logging
 import os
@@ -28,24 +38,30 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from conductor.contract.provenance import (
-    AuditAnchor,
-    Evidence,
-    FileDigest,
-    Provenance,
-    Violation,
-)
+from conductor.contract.provenance import AuditAnchor, Evidence, FileDigest, Provenance, Violation
 from conductor.contract.result import Result
 from conductor.contract.task import Task
 from conductor.contract.verdict import Verdict as VerdictRecord
+from conductor.git import copies
+from conductor.git.branches import integrate
+from conductor.git.command import GitError, git
+from conductor.git.objects import Entry, build_commit, objects_dir, read_blobs, tree_entries, write_blob
+from conductor.git.shared import SharedGit, SharedState
 from conductor.handoff.audit import AuditLog, parse_ts, utc_now
 from conductor.handoff.claim import withdraw
-from conductor.handoff.evidence import Judgement, base_evidence, check_task_file, judge, violations_from_changes
+from conductor.handoff.evidence import (
+    Judgement,
+    base_evidence,
+    check_task_file,
+    judge,
+    outside_violations,
+    primary,
+    run_verification,
+)
 from conductor.handoff.metrics import MetricsAggregator, aggregate, derive_metrics, write_metrics
+from conductor.handoff.outside import Checkout, ProjectWatch
 from conductor.handoff.results import ResultRead, read_result
-from conductor.handoff.rollback import RollbackReport, rollback
-from conductor.handoff.snapshot import Changes, Snapshot, compare, is_git_worktree, rebase, take_snapshot
-from conductor.handoff.state import clear_state, interrupted_steps, load_state, save_state
+from conductor.handoff.state import SavedAttempt, clear_state, interrupted_steps, load_state, save_state
 from conductor.handoff.tasks import (
     TaskSpec,
     WrittenTask,
@@ -56,9 +72,9 @@ from conductor.handoff.tasks import (
     publish_task,
 )
 from conductor.handoff.timeouts import TIMEOUT, UNCLAIMED, Deadlines
+from conductor.handoff.tree import IgnoreRules, Scan, scan, stat_cache
 from conductor.handoff.watcher import HandoffWatcher
 from conductor.policy import load_project_policy
-from conductor.policy.globs import matches_allowed
 from conductor.policy.merge import EffectivePolicy
 from conductor.project.layout import ProjectLayout
 from conductor.provenance.chain import append_record
@@ -71,15 +87,17 @@ T = TypeVar("T")
 PolicyProvider = Callable[[str, str], EffectivePolicy]
 EventCallback = Callable[[dict[str, Any]], Any]
 SETTLE_SECONDS = 0.1
+OWNED_REFS = "refs/heads/conductor/"
 
 
 @dataclass
 class StepOutcome:
-    """What happened to one handed-off step."""
+    """What happened to one handed-off attempt."""
 
     plan_id: str
     fork_id: str
     task_id: str
+    attempt: int
     status: Literal["completed", "failed"]
     verdict: Literal["pass", "fail"]
     reason_code: str | None
@@ -97,42 +115,45 @@ class StepOutcome:
     finished_at: str
     result_written_at: float | None  # epoch seconds (mtime of the result file when ingested)
     task_written_at: float  # epoch seconds
-    snapshot: Snapshot = field(repr=False)
-    workspace: Path = field(repr=False)
+    workspace: Path  # the attempt's working copy (removed when the attempt passed)
+    commit: str | None = None  # the step's commit (built from the verified tree)
+    fork_head: str | None = None  # the fork's head after integration
 
     @property
     def ok(self) -> bool:
         return self.verdict == "pass"
 
-    @property
-    def violating_paths(self) -> list[str]:
-        """Workspace files named by a violation (what :meth:`HandoffCoordinator.rollback` restores)."""
-        task_file = f"{self.task_id}.task.json"
-        return sorted({v.path for v in self.evidence.violations if v.path and v.path != task_file})
+
+@dataclass(eq=False)
+class _Attempt:
+    """One attempt in flight: what it was handed and the snapshots taken around it."""
+
+    key: tuple[str, str, str]
+    base: str
+    workspace: Path
+    entries: dict[str, Entry]
+    ignore: IgnoreRules
+    cache: dict[str, Any]
+    integrate_into: str | None
+    checkout: Checkout | None
+    shared: SharedState | None
+    started: float = field(default_factory=time.monotonic)
+    incidents: list[_Incident] = field(default_factory=list)  # outside changes seen (by others) while it ran
 
 
 @dataclass(eq=False)
-class _Active:
-    allowed: list[str]
-    since: int  # the workspace's judgement counter when this step's snapshot started
-    before: Snapshot | None = None
-
-
-@dataclass
-class _Workspace:
-    """Steps active in one workspace and the changes judged there (see the module docstring)."""
-
-    active: list[_Active] = field(default_factory=list)
-    judged: list[tuple[int, Snapshot, list[str]]] = field(default_factory=list)
-    seq: int = 0
+class _Incident:
+    paths: list[str]
+    code: str
+    detected_by: tuple[str, str, str]
+    overlapping: int
 
 
 class HandoffCoordinator:
-    """Hands steps to agents through files and judges what comes back.
+    """Hands attempts to agents through files and judges what comes back (see the module docstring).
 
-    ``policy_provider(plan_id, fork_id)`` gives the effective policy of a step whose spec
-    carries none (default: the project policy). Use as ``async with`` or call ``start()``
-    and ``close()``.
+    ``policy_provider(plan_id, fork_id)`` gives the effective policy of a step whose spec carries
+    none (default: the project policy). Use as ``async with`` or call ``start()`` and ``close()``.
     """
 
     def __init__(self, layout: ProjectLayout, policy_provider: PolicyProvider | None = None, *,
@@ -144,7 +165,6 @@ class HandoffCoordinator:
         self.on_event = on_event
         self.watcher = HandoffWatcher(layout.handoff_dir, force_polling=force_polling, poll_interval=poll_interval)
         self._key: ProjectKey | None = None
-        self._workspaces: dict[Path, _Workspace] = {}
         self._metrics: MetricsAggregator | None = None
         self._metrics_dirty = False
         self._metrics_task: asyncio.Task[None] | None = None
@@ -152,9 +172,14 @@ class HandoffCoordinator:
         self._listener_tasks: set[asyncio.Future[Any]] = set()
         self._write_lock = asyncio.Lock()
         self._audits: dict[tuple[str, str], AuditLog] = {}
-        self._fork_locks: dict[Path, asyncio.Lock] = {}
-        self._git_workspaces: dict[Path, bool] = {}
+        self._fork_locks: dict[Any, asyncio.Lock] = {}
         self._attempt_counts: dict[tuple[str, str], dict[str, int]] = {}
+        self._active: dict[tuple[str, str, str], _Attempt] = {}
+        self._trees: dict[str, tuple[dict[str, Entry], IgnoreRules]] = {}
+        self._watch: ProjectWatch | None = None
+        self._shared: SharedGit | None = None
+        # Conductor's own ref moves and the checks of shared git state never interleave
+        self._git_state = asyncio.Lock()
         self._executor = ThreadPoolExecutor(max_workers=16, thread_name_prefix="conductor-handoff")
 
     # lifecycle -----------------------------------------------------------------------
@@ -166,6 +191,15 @@ class HandoffCoordinator:
         self.layout.handoff_dir.mkdir(parents=True, exist_ok=True)
         await self.watcher.start()
         self._metrics = await self._run(aggregate, self.layout)
+        await self._run(self._signing_key)  # created now, never while an attempt is being watched
+        self._watch = ProjectWatch(self.layout)
+        self._shared = await self._run(self._shared_git)
+
+    def _shared_git(self) -> SharedGit | None:
+        try:
+            return SharedGit(self.layout.root, owned_prefix=OWNED_REFS)
+        except GitError:
+            return None  # not a repository (yet): nothing shared to watch
 
     async def close(self) -> None:
         await self.watcher.stop()
@@ -206,30 +240,11 @@ class HandoffCoordinator:
                                          executor=self._executor)
         return self._audits[key]
 
-    def _snapshot(self, ws: Path, protected: list[str], baseline: Snapshot | None) -> Snapshot:
-        if ws not in self._git_workspaces:  # asked once per workspace, not twice per step
-            self._git_workspaces[ws] = is_git_worktree(ws)
-        return take_snapshot(ws, protected, baseline, use_git=self._git_workspaces[ws])
-
-    def _next_attempt(self, plan_id: str, fork_id: str, task_id: str) -> int:
-        """The attempt number of the next hand-off of ``task_id``: one more than it was handed off before."""
-        key = (plan_id, fork_id)
-        counts = self._attempt_counts.get(key)
-        if counts is None:
-            counts = {}
-            for record in self._audit(plan_id, fork_id).records():
-                if record.get("event") == "task.created":
-                    tid = str(record.get("task_id"))
-                    counts[tid] = max(counts.get(tid, 0), int(record.get("attempt") or counts.get(tid, 0) + 1))
-            self._attempt_counts[key] = counts
-        counts[task_id] = counts.get(task_id, 0) + 1
-        return counts[task_id]
-
-    def _fork_lock(self, fork_dir: Path) -> asyncio.Lock:
-        return self._fork_locks.setdefault(fork_dir, asyncio.Lock())
+    def _lock(self, key: Any) -> asyncio.Lock:
+        return self._fork_locks.setdefault(key, asyncio.Lock())
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run blocking file work (hashing, fsync) in the coordinator's worker threads."""
+        """Run blocking work (git, hashing, fsync) in the coordinator's worker threads."""
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 
     def _recorded(self, record: dict[str, Any]) -> None:
@@ -260,49 +275,82 @@ class HandoffCoordinator:
                 await self._run(write_metrics, self.layout, data)
             await asyncio.sleep(0.25)
 
-    def _workspace(self, workspace: str | os.PathLike[str]) -> tuple[Path, str]:
-        path = Path(workspace)
-        full = (path if path.is_absolute() else self.layout.root / path).resolve()
-        try:
-            rel = full.relative_to(self.layout.root).as_posix() or "."
-        except ValueError as exc:
-            raise ValueError(f"workspace {workspace} is outside the project {self.layout.root}") from exc
-        return full, rel
+    def _next_attempt(self, plan_id: str, fork_id: str, task_id: str, wanted: int | None) -> int:
+        """The attempt number of the next hand-off of ``task_id``: one more than any before it."""
+        key = (plan_id, fork_id)
+        counts = self._attempt_counts.get(key)
+        if counts is None:
+            counts = {}
+            for record in self._audit(plan_id, fork_id).records():
+                if record.get("event") == "task.created":
+                    tid = str(record.get("task_id"))
+                    counts[tid] = max(counts.get(tid, 0), int(record.get("attempt") or counts.get(tid, 0) + 1))
+            self._attempt_counts[key] = counts
+        counts[task_id] = max(counts.get(task_id, 0) + 1, wanted or 0)
+        return counts[task_id]
+
+    def _base_tree(self, base: str) -> tuple[dict[str, Entry], IgnoreRules]:
+        if base not in self._trees:
+            entries = tree_entries(self.layout.root, base)
+            self._trees[base] = (entries, IgnoreRules.of_tree(self.layout.root, entries))
+            if len(self._trees) > 64:
+                self._trees.pop(next(iter(self._trees)))
+        return self._trees[base]
+
+    def _outside_snapshot(self) -> tuple[Checkout | None, SharedState | None]:
+        checkout = self._watch.snapshot() if self._watch is not None else None
+        shared = self._shared.snapshot() if self._shared is not None else None
+        return checkout, shared
+
+    def expect_ref(self, ref: str, commit: str) -> None:
+        """Conductor itself set ``ref`` to ``commit`` (a fork branch): not a change by any agent."""
+        if self._shared is not None:
+            self._shared.expect({ref: commit})
 
     # the hand-off --------------------------------------------------------------------
 
-    async def hand_off(self, spec: TaskSpec, workspace: str | os.PathLike[str] = ".", *,
+    async def hand_off(self, spec: TaskSpec, *, base: str | None = None, integrate_into: str | None = None,
                        claim_timeout: float | Literal["task"] | None = "task") -> StepOutcome:
-        """Write the task, wait for an agent's result (or a timeout), verify, record; return the verdict.
+        """Seal an attempt of ``spec`` at commit ``base`` (default ``HEAD``), hand it off, judge it, and — when
+        it passes and ``integrate_into`` names a branch — merge its commit into that branch.
 
-        ``claim_timeout``: seconds a task may stay unclaimed (``"task"``: its
-        ``timeout_seconds``; ``None``: wait indefinitely).
+        ``claim_timeout``: seconds a task may stay unclaimed (``"task"``: its ``timeout_seconds``;
+        ``None``: wait indefinitely).
         """
         if not self._started:
             await self.start()
         spec.plan_id = bare_id(spec.plan_id, "plan_")
         spec.fork_id = bare_id(spec.fork_id, "fork_")
         policy = spec.policy or self.policy_for(spec.plan_id, spec.fork_id)
-        ws_full, _ = self._workspace(workspace)
+        if base is None:
+            try:
+                base = await self._run(git, self.layout.root, "rev-parse", "--verify", "HEAD")
+            except GitError as exc:
+                raise GitError(f"{self.layout.root} is not a git repository with a commit: every attempt works in "
+                               "a copy of a commit (`conductor build` sets one up)") from exc
+        spec.base_commit = base
         ensure_fork_dirs(self.layout, spec.plan_id, spec.fork_id)
-        state = self._workspaces.setdefault(ws_full, _Workspace())
-        active = _Active(list(spec.allowed_files), state.seq)
-        state.active.append(active)  # registered before the snapshot starts: no judgement is missed
+        async with self._write_lock:  # next_task_id + attempt number + write must not interleave
+            if spec.task_id is None:
+                spec.task_id = await self._run(next_task_id, self.layout, spec.plan_id, spec.fork_id)
+            attempt = await self._run(self._next_attempt, spec.plan_id, spec.fork_id, spec.task_id, spec.attempt)
+            workspace = self.layout.attempt_dir(spec.plan_id, spec.fork_id, spec.task_id, attempt)
+            entries, ignore = await self._run(self._base_tree, base)
+            await self._run(copies.create, self.layout.root, workspace, base)
+            cache = await self._run(stat_cache, workspace, list(entries))
+            checkout, shared = await self._run(self._outside_snapshot)
+            written = await self._run(prepare_task, self.layout, spec, policy, str(workspace), attempt)
+            key = (spec.plan_id, spec.fork_id, spec.task_id)
+            active = _Attempt(key, base, workspace, entries, ignore, cache, integrate_into, checkout, shared)
+            self._active[key] = active
+            saved = SavedAttempt(written, base, workspace, integrate_into, checkout, shared)
+            await self._run(save_state, self.layout, saved)  # before agents can see it
+            await self._run(_set_aside_stale_result, written)
+            await self._run(publish_task, written)
         try:
-            active.before = await self._run(self._snapshot, ws_full, policy.protected, None)
-            async with self._write_lock:  # next_task_id + write must not interleave between hand-offs
-                if spec.task_id is None:
-                    spec.task_id = await self._run(next_task_id, self.layout, spec.plan_id, spec.fork_id)
-                attempt = await self._run(self._next_attempt, spec.plan_id, spec.fork_id, spec.task_id)
-                written = await self._run(prepare_task, self.layout, spec, policy, str(ws_full), attempt)
-                await self._run(save_state, self.layout, written, active.before)  # before agents can see it
-                await self._run(_set_aside_stale_result, written)
-                await self._run(publish_task, written)
-            return await self._follow(written, policy, ws_full, active, claim_timeout)
+            return await self._follow(written, policy, active, claim_timeout)
         finally:
-            state.active.remove(active)
-            oldest = min((a.since for a in state.active), default=state.seq)
-            state.judged = [j for j in state.judged if j[0] > oldest]
+            self._active.pop(key, None)
 
     def interrupted(self) -> list[tuple[str, str, str]]:
         """Steps a previous coordinator handed off but did not judge: ``(plan_id, fork_id, task_id)``."""
@@ -310,23 +358,25 @@ class HandoffCoordinator:
 
     async def reattach(self, plan_id: str, fork_id: str, task_id: str, *, policy: EffectivePolicy | None = None,
                        claim_timeout: float | Literal["task"] | None = "task") -> StepOutcome:
-        """Carry on with a step a stopped coordinator handed off (see :meth:`interrupted`).
+        """Carry on with an attempt a stopped coordinator handed off (see :meth:`interrupted`).
 
-        Waits for the claim or result exactly as :meth:`hand_off` would (deadlines count from
-        the original hand-off and claim), then judges against the saved before-snapshot.
+        Waits for the claim or result exactly as :meth:`hand_off` would (deadlines count from the
+        original hand-off and claim), then judges against the saved base and snapshots.
         """
         if not self._started:
             await self.start()
         plan_id, fork_id = bare_id(plan_id, "plan_"), bare_id(fork_id, "fork_")
-        loaded = await self._run(load_state, self.layout, plan_id, fork_id, task_id)
-        if loaded is None:
+        saved = await self._run(load_state, self.layout, plan_id, fork_id, task_id)
+        if saved is None:
             raise LookupError(f"no saved hand-off state for {plan_id}/{fork_id}/{task_id}")
-        written, before = loaded
+        written = saved.written
         fork_dir = self.layout.fork_dir(plan_id, fork_id)
         if not (fork_dir / "pending" / written.path.name).exists() and \
                 not (fork_dir / "in_progress" / written.path.name).exists():
             raise LookupError(f"{plan_id}/{fork_id}/{task_id} is neither pending nor in progress; it was being "
                               "recorded when Conductor stopped: inspect its folder")
+        if not saved.workspace.is_dir():
+            raise LookupError(f"the working copy {saved.workspace} of {plan_id}/{fork_id}/{task_id} is gone")
         claimed_ts: str | None = None
         for record in self._audit(plan_id, fork_id).records():
             if record.get("task_id") != task_id:
@@ -336,17 +386,19 @@ class HandoffCoordinator:
             elif record.get("event") == "task.claimed":
                 claimed_ts = str(record["ts"])
         policy = policy or self.policy_for(plan_id, fork_id)
-        ws_full, _ = self._workspace(written.task.workspace)
-        state = self._workspaces.setdefault(ws_full, _Workspace())
-        active = _Active(list(written.task.allowed_files), state.seq, before)
-        state.active.append(active)
+        entries, ignore = await self._run(self._base_tree, saved.base)
+        key = (plan_id, fork_id, task_id)
+        active = _Attempt(key, saved.base, saved.workspace, entries, ignore, {}, saved.integrate_into,
+                          saved.checkout, saved.shared)
+        if written.task.attempt:
+            self._next_attempt(plan_id, fork_id, task_id, written.task.attempt)
+        self._active[key] = active
         try:
-            return await self._follow(written, policy, ws_full, active, claim_timeout,
-                                      resumed=True, claimed_ts=claimed_ts)
+            return await self._follow(written, policy, active, claim_timeout, resumed=True, claimed_ts=claimed_ts)
         finally:
-            state.active.remove(active)
+            self._active.pop(key, None)
 
-    async def _follow(self, written: WrittenTask, policy: EffectivePolicy, ws: Path, active: _Active,
+    async def _follow(self, written: WrittenTask, policy: EffectivePolicy, active: _Attempt,
                       claim_timeout: float | Literal["task"] | None, *, resumed: bool = False,
                       claimed_ts: str | None = None) -> StepOutcome:
         task = written.task
@@ -359,14 +411,14 @@ class HandoffCoordinator:
             await audit.append_async("task.created", task.task_id, task_digest=written.digest,
                                      workspace=task.workspace, allowed_files=task.allowed_files, kind=task.kind,
                                      timeout_seconds=task.timeout_seconds, path=self.layout.relative(pending),
-                                     attempt=task.attempt)
+                                     attempt=task.attempt, base=active.base)
         limit = float(task.timeout_seconds) if claim_timeout == "task" else claim_timeout
         deadlines = Deadlines.start(float(task.timeout_seconds), limit)
         claimed_at: str | None = None
         if resumed:  # deadlines count from the original hand-off and claim
             now = time.time()
             deadlines.handed_off -= max(0.0, now - parse_ts(written.written_at))
-            if claimed_ts is not None and (fork_dir / "in_progress" / pending.name).exists():
+            if claimed_ts is not None and in_progress.exists():
                 claimed_at = claimed_ts
                 deadlines.claimed = time.monotonic() - max(0.0, now - parse_ts(claimed_ts))
         reported_invalid: set[str] = set()
@@ -387,12 +439,17 @@ class HandoffCoordinator:
                             await audit.append_async(
                                 "task.unclaimed", task.task_id, waited_seconds=limit,
                                 message=f"nobody claimed {task.task_id} within {limit:g}s; withdrawn to failed/")
-                            return await self._finish_unclaimed(written, policy, ws, active, audit)
+                            return await self._finish_without_result(
+                                written, policy, active, audit, UNCLAIMED,
+                                "no agent claimed the task before its timeout", None, None, already_moved=True)
                         continue  # an agent claimed it at the last moment
                     elif not pending.exists():
                         await asyncio.sleep(SETTLE_SECONDS)
                         if not pending.exists() and not in_progress.exists():
-                            return await self._finish_missing(written, policy, ws, active, audit)
+                            return await self._finish_without_result(
+                                written, policy, active, audit, "evidence/checksum-mismatch",
+                                "the task file disappeared from pending/ without being claimed into in_progress/",
+                                None, None, checksum_ok=False)
                         continue
                 if claimed_at is not None:
                     read = await self._run(read_result, result_path, task.task_id)
@@ -409,46 +466,68 @@ class HandoffCoordinator:
                                                          result_digest=read.digest, diagnostics=read.diagnostics)
                         read = again
                     if read.status == "ok":
-                        return await self._finish_result(written, policy, ws, active, audit, read, claimed_at,
+                        return await self._finish_result(written, policy, active, audit, read, claimed_at,
                                                          result_path, before_claim)
                     if deadlines.expired():
                         await audit.append_async("task.timeout", task.task_id,
                                                  timeout_seconds=task.timeout_seconds,
                                                  invalid_result=last_invalid is not None)
-                        return await self._finish_timeout(written, policy, ws, active, audit, claimed_at,
-                                                          last_invalid)
+                        extra = " (its last result file was invalid)" if last_invalid is not None else ""
+                        return await self._finish_without_result(
+                            written, policy, active, audit, TIMEOUT,
+                            f"no valid result within {task.timeout_seconds}s of the claim{extra}", claimed_at,
+                            last_invalid)
                 await sub.wait(deadlines.remaining())
 
-    # endings -------------------------------------------------------------------------
+    # judging -------------------------------------------------------------------------
 
-    async def _changes(self, ws: Path, active: _Active, policy: EffectivePolicy) -> tuple[Snapshot, Changes]:
-        state = self._workspaces[ws]
-        before = active.before
-        assert before is not None
-        after = await self._run(self._snapshot, ws, policy.protected, before)
-        # Changes judged for other steps while this one was out (up to this very moment, after the
-        # snapshot) are accepted into its baseline; no await between here and the active-steps check.
-        for seq, judged_after, paths in state.judged:
-            if seq > active.since:
-                rebase(before, judged_after, paths)
-        active.since = state.seq
-        changes = compare(before, after)
-        others = [a for a in state.active if a is not active]
-        if others:
-            left_to_others = {p for p in changes.changed
-                              if not matches_allowed(p, active.allowed)
-                              and any(matches_allowed(p, o.allowed) for o in others)}
-            if left_to_others:
-                changes = compare(before, after, only=set(changes.changed) - left_to_others)
-        return after, changes
+    async def _scan(self, active: _Attempt) -> Scan:
+        return await self._run(scan, active.workspace, self.layout.root, active.entries, active.ignore, active.cache)
 
-    def _accept_into_others(self, ws: Path, after: Snapshot, changes: Changes) -> None:
-        state = self._workspaces[ws]
-        state.seq += 1
-        state.judged.append((state.seq, after, changes.changed))
+    async def _outside(self, active: _Attempt, task: Task) -> list[Violation]:
+        """What changed outside the attempt while it ran: undone, and named (see the module docstring)."""
+        checkout = await self._run(self._watch.snapshot) if self._watch is not None else None
+        quarantine = self.layout.quarantine_for(task.plan_id, task.fork_id, task.task_id, task.attempt or 0)
+        others = [a for a in self._active.values() if a is not active]
+        changed: list[str] = []
+        git_changes: list[str] = []
+        notes: list[str] = []
+        if checkout is not None and active.checkout is not None:
+            changed = ProjectWatch.changes(active.checkout, checkout)
+            if changed and self._watch is not None:
+                undo = await self._run(self._watch.undo, active.checkout, changed, quarantine)
+                if undo.quarantined:
+                    notes.append(f"moved to {self.layout.relative_path(quarantine)}: {', '.join(undo.quarantined[:5])}")
+                if undo.left:
+                    notes.append(f"left in place (could not be restored): {', '.join(undo.left[:5])}")
+                fresh = await self._run(self._watch.snapshot)
+                for other in others:  # what was just put back is not their change
+                    if other.checkout is not None:
+                        for path in changed:
+                            if path in fresh.stats:
+                                other.checkout.stats[path] = fresh.stats[path]
+                            else:
+                                other.checkout.stats.pop(path, None)
+        if active.shared is not None and self._shared is not None:
+            async with self._git_state:
+                shared = await self._run(self._shared.snapshot)
+                git_changes = self._shared.changes(active.shared, shared)
+                if git_changes:
+                    failed = await self._run(self._shared.restore, active.shared, shared, quarantine)
+                    if failed:
+                        notes.append(f"could not undo: {', '.join(failed[:5])}")
+                    restored = await self._run(self._shared.snapshot)
+                    for other in others:
+                        if other.shared is not None:
+                            other.shared = _merge_shared(other.shared, active.shared, restored)
+        if changed or git_changes:
+            incident = _Incident([*changed, *git_changes], "outside", active.key, len(others))
+            for other in others:
+                other.incidents.append(incident)
+        return outside_violations(changed, git_changes, active.incidents, len(others), notes)
 
-    async def _finish_result(self, written: WrittenTask, policy: EffectivePolicy, ws: Path, active: _Active,
-                             audit: AuditLog, read: ResultRead, claimed_at: str, result_path: Path,
+    async def _finish_result(self, written: WrittenTask, policy: EffectivePolicy, active: _Attempt, audit: AuditLog,
+                             read: ResultRead, claimed_at: str, result_path: Path,
                              before_claim: bool = False) -> StepOutcome:
         task = written.task
         assert read.result is not None
@@ -459,56 +538,79 @@ class HandoffCoordinator:
         await audit.append_async("result.received", task.task_id, result_digest=read.digest,
                                  status=read.result.status, executor=read.result.executor,
                                  files_changed=read.result.files_changed)
-        after, changes = await self._changes(ws, active, policy)
+        found = await self._scan(active)
         task_path = result_path.parent / f"{task.task_id}.task.json"
-        judgement = await judge(task, task_path, written.digest, read.result, changes, policy, ws,
-                                before_claim=before_claim)
-        return await self._record(written, policy, ws, active, audit, judgement, after, changes, claimed_at,
-                                  read, read.result.executor, result_mtime)
+        judgement = judge(task, task_path, written.digest, read.result, found, policy, active.workspace,
+                          before_claim=before_claim)
+        commit = fork_head = None
+        if judgement.verdict == "pass" and task.kind == "step":
+            commit = await self._run(self._commit, active, found, task)
+            judgement.evidence.commit = commit
+            if policy.commands:
+                runs = await self._verify(active, task, commit, policy)
+                judgement.add_verification(runs, policy.commands)
+        judgement.add(await self._outside(active, task))
+        if judgement.verdict == "pass" and commit is not None and active.integrate_into:
+            async with self._git_state:
+                merged = await self._run(integrate, self.layout.root, active.integrate_into, commit,
+                                         f"Merge {task.task_id} (attempt {task.attempt}) into "
+                                         f"{active.integrate_into}", _git_date(written.written_at))
+                if merged.ok and merged.head:
+                    self.expect_ref(active.integrate_into, merged.head)
+            if merged.ok:
+                fork_head = merged.head
+            else:
+                judgement.add([Violation(code="evidence/integration-conflict", message=merged.message)])
+        return await self._record(written, policy, active, audit, judgement, found, claimed_at, read,
+                                  read.result.executor, result_mtime, commit=commit, fork_head=fork_head)
 
-    async def _finish_timeout(self, written: WrittenTask, policy: EffectivePolicy, ws: Path, active: _Active,
-                              audit: AuditLog, claimed_at: str, last_invalid: ResultRead | None) -> StepOutcome:
+    def _commit(self, active: _Attempt, found: Scan, task: Task) -> str:
+        """The step's commit, built from the verified tree (never from the agent's index or history)."""
+        objects = objects_dir(self.layout.root)
+        for data in found.blobs.values():
+            write_blob(objects, data)
+        title = task.title or task.instruction.splitlines()[0][:72]
+        commit, _tree = build_commit(self.layout.root, active.base, found.entries,
+                                     f"{task.task_id}: {title}\n\nConductor plan {task.plan_id}, fork {task.fork_id}, "
+                                     f"attempt {task.attempt}.", _git_date(task.created_at))
+        return commit
+
+    async def _verify(self, active: _Attempt, task: Task, commit: str, policy: EffectivePolicy) -> list[Any]:
+        """Run the verification commands in a clean checkout of the verified tree (nothing else in it)."""
+        room = self.layout.verify_dir(task.plan_id, task.fork_id, task.task_id, task.attempt or 0)
+        await self._run(copies.create, self.layout.root, room, commit)
+        try:
+            return await run_verification(policy.commands, room, task)
+        finally:
+            await self._run(copies.remove, room)
+
+    async def _finish_without_result(self, written: WrittenTask, policy: EffectivePolicy, active: _Attempt,
+                                     audit: AuditLog, code: str, message: str, claimed_at: str | None,
+                                     last_invalid: ResultRead | None, *, already_moved: bool = False,
+                                     checksum_ok: bool | None = None) -> StepOutcome:
+        """A timeout, an unclaimed task or a vanished task: fails, with what changed as evidence."""
         task = written.task
-        after, changes = await self._changes(ws, active, policy)
-        task_path = self.layout.state_dir(task.plan_id, task.fork_id, "in_progress") / f"{task.task_id}.task.json"
-        checksum_ok, _ = check_task_file(task_path, written.digest)
-        evidence = base_evidence(changes, [], checksum_ok)
-        extra = " (its last result file was invalid)" if last_invalid is not None else ""
-        message = f"no valid result within {task.timeout_seconds}s of the claim{extra}"
-        evidence.violations = [Violation(code=TIMEOUT, message=message),
-                               *violations_from_changes(changes, task, policy)]
-        judgement = Judgement(evidence, "fail", TIMEOUT, message)
-        return await self._record(written, policy, ws, active, audit, judgement, after, changes, claimed_at,
-                                  last_invalid, "timeout", None, force_failed=True)
+        found = await self._scan(active)
+        if checksum_ok is None:
+            folder = "failed" if already_moved else "in_progress"
+            task_path = self.layout.state_dir(task.plan_id, task.fork_id, folder) / f"{task.task_id}.task.json"
+            checksum_ok, _ = check_task_file(task_path, written.digest)
+        evidence = base_evidence(found, [], checksum_ok)
+        judgement = Judgement(evidence, "fail", code, message)
+        judgement.add([Violation(code=code, message=message)])
+        judgement.add(await self._outside(active, task))
+        executor = {TIMEOUT: "timeout", UNCLAIMED: "none"}.get(code, "unknown")
+        return await self._record(written, policy, active, audit, judgement, found, claimed_at, last_invalid,
+                                  executor, None, force_failed=True, already_moved=already_moved)
 
-    async def _finish_unclaimed(self, written: WrittenTask, policy: EffectivePolicy, ws: Path, active: _Active,
-                                audit: AuditLog) -> StepOutcome:
-        after, changes = await self._changes(ws, active, policy)
-        evidence = base_evidence(changes, [], True)
-        evidence.violations = [Violation(code=UNCLAIMED, message="no agent claimed the task before its timeout")]
-        judgement = Judgement(evidence, "fail", UNCLAIMED, "no agent claimed the task before its timeout")
-        return await self._record(written, policy, ws, active, audit, judgement, after, changes, None, None, "none",
-                                  None, force_failed=True, already_moved=True)
+    # recording -----------------------------------------------------------------------
 
-    async def _finish_missing(self, written: WrittenTask, policy: EffectivePolicy, ws: Path, active: _Active,
-                              audit: AuditLog) -> StepOutcome:
-        after, changes = await self._changes(ws, active, policy)
-        evidence = base_evidence(changes, [], False)
-        msg = "the task file disappeared from pending/ without being claimed into in_progress/"
-        evidence.violations = [Violation(code="evidence/checksum-mismatch", message=msg)]
-        judgement = Judgement(evidence, "fail", "evidence/checksum-mismatch", msg)
-        return await self._record(written, policy, ws, active, audit, judgement, after, changes, None, None,
-                                  "unknown", None, force_failed=True)
-
-    async def _record(self, written: WrittenTask, policy: EffectivePolicy, ws: Path, active: _Active,
-                      audit: AuditLog, judgement: Judgement, after: Snapshot, changes: Changes,
-                      claimed_at: str | None, read: ResultRead | None, executor: str,
-                      result_mtime: float | None, *, force_failed: bool = False,
-                      already_moved: bool = False) -> StepOutcome:
+    async def _record(self, written: WrittenTask, policy: EffectivePolicy, active: _Attempt, audit: AuditLog,
+                      judgement: Judgement, found: Scan, claimed_at: str | None, read: ResultRead | None,
+                      executor: str, result_mtime: float | None, *, force_failed: bool = False,
+                      already_moved: bool = False, commit: str | None = None,
+                      fork_head: str | None = None) -> StepOutcome:
         task = written.task
-        self._accept_into_others(ws, after, changes)
-        before = active.before
-        assert before is not None
         verdict = judgement.verdict
         state = "completed" if verdict == "pass" and not force_failed else "failed"
         fork_dir = self.layout.fork_dir(task.plan_id, task.fork_id)
@@ -516,12 +618,15 @@ class HandoffCoordinator:
         dest = fork_dir / state
         dest.mkdir(parents=True, exist_ok=True)
         ev = judgement.evidence
+        ev.base_commit = active.base
         verified = await audit.append_async(
             "step.verified", task.task_id, verdict=verdict, reason_code=judgement.reason_code,
             reason=judgement.reason, created=ev.created, modified=ev.modified, deleted=ev.deleted,
+            mode_changed=ev.mode_changed, type_changed=ev.type_changed, outside_changes=ev.outside_changes,
             diff_lines=ev.diff_lines, unreported_changes=ev.unreported_changes, checksum_ok=ev.checksum_ok,
             violations=[v.model_dump(mode="json") for v in ev.violations],
-            verification=[c.model_dump(mode="json", exclude={"output_tail"}) for c in ev.verification])
+            verification=[c.model_dump(mode="json", exclude={"output_tail"}) for c in ev.verification],
+            attempt=task.attempt, commit=commit, fork_head=fork_head)
 
         # Move the step's files; the result archived is exactly the bytes that were judged.
         task_path = dest / f"{task.task_id}.task.json"
@@ -536,33 +641,33 @@ class HandoffCoordinator:
             if read is not None and read.data:
                 result_dest = dest / result_src.name
                 atomic_write_bytes(result_dest, read.data)
-                if result_src.exists():
+                if os.path.lexists(result_src):
                     result_src.unlink()
-            elif result_src.exists():
+            elif os.path.lexists(result_src):
                 result_dest = dest / result_src.name
                 os.replace(result_src, result_dest)
             expl_src = src / f"{task.task_id}.explanation.md"
-            if expl_src.exists():
+            if os.path.lexists(expl_src):
                 explanation = dest / expl_src.name
                 os.replace(expl_src, explanation)
 
         await self._run(move)
         finished_at = utc_now()
-        paths = sorted({p for p in [*before_after_paths(before, after, task.allowed_files),
-                                    *changes.changed]})
+        paths = sorted({*task_paths(active.entries, found, task.allowed_files), *found.changed})
+        before, after = await self._run(_file_digests, self.layout.root, paths, active.entries, found)
         record = Provenance(
             contract_version="1.0", task_id=task.task_id, plan_id=task.plan_id, fork_id=task.fork_id,
             task_digest=written.digest, result_digest=read.digest if read is not None and read.data else None,
             executor=executor,
-            materials=[FileDigest(path=p, sha256=d) for p, d in before.digests(paths).items()],
-            products=[FileDigest(path=p, sha256=d) for p, d in after.digests(paths).items()],
+            materials=[FileDigest(path=p, sha256=before[p]) for p in paths],
+            products=[FileDigest(path=p, sha256=after[p]) for p in paths],
             evidence=ev, verdict="pass" if state == "completed" else "fail", reason=judgement.reason,
             started_at=written.written_at, finished_at=finished_at, previous_digest=None,
             audit_anchor=AuditAnchor(seq=int(verified["seq"]), digest=str(verified["digest"])),
         )
         provenance_path = dest / f"{task.task_id}.provenance.json"
         key = await self._run(self._signing_key)
-        async with self._fork_lock(fork_dir):  # one chain per fork: queue here, not in worker threads
+        async with self._lock(fork_dir):  # one chain per fork: queue here, not in worker threads
             signed, digest = await self._run(
                 append_record, fork_dir, provenance_path, record.model_dump(mode="json"), key)
         rel_prov = provenance_path.relative_to(fork_dir).as_posix()
@@ -583,28 +688,74 @@ class HandoffCoordinator:
                 task.plan_id, task.fork_id, task.task_id, task.attempt),
                 (verdict_record.model_dump_json(indent=2) + "\n").encode("utf-8"))
         await self._run(clear_state, self.layout, task.plan_id, task.fork_id, task.task_id)
+        if state == "completed":
+            await self._run(copies.remove, active.workspace)  # a failed attempt's copy stays for inspection
         return StepOutcome(
-            plan_id=task.plan_id, fork_id=task.fork_id, task_id=task.task_id, status=state,  # type: ignore[arg-type]
+            plan_id=task.plan_id, fork_id=task.fork_id, task_id=task.task_id, attempt=task.attempt or 1,
+            status=state,  # type: ignore[arg-type]
             verdict="pass" if state == "completed" else "fail", reason_code=judgement.reason_code,
             reason=judgement.reason, evidence=ev, provenance=Provenance.model_validate(signed),
             provenance_path=provenance_path, task_path=task_path, result_path=result_dest,
             explanation_path=explanation, result=read.result if read is not None else None, executor=executor,
             handed_off_at=written.written_at, claimed_at=claimed_at, finished_at=finished_at,
             result_written_at=result_mtime, task_written_at=parse_ts(written.written_at),
-            snapshot=before, workspace=ws)
+            workspace=active.workspace, commit=commit, fork_head=fork_head)
 
-    # rollback ------------------------------------------------------------------------
+    async def integrate(self, ref: str, commit: str, message: str) -> tuple[bool, str | None, str]:
+        """Merge an already verified step commit into ``ref`` (the chosen variant of a forked step)."""
+        async with self._git_state:
+            merged = await self._run(integrate, self.layout.root, ref, commit, message, _git_date(utc_now()))
+            if merged.ok and merged.head:
+                self.expect_ref(ref, merged.head)
+        return merged.ok, merged.head, merged.message
 
-    async def rollback(self, outcome: StepOutcome, paths: list[str] | None = None) -> RollbackReport:
-        """Restore the violating files of a failed step (or ``paths``) from its before-snapshot.
 
-        Only those files are touched; the restoration is recorded in the audit log.
-        """
-        targets = outcome.violating_paths if paths is None else paths
-        report = await self._run(rollback, outcome.snapshot, targets)
-        await self._audit(outcome.plan_id, outcome.fork_id).append_async(
-            "step.rolled_back", outcome.task_id, **report.to_json())
-        return report
+def task_paths(entries: dict[str, Entry], found: Scan, allowed: list[str]) -> list[str]:
+    """Files the step was allowed to touch that exist before or after (its materials/products)."""
+    from conductor.policy.globs import matches_allowed
+
+    names = set(entries) | set(found.created)
+    out = {p for p in names if matches_allowed(p, allowed)}
+    out.update(a for a in allowed if not any(ch in a for ch in "*?[") and a.strip())
+    return sorted(out)
+
+
+def _file_digests(repo: Path, paths: list[str], entries: dict[str, Entry],
+                  found: Scan) -> tuple[dict[str, str | None], dict[str, str | None]]:
+    """SHA-256 of each path's content before (the base tree) and after (the verified tree); ``None`` = absent."""
+    after_entries = {p: found.entries[p] if p in found.entries else entries.get(p) for p in paths}
+    wanted = {e.sha for e in (*[entries.get(p) for p in paths], *after_entries.values())
+              if e is not None and e.sha not in found.blobs}
+    blobs = {**read_blobs(repo, wanted), **found.blobs} if wanted else dict(found.blobs)
+
+    def digest(entry: Entry | None) -> str | None:
+        if entry is None or entry.sha not in blobs:
+            return None
+        return hashlib.sha256(blobs[entry.sha]).hexdigest()
+
+    return ({p: digest(entries.get(p)) for p in paths}, {p: digest(after_entries[p]) for p in paths})
+
+
+def _git_date(iso: str) -> str:
+    """A git date (``<epoch> +0000``) from an ISO 8601 UTC timestamp."""
+    return f"{int(parse_ts(iso))} +0000"
+
+
+def _merge_shared(other: SharedState, restoring: SharedState, restored: SharedState) -> SharedState:
+    """``other``'s baseline with what was just put back taken as it is now."""
+    files = dict(other.files)
+    for rel in set(restoring.files) | set(restored.files):
+        if rel in restored.files:
+            files[rel] = restored.files[rel]
+        else:
+            files.pop(rel, None)
+    refs = dict(other.refs)
+    for name in set(restoring.refs) | set(restored.refs):
+        if name in restored.refs:
+            refs[name] = restored.refs[name]
+        else:
+            refs.pop(name, None)
+    return SharedState(files, refs, restored.index, restored.index_bytes)
 
 
 def _predates(result_path: Path, claimed_task: Path) -> bool:
@@ -632,13 +783,4 @@ def _set_aside_stale_result(written: WrittenTask) -> None:
             os.replace(stale, target / f"{stale.name}.{written.task.nonce}")
 
 
-def before_after_paths(before: Snapshot, after: Snapshot, allowed: list[str]) -> list[str]:
-    """Files the step was allowed to touch that exist before or after (its materials/products)."""
-    names = set(before.files) | set(after.files)
-    out = {p for p in names if matches_allowed(p, allowed)}
-    # Plain (non-glob) allowed entries are listed even when absent on both sides.
-    out.update(a for a in allowed if not any(ch in a for ch in "*?[") and a.strip())
-    return sorted(out)
-
-
-__all__ = ["HandoffCoordinator", "StepOutcome", "Task", "TaskSpec"]
+__all__ = ["HandoffCoordinator", "StepOutcome", "Task", "TaskSpec", "primary"]

@@ -66,6 +66,7 @@ class TaskSpec:
     confidence: Confidence | None = None  # score 1.0 ("not scored") when None
     policy: EffectivePolicy | None = None  # the step's effective policy; the coordinator's default when None
     base_commit: str | None = None  # the commit the attempt's working copy starts from
+    attempt: int | None = None  # the attempt number the engine wants (default: one more than before)
 
 
 @dataclass(frozen=True)

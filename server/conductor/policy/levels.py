@@ -34,6 +34,7 @@ class PolicyLevel:
     policy: Policy
     file: str | None = None
     lines: dict[JsonPath, int] = field(default_factory=dict)
+    by_agent: bool = False  # written by an agent or a model (a handed-off or model-made plan): may only tighten
 
     def origin(self, *path: str | int) -> Origin:
         """Origin of the value at ``path`` (falls back to the nearest enclosing key's line)."""
@@ -77,3 +78,14 @@ def load_policy_file(path: Path, display: str | None = None) -> PolicyLevel | No
         return PolicyLevel.from_document(doc, "project", name)
     except ValidationError as exc:  # pragma: no cover - the schema check above catches these
         raise PolicyError(name, []) from exc
+
+
+def level_from_text(text: str, display: str, level: Level = "project") -> PolicyLevel:
+    """A level from policy text (a policy pinned in a plan's journal); raises :class:`PolicyError`."""
+    from conductor.validation import validate_document
+
+    doc, diagnostics = validate_document(text, "policy", path=display)
+    errors = [d for d in diagnostics if d.severity == 1]
+    if errors or not doc.ok:
+        raise PolicyError(display, errors or diagnostics)
+    return PolicyLevel.from_document(doc, level, display)

@@ -10,6 +10,12 @@ The rules (also in the README, "Policy merge rules"):
   value without that is refused: the earlier value stays and a refusal is reported.
   ``approval_below``, ``caution_below`` and ``fork_below`` are thresholds where *lower* is looser.
 * Values not set at any level come from the built-in defaults (origin ``default``).
+* ``.conductor/**`` and ``.git/**`` are always protected; no level can release them.
+* Only a person loosens policy: a level written by an agent or a model (``by_agent``: the plan
+  and step levels of a plan that came from a planning agent or the model) may tighten, but its
+  ``allow_loosen`` and ``unprotect`` are not honoured. What it asked for is kept in
+  ``EffectivePolicy.requested`` (shown to the person who approves), and honoured only when
+  :func:`merge` is called with ``trust_agents=True`` (after ``conductor approve``).
 """
 
 from __future__ import annotations
@@ -17,11 +23,21 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from conductor.contract.policy import DEFAULTS, VerificationCommand
+from conductor.contract.policy import ALWAYS_PROTECTED, DEFAULTS, VerificationCommand
 from conductor.policy.levels import PolicyLevel
 from conductor.policy.origin import DEFAULT, Origin
 
 LOWER_IS_LOOSER = frozenset({"approval_below", "caution_below", "fork_below"})
+RANKED: dict[str, tuple[Any, ...]] = {"allow_symlinks": (False, True)}
+"""Limits that are not numbers: their values from tightest to loosest."""
+BUILT_IN = Origin("default", "built-in: Conductor's records and the repository are always protected")
+
+
+def is_looser(name: str, new: Any, current: Any) -> bool:
+    if name in RANKED:
+        order = RANKED[name]
+        return order.index(new) > order.index(current) if new in order and current in order else False
+    return bool(new < current) if name in LOWER_IS_LOOSER else bool(new > current)
 
 
 @dataclass(frozen=True)
@@ -54,6 +70,7 @@ class EffectivePolicy:
     limits: dict[str, Sourced] = field(default_factory=dict)
     verification: list[Sourced] = field(default_factory=list)
     refusals: list[Refusal] = field(default_factory=list)
+    requested: list[Refusal] = field(default_factory=list)  # loosenings an agent-written level asked for
 
     def limit(self, name: str) -> Any:
         return self.limits[name].value
@@ -90,21 +107,32 @@ class EffectivePolicy:
             "behavior": {name: out(s) for name, s in self.limits.items()},
             "verification": [out(s) for s in self.verification],
             "refusals": [r.to_json() for r in self.refusals],
+            "requested_loosening": [r.to_json() for r in self.requested],
         }
 
 
-def merge(levels: list[PolicyLevel]) -> EffectivePolicy:
-    """The effective policy of ``levels`` in order (earliest first)."""
-    eff = EffectivePolicy(limits={name: Sourced(value, DEFAULT) for name, value in DEFAULTS.items()})
+def merge(levels: list[PolicyLevel], *, trust_agents: bool = False) -> EffectivePolicy:
+    """The effective policy of ``levels`` in order (earliest first); see the module docstring."""
+    eff = EffectivePolicy(limits={name: Sourced(value, DEFAULT) for name, value in DEFAULTS.items()},
+                          protected_patterns=[Sourced(p, BUILT_IN) for p in ALWAYS_PROTECTED])
     set_by_level: set[str] = set()
     for index, level in enumerate(levels):
         policy = level.policy
+        held = level.by_agent and not trust_agents
         for i, text in enumerate(policy.global_constraints):
             if text not in eff.constraints:
                 eff.global_constraints.append(Sourced(text, level.origin("global_constraints", i)))
 
         for i, pattern in enumerate(policy.file_rules.unprotect):
             origin = level.origin("file_rules", "unprotect", i)
+            if pattern in ALWAYS_PROTECTED:
+                eff.refusals.append(Refusal("file_rules.unprotect", f"`{pattern}` is always protected", origin))
+                continue
+            if held:
+                if pattern in eff.protected:
+                    eff.requested.append(Refusal("file_rules.unprotect", f"release protected pattern `{pattern}`",
+                                                 origin))
+                continue
             before = len(eff.protected_patterns)
             eff.protected_patterns = [s for s in eff.protected_patterns if s.value != pattern]
             if len(eff.protected_patterns) < before:
@@ -124,7 +152,10 @@ def merge(levels: list[PolicyLevel]) -> EffectivePolicy:
                 continue
             origin = level.origin("behavior", name)
             current = eff.limits[name]
-            looser = new < current.value if name in LOWER_IS_LOOSER else new > current.value
+            looser = is_looser(name, new, current.value)
+            if held and looser:
+                eff.requested.append(Refusal(f"behavior.{name}", f"{name} {current.value} → {new}", origin))
+                continue
             if index > 0 and name in set_by_level and looser and name not in allowed_loosen:
                 eff.refusals.append(
                     Refusal(
@@ -141,6 +172,9 @@ def merge(levels: list[PolicyLevel]) -> EffectivePolicy:
         for i, command in enumerate(policy.verification):
             origin = level.origin("verification", i)
             existing = [s for s in eff.verification if s.value.name == command.name]
+            if existing and existing[0].value != command and held:
+                eff.requested.append(Refusal("verification", f"replace verification `{command.name}`", origin))
+                continue
             if existing and existing[0].value != command and "verification" not in allowed_loosen:
                 eff.refusals.append(
                     Refusal(

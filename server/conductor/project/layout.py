@@ -79,6 +79,10 @@ class ProjectLayout:
     def plan_file(self, plan_id: str) -> Path:
         return self.plan_dir(plan_id) / "plan.json"
 
+    def fork_plan_file(self, plan_id: str, fork_id: str) -> Path:
+        """The plan document of one fork (``plans/<plan_id>/<fork_id>.plan.json``)."""
+        return self.plan_dir(plan_id) / f"{fork_id}.plan.json"
+
     def journal_file(self, plan_id: str) -> Path:
         return self.plan_dir(plan_id) / "journal.jsonl"
 
@@ -99,6 +103,40 @@ class ProjectLayout:
 
     def audit_log(self, plan_id: str, fork_id: str) -> Path:
         return self.fork_dir(plan_id, fork_id) / "audit.log"
+
+    @property
+    def attempts_dir(self) -> Path:
+        return self.conductor_dir / "attempts"
+
+    def attempt_dir(self, plan_id: str, fork_id: str, task_id: str, attempt: int) -> Path:
+        """The working copy of one attempt of a step (a throwaway git repository of its own)."""
+        return self.attempts_dir / plan_id / fork_id / f"{task_id}.{attempt}"
+
+    def verify_dir(self, plan_id: str, fork_id: str, task_id: str, attempt: int) -> Path:
+        """The clean checkout of an attempt's verified tree, where verification commands run."""
+        return self.attempts_dir / plan_id / fork_id / f"{task_id}.{attempt}.verify"
+
+    @property
+    def quarantine_dir(self) -> Path:
+        return self.conductor_dir / "quarantine"
+
+    def quarantine_for(self, plan_id: str, fork_id: str, task_id: str, attempt: int) -> Path:
+        """Where what an attempt wrote outside its working copy is moved when it is undone."""
+        return self.quarantine_dir / plan_id / fork_id / f"{task_id}.{attempt}"
+
+    def plan_lock_file(self, plan_id: str) -> Path:
+        """Held (``flock``) by the one engine running the plan."""
+        return self.plan_dir(plan_id) / "engine.lock"
+
+    def runtime_paths(self) -> list[Path]:
+        """Folders and files Conductor itself writes while plans run (not watched for outside writes)."""
+        return [self.handoff_dir, self.plans_dir, self.attempts_dir, self.worktrees_dir, self.quarantine_dir,
+                self.history_db, self.history_db.with_name("history.db-journal"),
+                self.history_db.with_name("history.db-wal"), self.history_db.with_name("history.db-shm")]
+
+    def relative_path(self, path: str | os.PathLike[str]) -> str:
+        """``path`` (under the root) relative to the project root, without resolving symlinks."""
+        return Path(path).relative_to(self.root).as_posix()
 
     def relative(self, path: str | os.PathLike[str]) -> str:
         """``path`` relative to the project root, with ``/`` separators."""
