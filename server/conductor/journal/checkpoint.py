@@ -1,10 +1,11 @@
 """Projection checkpoints: the folded state of a plan as of one journal event, so status need not replay all.
 
 Why a module of its own: ``status`` and ``explain`` are projections of the journal, and a
-long plan has hundreds of thousands of events. A checkpoint (``plans/<id>/checkpoint.json``)
-stores the state after event ``seq`` together with what it covers — that event's ``seq``,
+long plan has hundreds of thousands of events. A checkpoint (``plans/<id>/checkpoint.json``:
+a header line, then the state as canonical JSON on the second line) stores the state after
+event ``seq`` together with what it covers — that event's ``seq``,
 its chain ``digest`` and the byte ``offset`` just past its line — and the SHA-256 of the
-state. A reader loads it, checks that the journal line ending at ``offset`` really is event
+state line (hashing the bytes as stored, so checking it costs no re-serialization). A reader loads it, checks that the journal line ending at ``offset`` really is event
 ``seq`` with that digest and that the state hashes to ``state_digest``, then folds only the
 events after it. A checkpoint that fails either check is ignored (a full replay is done and
 the reason kept in ``last_rejection``); ``conductor verify`` also replays the journal up to
@@ -39,6 +40,7 @@ def _canonical(value: Any) -> bytes:
 
 
 def state_digest(state: dict[str, Any]) -> str:
+    """SHA-256 of the state as stored (its canonical JSON)."""
     return hashlib.sha256(_canonical(state)).hexdigest()
 
 
@@ -53,10 +55,10 @@ class Checkpoint:
 
 def write_checkpoint(path: Path, plan_id: str, state: PlanState, digest: str, offset: int) -> None:
     """Store ``state`` (folded through event ``state.last_seq``, whose line ends at ``offset``)."""
-    body = dataclasses.asdict(state)
-    document = {"version": VERSION, "plan_id": plan_id, "seq": state.last_seq, "digest": digest, "offset": offset,
-                "state_digest": state_digest(body), "state": body}
-    atomic_write_bytes(path, _canonical(document) + b"\n")
+    body = _canonical(dataclasses.asdict(state))
+    header = {"version": VERSION, "plan_id": plan_id, "seq": state.last_seq, "digest": digest, "offset": offset,
+              "state_digest": hashlib.sha256(body).hexdigest()}
+    atomic_write_bytes(path, _canonical(header) + b"\n" + body + b"\n")
 
 
 def _line_ending_at(journal: Path, offset: int) -> dict[str, Any] | None:
@@ -91,16 +93,24 @@ def load_checkpoint(path: Path, journal: Path, plan_id: str) -> tuple[Checkpoint
         return None, None
     except OSError as exc:
         return None, f"cannot be read: {exc}"
+    first, _, body = raw.partition(b"\n")
     try:
-        doc = json.loads(raw)
+        doc = json.loads(first)
     except ValueError:
-        return None, "not valid JSON (torn or edited)"
-    if not isinstance(doc, dict) or doc.get("version") != VERSION or not isinstance(doc.get("state"), dict):
+        return None, "its first line is not valid JSON (torn or edited)"
+    if not isinstance(doc, dict) or doc.get("version") != VERSION:
         return None, f"not a version-{VERSION} checkpoint"
     if doc.get("plan_id") != plan_id:
         return None, f"belongs to plan {doc.get('plan_id')!r}, not {plan_id!r}"
-    if state_digest(doc["state"]) != doc.get("state_digest"):
+    body = body.rstrip(b"\n")
+    if hashlib.sha256(body).hexdigest() != doc.get("state_digest"):
         return None, "its state does not match its state_digest: the checkpoint was edited"
+    try:
+        state = json.loads(body)
+    except ValueError:
+        return None, "its state is not valid JSON"
+    if not isinstance(state, dict):
+        return None, "its state is not a JSON object"
     try:
         seq, digest, offset = int(doc["seq"]), str(doc["digest"]), int(doc["offset"])
     except (KeyError, TypeError, ValueError):
@@ -109,7 +119,7 @@ def load_checkpoint(path: Path, journal: Path, plan_id: str) -> tuple[Checkpoint
     if line is None or line.get("seq") != seq or line.get("digest") != digest:
         return None, (f"covers event {seq} ending at byte {offset}, but the journal has no such line there "
                       "(the journal was cut or rewritten, or the checkpoint edited)")
-    return Checkpoint(plan_id, seq, digest, offset, doc["state"]), None
+    return Checkpoint(plan_id, seq, digest, offset, state), None
 
 
 def check_against_replay(journal: Path, plan_id: str, path: Path) -> str | None:

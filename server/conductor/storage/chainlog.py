@@ -112,6 +112,16 @@ def _last_line(fd: int, size: int) -> bytes:
         chunk *= 4
 
 
+class _Slot:
+    __slots__ = ("done", "error", "record", "stored")
+
+    def __init__(self, record: dict[str, Any]) -> None:
+        self.record = record
+        self.stored: dict[str, Any] | None = None
+        self.error: BaseException | None = None
+        self.done = False
+
+
 class ChainLog:
     """A hash-chained, append-only JSON-lines file with durable, group-committed appends."""
 
@@ -120,11 +130,44 @@ class ChainLog:
         self.head_signer = head_signer
         self._tail_cache: tuple[int, int, int, str] | None = None  # (inode, size, next seq, last digest)
         self._cache_lock = threading.Lock()
+        self._turn = threading.Condition()  # threads of one process: one leader writes everyone's records
+        self._waiting: list[_Slot] = []
+        self._leading = False
 
     # -- writing ---------------------------------------------------------------------------
     def append(self, record: dict[str, Any]) -> dict[str, Any]:
-        """Append ``record`` (without ``seq``/``prev``) durably and return it as stored."""
-        return self.append_many([record])[0]
+        """Append ``record`` (without ``seq``/``prev``) durably and return it as stored.
+
+        Threads of one process appending at the same time are written together: one of them
+        writes every waiting record in one locked write and one fsync (all or none of them).
+        """
+        slot = _Slot(record)
+        with self._turn:
+            self._waiting.append(slot)
+            while self._leading and not slot.done:
+                self._turn.wait()
+            if not slot.done:
+                batch, self._waiting, self._leading = self._waiting, [], True
+            else:
+                batch = []
+        if batch:
+            try:
+                stored = self.append_many([s.record for s in batch])
+                for s, line in zip(batch, stored, strict=True):
+                    s.stored = line
+            except BaseException as exc:
+                for s in batch:
+                    s.error = exc
+            finally:
+                with self._turn:
+                    for s in batch:
+                        s.done = True
+                    self._leading = False
+                    self._turn.notify_all()
+        if slot.error is not None:
+            raise slot.error
+        assert slot.stored is not None
+        return slot.stored
 
     def append_many(self, records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
         """Append several records under one lock and one (shared) fsync; all or none are written."""
