@@ -254,7 +254,8 @@ def main(argv: list[str] | None = None) -> int:
     w = args.writers
     rows = [
         ("full replay", f"{row['replay_s']:.2f} s", "json.loads of every line", f"{row['floor_parse_s']:.2f} s"),
-        ("status (api; checkpoint + 1,998 events)", f"{row['status_s'] * 1000:.0f} ms", f"json.loads of checkpoint ({row['checkpoint_mb']:.1f} MB)",
+        ("status (api; checkpoint + 1,998 events)", f"{row['status_s'] * 1000:.0f} ms",
+         f"json.loads of checkpoint ({row['checkpoint_mb']:.1f} MB)",
          f"{row['floor_checkpoint_s'] * 1000:.0f} ms"),
         ("status, first call (+ engine imports)", f"{row['status_first_s'] * 1000:.0f} ms", "", ""),
         ("explain one step (api)", f"{row['explain_s'] * 1000:.0f} ms", "", ""),

@@ -71,7 +71,8 @@ def test_records_re_signed_with_a_foreign_key_are_named(built_project: Path) -> 
     """The agent's own key signs every record, head and the key files: only the pin stands in the way."""
     foreign = ProjectKey(Ed25519PrivateKey.generate())
     conductor_dir = built_project / ".conductor"
-    for path in [*conductor_dir.rglob("*.provenance.json"), *conductor_dir.rglob("audit.log.head"), *conductor_dir.rglob("journal.jsonl.head")]:
+    signed = ["*.provenance.json", "audit.log.head", "journal.jsonl.head"]
+    for path in [p for pattern in signed for p in conductor_dir.rglob(pattern)]:
         envelope = json.loads(path.read_text())
         resigned = sign_envelope(base64.b64decode(envelope["payload"]), envelope["payloadType"], foreign)
         path.write_text(json.dumps(resigned, indent=2))

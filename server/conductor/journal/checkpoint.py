@@ -5,7 +5,8 @@ long plan has hundreds of thousands of events. A checkpoint (``plans/<id>/checkp
 a header line, then the state as canonical JSON on the second line) stores the state after
 event ``seq`` together with what it covers — that event's ``seq``,
 its chain ``digest`` and the byte ``offset`` just past its line — and the SHA-256 of the
-state line (hashing the bytes as stored, so checking it costs no re-serialization). A reader loads it, checks that the journal line ending at ``offset`` really is event
+state line (hashing the bytes as stored, so checking it costs no re-serialization). A
+reader loads it, checks that the journal line ending at ``offset`` really is event
 ``seq`` with that digest and that the state hashes to ``state_digest``, then folds only the
 events after it. A checkpoint that fails either check is ignored (a full replay is done and
 the reason kept in ``last_rejection``); ``conductor verify`` also replays the journal up to
