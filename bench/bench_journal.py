@@ -1,17 +1,22 @@
-"""How fast the plan journal is written and replayed, and how replay time grows with its length.
+"""How fast the plan journal is written, replayed and read for status, each against a floor measured in the same run.
 
-Why it exists: every state change is an event and every status/resume/explain is a replay,
-so the journal's append rate and replay time bound what Conductor can do. This prints:
+Why it exists: every state change is an event and every status/resume/explain is a
+projection of the journal, so append rate and replay time bound what Conductor can do. Each
+figure is printed beside its floor, measured on the same file in the same run:
 
-* durable append rate — ``Journal.append`` (one flock + fsync per event), sampled;
-* batch append rate — ``Journal.append_many`` (10 000 events per lock/fsync);
-* replay time — read, parse and project every event (``replay(journal)``);
-* verify time — check the whole hash chain (``Journal.verify``);
-* the ratio replay(10^6) / replay(10^5) (≈ 10 means replay is linear in the journal length).
+* **full replay** of N events (``replay(journal, use_checkpoint=False)``) — floor: reading the
+  file and ``json.loads`` of every line, nothing else;
+* **status** (``replay(journal)`` from the projection checkpoint + ``to_dict`` + explaining
+  one step) and **explain** — floor: reading the checkpoint file and ``json.loads`` of it;
+* **durable appends from W concurrent writers** (threads, ``Journal.append``, each returns
+  once fsynced; group commit shares fsyncs) — floor: one writer's raw ``os.write`` +
+  ``fsync`` loop on the same disk (what durability costs without grouping);
+* the same from W writer *processes*;
+* verify (the whole hash chain).
 
 Run::
 
-    .venv/bin/python bench/bench_journal.py            # 10^5 and 10^6 events (about a minute)
+    .venv/bin/python bench/bench_journal.py            # 10^6 events (about two minutes)
     .venv/bin/python bench/bench_journal.py --quick    # 10^4 events, a smoke run
 
 The event mix is a realistic loop: per step run ``step.confidence``, ``step.handed_off``,
@@ -23,15 +28,20 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
+import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from conductor.engine import api
 from conductor.journal import Journal, replay
+from conductor.project.layout import ProjectLayout
 
 STEPS = 1000
 BATCH = 10_000
@@ -93,17 +103,89 @@ def event_stream(count: int) -> Iterator[tuple[str, Mapping[str, Any]]]:
         run += 1
 
 
-def measure(count: int, durable_sample: int, folder: Path) -> dict[str, float]:
-    figures: dict[str, float] = {"events": count}
 
-    durable = Journal(folder / f"durable_{count}.jsonl", plan_id="bench")
-    events = event_stream(durable_sample)
+WRITER = """
+import sys, time
+from conductor.journal import Journal
+journal = Journal(sys.argv[1], "bench")
+start, deadline = float(sys.argv[2]), float(sys.argv[3])
+time.sleep(max(0.0, start - time.time()))
+began = time.time()
+n = 0
+while time.time() < max(deadline, began + 1.0):
+    journal.append("step.claimed", fork_id="main", step_id="step_0001", executor="bench")
+    n += 1
+print(n, began, time.time())
+"""
+
+
+def floor_fsync(folder: Path, seconds: float) -> float:
+    """One writer: os.write of a 200-byte line + fsync, as fast as the disk allows."""
+    path = folder / "fsync_floor.bin"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    line = b"x" * 199 + b"\n"
+    n = 0
     started = time.perf_counter()
-    for event_type, data in events:
-        durable.append(event_type, **data)
-    figures["durable_append_per_s"] = durable_sample / (time.perf_counter() - started)
+    try:
+        while time.perf_counter() - started < seconds:
+            os.write(fd, line)
+            os.fsync(fd)
+            n += 1
+    finally:
+        os.close(fd)
+        path.unlink()
+    return n / (time.perf_counter() - started)
 
-    journal = Journal(folder / f"journal_{count}.jsonl", plan_id="bench")
+
+def concurrent_threads(folder: Path, writers: int, seconds: float) -> float:
+    journal = Journal(folder / "threads.jsonl", "bench")
+    counts = [0] * writers
+    deadline = time.perf_counter() + seconds
+
+    def work(i: int) -> None:
+        while time.perf_counter() < deadline:
+            journal.append("step.claimed", fork_id="main", step_id="step_0001", executor=f"t{i}")
+            counts[i] += 1
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(writers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - started
+    assert journal.verify() is None
+    journal.path.unlink()
+    return sum(counts) / elapsed
+
+
+def concurrent_processes(folder: Path, writers: int, seconds: float) -> float:
+    path = folder / "procs.jsonl"
+    start_at = time.time() + 4.0  # let every interpreter start first
+    procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(path), str(start_at), str(start_at + seconds)],
+                              stdout=subprocess.PIPE, text=True) for _ in range(writers)]
+    runs = [p.communicate()[0].split() for p in procs]
+    total = sum(int(r[0]) for r in runs)
+    span = max(float(r[2]) for r in runs) - min(float(r[1]) for r in runs)
+    assert Journal(path, "bench").verify() is None
+    path.unlink()
+    return total / span
+
+
+def floor_parse(path: Path) -> float:
+    started = time.perf_counter()
+    loads = json.loads
+    with path.open("rb") as fh:
+        for line in fh:
+            loads(line)
+    return time.perf_counter() - started
+
+
+def measure(count: int, folder: Path, writers: int, seconds: float) -> dict[str, float]:
+    figures: dict[str, float] = {"events": count}
+    layout = ProjectLayout.at(folder / f"project_{count}")
+    layout.conductor_dir.mkdir(parents=True)
+    journal = Journal(layout.journal_file("bench"), "bench", checkpoint_path=layout.checkpoint_file("bench"))
     batch: list[tuple[str, Mapping[str, Any]]] = []
     started = time.perf_counter()
     for event in event_stream(count):
@@ -115,55 +197,81 @@ def measure(count: int, durable_sample: int, folder: Path) -> dict[str, float]:
     figures["batch_append_per_s"] = count / (time.perf_counter() - started)
     figures["file_mb"] = journal.path.stat().st_size / 1e6
 
+    figures["floor_parse_s"] = floor_parse(journal.path)
     started = time.perf_counter()
-    state = replay(journal)
+    state = replay(journal, use_checkpoint=False)
     figures["replay_s"] = time.perf_counter() - started
     assert state.event_count == count, (state.event_count, count)
+
+    replay(journal)  # the first reader writes the checkpoint (the engine writes them as it goes)
+    journal.append_many(list(event_stream(2_000))[2:])  # and a tail of events after it
+    assert journal.checkpoint_path is not None
+    started = time.perf_counter()
+    json.loads(journal.checkpoint_path.read_bytes().split(b"\n", 1)[1])
+    figures["floor_checkpoint_s"] = time.perf_counter() - started
+    figures["checkpoint_mb"] = journal.checkpoint_path.stat().st_size / 1e6
+    started = time.perf_counter()
+    api.status(layout.root, "bench")  # the first call also imports the engine (start-up is measured elsewhere)
+    figures["status_first_s"] = time.perf_counter() - started
+    started = time.perf_counter()
+    status = api.status(layout.root, "bench")
+    figures["status_s"] = time.perf_counter() - started
+    assert sum(status["plans"][0]["counts"].values()) == STEPS
+    started = time.perf_counter()
+    explained = api.explain_step(layout.root, "step_0500", "bench")
+    figures["explain_s"] = time.perf_counter() - started
+    assert explained["step_id"] == "step_0500"
+    state = replay(journal)
+    assert journal.last_rejection is None, journal.last_rejection
+    assert state.event_count == count + 1_998
 
     started = time.perf_counter()
     broken = journal.verify()
     figures["verify_s"] = time.perf_counter() - started
     assert broken is None, broken
-
     journal.path.unlink()
-    durable.path.unlink()
+
+    figures["floor_fsync_per_s"] = floor_fsync(folder, seconds)
+    figures["threads_per_s"] = concurrent_threads(folder, writers, seconds)
+    figures["processes_per_s"] = concurrent_processes(folder, writers, seconds)
     return figures
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Journal append and replay benchmark.")
-    parser.add_argument("--quick", action="store_true", help="10^4 events only (smoke run)")
+    parser = argparse.ArgumentParser(description="Journal append, replay and status benchmark.")
+    parser.add_argument("--quick", action="store_true", help="10^4 events, short append runs (smoke run)")
+    parser.add_argument("--events", type=int, default=None, help="journal length (default 10^6)")
+    parser.add_argument("--writers", type=int, default=16)
     parser.add_argument("--json", action="store_true", help="print the figures as JSON too")
     args = parser.parse_args(argv)
-    sizes = [10_000] if args.quick else [100_000, 1_000_000]
-    durable_sample = 500 if args.quick else 2_000
-
+    count = args.events or (10_000 if args.quick else 1_000_000)
+    seconds = 1.0 if args.quick else 4.0
+    load = os.getloadavg()[0]
     print(f"conductor journal benchmark — Python {platform.python_version()} on {platform.machine()} "
-          f"({platform.system()})")  # fmt: skip
-    rows = []
-    with tempfile.TemporaryDirectory(prefix="conductor-bench-") as tmp:
-        for size in sizes:
-            rows.append(measure(size, durable_sample, Path(tmp)))
-            print(f"  measured {size:,} events", file=sys.stderr, flush=True)
-
-    header = (
-        f"{'events':>10} | {'durable append/s':>16} | {'batch append/s':>14} | {'file MB':>8} | "
-        f"{'replay s':>8} | {'verify s':>8} | {'replay µs/event':>15}"
-    )
-    print(header)
-    print("-" * len(header))
-    for row in rows:
-        print(
-            f"{int(row['events']):>10,} | {row['durable_append_per_s']:>16,.0f} | "
-            f"{row['batch_append_per_s']:>14,.0f} | "
-            f"{row['file_mb']:>8.1f} | {row['replay_s']:>8.2f} | {row['verify_s']:>8.2f} | "
-            f"{row['replay_s'] / row['events'] * 1e6:>15.1f}"
-        )
-    if len(rows) == 2:
-        ratio = rows[1]["replay_s"] / rows[0]["replay_s"]
-        print(f"replay time ratio 10^6 / 10^5 = {ratio:.2f} (10.0 = linear)")
+          f"({platform.system()}), {os.cpu_count()} cores, load average {load:.2f}")  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="conductor-bench-", dir=os.environ.get("BENCH_DIR")) as tmp:
+        row = measure(count, Path(tmp), args.writers, seconds)
+    w = args.writers
+    rows = [
+        ("full replay", f"{row['replay_s']:.2f} s", "json.loads of every line", f"{row['floor_parse_s']:.2f} s"),
+        ("status (api; checkpoint + 1,998 events)", f"{row['status_s'] * 1000:.0f} ms",
+         f"json.loads of checkpoint ({row['checkpoint_mb']:.1f} MB)",
+         f"{row['floor_checkpoint_s'] * 1000:.0f} ms"),
+        ("status, first call (+ engine imports)", f"{row['status_first_s'] * 1000:.0f} ms", "", ""),
+        ("explain one step (api)", f"{row['explain_s'] * 1000:.0f} ms", "", ""),
+        (f"durable appends, {w} threads", f"{row['threads_per_s']:,.0f} /s", "1 writer: os.write + fsync",
+         f"{row['floor_fsync_per_s']:,.0f} /s"),
+        (f"durable appends, {w} processes", f"{row['processes_per_s']:,.0f} /s", "", ""),
+        ("batch append (10,000 per fsync)", f"{row['batch_append_per_s']:,.0f} /s", "", ""),
+        ("verify the chain", f"{row['verify_s']:.2f} s", "", ""),
+    ]
+    print(f"{int(row['events']):,} events, {row['file_mb']:.0f} MB")
+    print(f"{'measure':<36} | {'conductor':>12} | {'floor':<32} | {'floor value':>11}")
+    print("-" * 98)
+    for name, value, floor, floor_value in rows:
+        print(f"{name:<36} | {value:>12} | {floor:<32} | {floor_value:>11}")
     if args.json:
-        print(json.dumps(rows, indent=2))
+        print(json.dumps(row, indent=2))
     return 0
 
 

@@ -10,6 +10,7 @@ import subprocess
 import sys
 
 from conductor.contract.policy import Policy
+from conductor.contract.provenance import decode_predicate
 from conductor.handoff import HandoffCoordinator, StepOutcome, TaskSpec, derive_metrics
 from conductor.policy import load_policy_file, merge
 from conductor.policy.levels import PolicyLevel
@@ -61,7 +62,7 @@ def test_plan_with_racing_agents(project: ProjectLayout) -> None:
         assert outcome.reason_code == code, (name, outcome.reason)
         assert outcome.status == ("completed" if code is None else "failed"), name
         assert outcome.provenance_path.parent.name == outcome.status
-        prov = json.loads(outcome.provenance_path.read_text())
+        prov = decode_predicate(json.loads(outcome.provenance_path.read_text()))
         assert prov["verdict"] == ("pass" if code is None else "fail")
         if code:
             assert code in [v["code"] for v in prov["evidence"]["violations"]]

@@ -7,6 +7,7 @@ import json
 import os
 from pathlib import Path
 
+from conductor.contract.provenance import decode_predicate
 from conductor.handoff import HandoffCoordinator, TaskSpec
 from conductor.handoff.claim import claim_next
 from conductor.project.layout import ProjectLayout
@@ -102,7 +103,7 @@ async def test_unclaimed_task_is_reported_and_withdrawn(project: ProjectLayout) 
     assert outcome.task_path.exists()
     assert not list(layout.state_dir("p1", "main", "pending").iterdir())
     assert "task.unclaimed" in [e["event"] for e in events]
-    assert json.loads(outcome.provenance_path.read_text())["reason"].startswith("no agent claimed")
+    assert decode_predicate(json.loads(outcome.provenance_path.read_text()))["reason"].startswith("no agent claimed")
 
 
 async def test_polling_fallback_still_works(project: ProjectLayout, agent_thread) -> None:

@@ -26,8 +26,8 @@ WRITER = textwrap.dedent("""
 
     chain.atomic_write_json = dying
     fork, keys, step = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
-    chain.append_record(fork, fork / "completed" / f"{step}.provenance.json", {"task_id": step},
-                        load_or_create_key(keys))
+    chain.append_record(fork, fork / "completed" / f"{step}.provenance.json",
+                        {"task_id": step, "plan_id": "p", "fork_id": "f"}, load_or_create_key(keys))
 """)
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -34,10 +36,13 @@ def verify(layout: ProjectLayout) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True)
 
 
-def flip_byte(path: Path, needle: bytes) -> None:
-    data = path.read_bytes()
-    at = data.index(needle) + 1  # inside the value, so the JSON stays valid
-    path.write_bytes(data[:at] + bytes([data[at] ^ 1]) + data[at + 1:])
+def flip_payload_byte(path: Path, needle: bytes) -> None:
+    """Flip one bit inside the signed Statement (re-encoded, so the envelope stays well-formed)."""
+    envelope = json.loads(path.read_bytes())
+    payload = base64.b64decode(envelope["payload"])
+    at = payload.index(needle) + 1
+    envelope["payload"] = base64.b64encode(payload[:at] + bytes([payload[at] ^ 1]) + payload[at + 1:]).decode()
+    path.write_text(json.dumps(envelope, indent=2))
 
 
 def test_clean_project_verifies(verified_project: ProjectLayout) -> None:
@@ -45,7 +50,7 @@ def test_clean_project_verifies(verified_project: ProjectLayout) -> None:
     assert out.returncode == 0, out.stdout
     report = json.loads(subprocess.run([sys.executable, "-m", "conductor", "verify", "--json", "--root",
                                         str(verified_project.root)], capture_output=True, text=True).stdout)
-    assert report["ok"] and report["records_checked"] == 3 and report["logs_checked"] == 1
+    assert report["ok"] and report["records_checked"] == 3 and report["logs_checked"] == 1, report
 
 
 def test_one_byte_in_audit_log_is_named(verified_project: ProjectLayout) -> None:
@@ -62,11 +67,11 @@ def test_one_byte_in_audit_log_is_named(verified_project: ProjectLayout) -> None
 
 def test_one_byte_in_provenance_is_named(verified_project: ProjectLayout) -> None:
     prov = verified_project.fork_dir("v1", "main") / "completed" / "step_002.provenance.json"
-    flip_byte(prov, b'"pass"')
+    flip_payload_byte(prov, b'"pass"')
     out = verify(verified_project)
     assert out.returncode == 1
-    assert "completed/step_002.provenance.json (step_002)" in out.stdout
-    assert "signature does not match" in out.stdout
+    assert re.search(r"completed/step_002\.provenance\.json:\d+ \(step_002\)", out.stdout), out.stdout
+    assert "does not match: the envelope was altered" in out.stdout
 
 
 def test_truncated_audit_log_is_detected(verified_project: ProjectLayout) -> None:

@@ -54,7 +54,7 @@ EXPECTED = [
     ("policy/unknown_key_near_miss/.conductor/policy.yaml", "policy/unknown-key", (2, 3, 2, 20)),
     ("policy/unknown_limit_in_allow_loosen/.conductor/policy.yaml", "policy/unknown-limit", (2, 34, 2, 44)),
     ("policy/unknown_top_key/.conductor/policy.yaml", "policy/unknown-key", (2, 1, 2, 10)),
-    ("provenance/missing_verdict/step_001.provenance.json", "provenance/missing-key", (1, 1, 1, 2)),
+    ("provenance/missing_payload_type/step_001.provenance.json", "provenance/missing-key", (1, 1, 1, 2)),
     ("result/bad_status/step_001.result.json", "result/enum", (4, 13, 4, 19)),
     ("result/failed_without_error/step_001.result.json", "result/missing-error", (4, 13, 4, 21)),
     ("result/files_changed_absolute/step_001.result.json", "result/path-absolute", (6, 5, 6, 13)),

@@ -1,15 +1,26 @@
-"""Signed provenance of one step (``step_NNN.provenance.json``), in the in-toto/SLSA spirit.
+"""Signed provenance of one step (``step_NNN.provenance.json``): an in-toto Statement in a DSSE envelope.
 
-It binds the task (by digest), the files before (materials) and after (products), the
-evidence and the verdict, links to the previous record of the fork (a chain), and is signed
-with the project's Ed25519 key.
+The file is a DSSE envelope (:class:`ProvenanceEnvelope`, payload type
+``application/vnd.in-toto+json``) signed with the project's Ed25519 key. Its payload is an
+in-toto Statement v1 (:class:`ProvenanceStatement`): the subjects are the step's output
+files (and its commit, when known) with their digests; the predicate
+(:class:`Provenance`, type :data:`PREDICATE_TYPE`) binds the task (by digest), the policy
+(by hash), the files before and after, the evidence, the verdict, the executor, the times,
+the previous record of the fork (a chain) and the audit-log line of the verdict.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+import base64
+import binascii
+import json
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
+PREDICATE_TYPE = "https://conductor.dev/provenance/step/v1"
+PAYLOAD_TYPE = "application/vnd.in-toto+json"
 
 
 class FileDigest(BaseModel):
@@ -82,17 +93,6 @@ class Evidence(BaseModel):
     violations: list[Violation] = Field(default_factory=list, description="Every rule the step broke.")
 
 
-class Signature(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    algorithm: Literal["ed25519"] = Field(description="Signature algorithm.", examples=["ed25519"])
-    key_id: str = Field(description="SHA-256 of the raw public key, hex.", examples=["3f2a…"])
-    public_key: str = Field(description="Raw Ed25519 public key, base64.", examples=["MCowBQYDK2VwAyEA…"])
-    value: str = Field(
-        description="Signature over the canonical JSON of the record without `signature`, base64.", examples=["…"]
-    )
-
-
 class AuditAnchor(BaseModel):
     """The audit-log line the record is anchored to, so truncating the audit log is detected."""
 
@@ -103,16 +103,21 @@ class AuditAnchor(BaseModel):
 
 
 class Provenance(BaseModel):
-    """Signed record of what one step did and how it was judged."""
+    """What one step did and how it was judged: the predicate of the step's in-toto Statement."""
 
-    model_config = ConfigDict(extra="forbid", title="Conductor provenance")
+    model_config = ConfigDict(extra="forbid", title="Conductor step provenance predicate")
 
-    contract_version: Literal["1.0"] = Field(description="Version of the provenance contract.", examples=["1.0"])
+    contract_version: Literal["1.0", "2.0"] = Field(description="Version of the provenance contract.",
+                                                    examples=["2.0"])
     task_id: str = Field(description="The step.", examples=["step_001"])
     plan_id: str = Field(description="The plan.", examples=["a1b2c3d4"])
     fork_id: str = Field(description="The fork.", examples=["main"])
     task_digest: str = Field(description="SHA-256 of the task file's bytes as handed off.", examples=["9f86d081…"])
     result_digest: str | None = Field(description="SHA-256 of the result file's bytes.", examples=["…"])
+    policy_hash: str | None = Field(default=None, description="Hash of the effective policy the step was judged "
+                                    "by (as pinned when the plan started), when known.", examples=["sha256:…"])
+    commit: str | None = Field(default=None, description="The git commit Conductor built from the verified tree, "
+                               "when known at signing time.", examples=[None])
     executor: str = Field(
         description="Who executed the step (from the result, or `timeout`).", examples=["conductor-agent@host:1"]
     )
@@ -124,8 +129,8 @@ class Provenance(BaseModel):
     started_at: str = Field(description="When the task was handed off (ISO 8601).", examples=["2026-11-26T10:00:00Z"])
     finished_at: str = Field(description="When the verdict was reached (ISO 8601).", examples=["2026-11-26T10:00:10Z"])
     previous_digest: str | None = Field(
-        description="SHA-256 of the previous provenance record of this fork (canonical JSON incl. signature); "
-        "null for the first.",
+        description="SHA-256 (hex) of the previous provenance envelope of this fork (its JSON with sorted keys, "
+        "compact); null for the first.",
         examples=[None],
     )
     audit_anchor: AuditAnchor | None = Field(
@@ -133,4 +138,78 @@ class Provenance(BaseModel):
         description="The fork's audit.log line recording this verdict (seq + digest); `conductor verify` checks "
         "it is still there, so deleting the last audit lines is detected.",
     )
-    signature: Signature | None = Field(default=None, description="Ed25519 signature by the project key.")
+
+
+class Subject(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(description="A workspace-relative file path, or `git-commit` for the step's commit.",
+                      examples=["hello.py"])
+    digest: dict[str, str] = Field(description="Digest set: `sha256` (hex) for files, `gitCommit` for the commit.",
+                                   examples=[{"sha256": "2cf24dba…"}])
+
+
+class ProvenanceStatement(BaseModel):
+    """The payload of a step's provenance envelope: an in-toto Statement v1."""
+
+    model_config = ConfigDict(extra="forbid", title="Conductor provenance statement", populate_by_name=True)
+
+    type_: Literal["https://in-toto.io/Statement/v1"] = Field(alias="_type", description="in-toto Statement v1.")
+    subject: list[Subject] = Field(min_length=1, description="The step's output files (and commit) with digests.")
+    predicateType: Literal["https://conductor.dev/provenance/step/v1"] = Field(
+        description="What the predicate is.")
+    predicate: Provenance = Field(description="Conductor's record of the step.")
+
+
+class DsseSignature(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    keyid: str = Field(description="SHA-256 (hex) of the raw Ed25519 public key; must be pinned in "
+                       "`.conductor/trust.json`.", examples=["3f2a…"])
+    sig: str = Field(description="Ed25519 signature over PAE(payloadType, payload), base64.", examples=["…"])
+
+
+class ProvenanceEnvelope(BaseModel):
+    """Signed provenance of one step: a DSSE envelope around an in-toto Statement."""
+
+    model_config = ConfigDict(extra="forbid", title="Conductor provenance")
+
+    payloadType: Literal["application/vnd.in-toto+json"] = Field(
+        description="DSSE payload type.", examples=[PAYLOAD_TYPE])
+    payload: str = Field(description="The in-toto Statement (provenance-statement.schema.json), JSON, base64.",
+                         examples=["eyJfdHlwZSI6…"])
+    signatures: list[DsseSignature] = Field(min_length=1, description="Signatures by the project key.")
+
+
+def subjects_of(predicate: dict[str, Any]) -> list[dict[str, Any]]:
+    """The Statement's subjects for a predicate: its products that exist, and its commit."""
+    subjects = [{"name": p["path"], "digest": {"sha256": p["sha256"]}}
+                for p in predicate.get("products") or [] if p.get("sha256")]
+    if predicate.get("commit"):
+        subjects.append({"name": "git-commit", "digest": {"gitCommit": predicate["commit"]}})
+    if not subjects:  # a statement needs a subject: a step that left no file is about its task
+        task_digest = str(predicate.get("task_digest") or "")
+        subjects.append({"name": f"task:{predicate.get('task_id')}", "digest": {"sha256": task_digest}})
+    return subjects
+
+
+def statement_of(predicate: dict[str, Any]) -> dict[str, Any]:
+    return {"_type": STATEMENT_TYPE, "subject": subjects_of(predicate), "predicateType": PREDICATE_TYPE,
+            "predicate": predicate}
+
+
+def decode_predicate(document: Any) -> dict[str, Any] | None:
+    """The predicate of a provenance file's JSON, *signature not checked* (for display); ``None`` if none.
+
+    A pre-envelope (contract 1.0) record is returned as it is.
+    """
+    if not isinstance(document, dict):
+        return None
+    if "payload" not in document:
+        return document if "verdict" in document else None
+    try:
+        statement = json.loads(base64.b64decode(str(document["payload"]), validate=True))
+    except (ValueError, binascii.Error):
+        return None
+    predicate = statement.get("predicate") if isinstance(statement, dict) else None
+    return predicate if isinstance(predicate, dict) else None

@@ -20,7 +20,7 @@ from pydantic import BaseModel
 from conductor.contract.config import Config
 from conductor.contract.plan import Plan
 from conductor.contract.policy import Policy
-from conductor.contract.provenance import Provenance
+from conductor.contract.provenance import ProvenanceEnvelope, ProvenanceStatement
 from conductor.contract.result import Result
 from conductor.contract.task import Task
 from conductor.contract.verdict import Verdict
@@ -31,9 +31,10 @@ MODELS: dict[str, type[BaseModel]] = {
     "config": Config,
     "task": Task,
     "result": Result,
-    "provenance": Provenance,
+    "provenance": ProvenanceEnvelope,
     "plan": Plan,
     "verdict": Verdict,
+    "provenance-statement": ProvenanceStatement,
 }
 KINDS = tuple(MODELS)
 HUMAN_EDITED = frozenset({"policy", "config"})

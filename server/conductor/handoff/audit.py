@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from conductor.project.layout import ProjectLayout
+from conductor.provenance.heads import project_head_signer
 from conductor.storage.chainlog import ChainLog
 
 EVENTS = frozenset({
@@ -50,7 +51,7 @@ class AuditLog:
         self.plan_id = plan_id
         self.fork_id = fork_id
         self.path: Path = layout.audit_log(plan_id, fork_id)
-        self._log = ChainLog(self.path)
+        self._log = ChainLog(self.path, head_signer=project_head_signer(layout))
         self._on_record = on_record
         self._executor = executor
         self._lock: asyncio.Lock | None = None  # in-process writers queue here, not in worker threads

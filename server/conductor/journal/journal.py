@@ -6,47 +6,54 @@ projections of it (:mod:`conductor.journal.projection`). The file is a
 :class:`conductor.storage.ChainLog`, so an edited, inserted or deleted line is caught by
 :meth:`Journal.verify`, and concurrent appends from several processes are serialized.
 
-:meth:`Journal.append` fsyncs each event (durable, a few thousand per second).
-:meth:`Journal.append_many` writes a batch under one lock and one fsync, for importers and
-benchmarks; the chain is identical to appending one by one.
+:meth:`Journal.append` returns once the event is fsynced; concurrent appenders share fsyncs
+(group commit). :meth:`Journal.append_many` writes a batch under one lock and one fsync, for
+importers and benchmarks; the chain is identical to appending one by one. A journal opened
+with :meth:`Journal.for_plan` keeps a head signed with the project key
+(``journal.jsonl.head``), so cutting lines off its end is detected by ``conductor verify``.
 """
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from conductor.journal.events import Event, JournalError, check_event
+
+if TYPE_CHECKING:
+    from conductor.journal.projection import PlanState
 from conductor.project.layout import ProjectLayout
 from conductor.storage import ChainBreak, ChainLog, verify_chain
-from conductor.storage.chainlog import record_digest
+from conductor.storage.chainlog import HeadSigner
 
 
 def utc_now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _canonical_line(record: Mapping[str, Any]) -> bytes:
-    # Same serialization ChainLog uses, so batched and single appends produce identical chains.
-    return json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
-
-
 class Journal:
     """The event journal of one plan."""
 
-    def __init__(self, path: str | os.PathLike[str], plan_id: str) -> None:
+    def __init__(self, path: str | os.PathLike[str], plan_id: str, *, head_signer: HeadSigner | None = None,
+                 checkpoint_path: str | os.PathLike[str] | None = None) -> None:
         self.path = Path(path)
         self.plan_id = plan_id
-        self._log = ChainLog(self.path)
+        self.checkpoint_path = Path(checkpoint_path) if checkpoint_path is not None else None
+        self.last_rejection: str | None = None  # why the last replay ignored the checkpoint, if it did
+        self._log = ChainLog(self.path, head_signer=head_signer)
+        self._checkpointed_seq: int | None = None
 
     @classmethod
     def for_plan(cls, layout: ProjectLayout, plan_id: str) -> Journal:
-        return cls(layout.journal_file(plan_id), plan_id)
+        """The plan's journal; its appends keep a head signed with the project key (created on first use)."""
+        from conductor.provenance.heads import project_head_signer
+
+        return cls(layout.journal_file(plan_id), plan_id, head_signer=project_head_signer(layout),
+                   checkpoint_path=layout.checkpoint_file(plan_id))
 
     def __repr__(self) -> str:
         return f"Journal({str(self.path)!r}, plan_id={self.plan_id!r})"
@@ -62,35 +69,26 @@ class Journal:
         return record
 
     def append(self, event_type: str, /, **data: Any) -> Event:
-        """Validate, append durably, and return the event as stored (with ``seq`` and digests)."""
+        """Validate, append durably, and return the event as stored (with ``seq`` and digests).
+
+        Durable means fsynced; appends from concurrent writers share fsyncs (group commit, see
+        :mod:`conductor.storage.chainlog`). A full disk raises :class:`~conductor.storage.DiskFull`
+        with nothing written.
+        """
         return Event.from_record(self._log.append(self._record(event_type, data)))
+
+    def append_record(self, event_type: str, /, **data: Any) -> dict[str, Any]:
+        """Like :meth:`append`, returning the stored record as a plain dict (no model built)."""
+        return self._log.append(self._record(event_type, data))
 
     def append_many(self, events: Iterable[tuple[str, Mapping[str, Any]]]) -> int:
         """Append ``(type, data)`` pairs under one lock and one fsync; returns how many.
 
         Every event is validated before anything is written, so a bad event loses nothing
-        and writes nothing.
+        and writes nothing; the chain is identical to appending one by one.
         """
         records = [self._record(event_type, data) for event_type, data in events]
-        if not records:
-            return 0
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            seq, prev = ChainLog._tail(fd)
-            chunks = []
-            for record in records:
-                stored = {**record, "seq": seq, "prev": prev}
-                stored["digest"] = prev = record_digest(stored)
-                chunks.append(_canonical_line(stored))
-                seq += 1
-            os.write(fd, b"".join(chunks))
-            os.fsync(fd)
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            os.close(fd)
-        return len(records)
+        return len(self._log.append_many(records))
 
     # -- reading ---------------------------------------------------------------------------
     def records(self) -> Iterator[dict[str, Any]]:
@@ -100,24 +98,70 @@ class Journal:
         ignored, as :class:`~conductor.storage.ChainLog` does (the next append cuts it off). A
         complete line that is not an event is damage: a :class:`JournalError` naming the line.
         """
-        if not self.path.exists():
+        for record, _end in self.scan(0):
+            yield record
+
+    def scan(self, offset: int = 0, *, chunk_size: int = 1 << 22) -> Iterator[tuple[dict[str, Any], int]]:
+        """``(record, byte offset just past its line)`` for every event from byte ``offset`` on."""
+        try:
+            fh = self.path.open("rb")
+        except FileNotFoundError:
             return
-        with self.path.open("rb") as fh:
-            for number, raw in enumerate(fh, start=1):
-                if not raw.endswith(b"\n"):
-                    return
-                if not raw.strip():
-                    continue
-                try:
-                    record = json.loads(raw)
-                except ValueError:
-                    record = None
-                if not isinstance(record, dict) or "seq" not in record or "type" not in record:
-                    raise JournalError(
-                        f"{self.path}:{number}: not a journal event (damaged or half-written line); "
-                        "Journal.verify() shows where the hash chain breaks"
-                    )
-                yield record
+        loads = json.loads
+        with fh:
+            fh.seek(offset)
+            pos = offset
+            number = 0
+            rest = b""
+            while True:
+                chunk = fh.read(chunk_size)
+                if not chunk:
+                    return  # whatever is left in ``rest`` has no newline: torn, never acknowledged
+                lines = (rest + chunk).split(b"\n")
+                rest = lines.pop()
+                for raw in lines:
+                    number += 1
+                    pos += len(raw) + 1
+                    if not raw or raw.isspace():
+                        continue
+                    try:
+                        record = loads(raw)
+                    except ValueError:
+                        record = None
+                    if type(record) is not dict or "seq" not in record or "type" not in record:
+                        where = f":{number}" if offset == 0 else f": line {number} after byte {offset}"
+                        raise JournalError(
+                            f"{self.path}{where}: not a journal event (damaged or half-written line); "
+                            "Journal.verify() shows where the hash chain breaks"
+                        )
+                    yield record, pos
+
+    def maybe_checkpoint(self, state: PlanState, *, every: int | None = None) -> bool:
+        """Write a projection checkpoint of ``state`` when it is ``every`` events past the last one.
+
+        For a writer that keeps the projection in memory (``apply`` after each append): call it
+        after applying an event this journal object appended; ``state`` must be folded through
+        that event. Returns whether a checkpoint was written.
+        """
+        from conductor.journal import checkpoint as cp
+
+        if self.checkpoint_path is None:
+            return False
+        every = cp.CHECKPOINT_EVERY if every is None else every
+        if self._checkpointed_seq is None:
+            found, _why = cp.load_checkpoint(self.checkpoint_path, self.path, self.plan_id)
+            self._checkpointed_seq = found.seq if found is not None else -1
+        if state.last_seq - self._checkpointed_seq < every:
+            return False
+        tail = self._log.last_appended()
+        if tail is None or tail[0] != state.last_seq:
+            return False  # the state is not at this writer's last append: nothing cheap to anchor it to
+        try:
+            cp.write_checkpoint(self.checkpoint_path, self.plan_id, state, tail[1], tail[2])
+        except OSError:
+            return False
+        self._checkpointed_seq = state.last_seq
+        return True
 
     def events(
         self,

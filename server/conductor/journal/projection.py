@@ -14,8 +14,9 @@ The state is made of dataclasses; :meth:`PlanState.to_dict` gives the JSON for `
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
 from conductor.journal.events import Event
@@ -177,6 +178,25 @@ class PlanState:
                 totals[step.state] += 1
         return totals
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> PlanState:
+        """The state back from :meth:`to_dict` (or ``dataclasses.asdict``); derived fields are ignored.
+
+        Used to resume folding from a checkpoint: ``from_dict(s.to_dict())`` folds exactly as ``s``.
+        """
+        tokens = data.get("tokens") or {}
+        forks: dict[str, ForkState] = {}
+        for fork_id, fork in (data.get("forks") or {}).items():
+            steps = {sid: StepState(**{k: v for k, v in step.items() if k in _STEP_FIELDS})
+                     for sid, step in (fork.get("steps") or {}).items()}
+            forks[fork_id] = ForkState(**{k: v for k, v in fork.items() if k in _FORK_FIELDS and k != "steps"},
+                                       steps=steps)
+        plain = {k: v for k, v in data.items() if k in _PLAN_FIELDS and k not in ("tokens", "forks")}
+        return cls(**plain, forks=forks, tokens=TokenUsage(
+            calls=int(tokens.get("calls") or 0), prompt_tokens=int(tokens.get("prompt_tokens") or 0),
+            completion_tokens=int(tokens.get("completion_tokens") or 0),
+            by_purpose={k: dict(v) for k, v in (tokens.get("by_purpose") or {}).items()}))
+
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-serializable form (for ``--json``)."""
         data = asdict(self)
@@ -187,15 +207,9 @@ class PlanState:
         return data
 
 
-def _as_record(event: Event | Mapping[str, Any]) -> tuple[int, str, str, dict[str, Any]]:
-    if isinstance(event, Event):
-        return event.seq, event.type, event.ts, event.data
-    return (
-        int(event.get("seq", -1)),
-        str(event.get("type", "")),
-        str(event.get("ts", "")),
-        event.get("data") or {},
-    )
+_STEP_FIELDS = frozenset(f.name for f in fields(StepState))
+_FORK_FIELDS = frozenset(f.name for f in fields(ForkState))
+_PLAN_FIELDS = frozenset(f.name for f in fields(PlanState))
 
 
 def _note(step: StepState, seq: int, ts: str, kind: str, **extra: Any) -> None:
@@ -205,135 +219,257 @@ def _note(step: StepState, seq: int, ts: str, kind: str, **extra: Any) -> None:
 
 
 def apply(state: PlanState, event: Event | Mapping[str, Any]) -> PlanState:
-    """Fold one event into ``state`` (in place) and return it."""
-    seq, kind, ts, data = _as_record(event)
-    plan_id = event.plan_id if isinstance(event, Event) else str(event.get("plan_id") or "")
+    """Fold one event into ``state`` (in place) and return it.
+
+    A pure fold: the result depends only on ``state`` and ``event``, so an engine can keep a
+    projection in memory and apply each event it appends, and a checkpoint plus the events
+    after it folds to exactly what a full replay gives. Cost is a few dictionary operations.
+    """
+    if isinstance(event, Event):
+        seq, kind, ts, data, plan_id = event.seq, event.type, event.ts, event.data, event.plan_id
+    else:
+        seq = event.get("seq", -1)
+        if type(seq) is not int:
+            seq = int(seq)
+        kind = event.get("type") or ""
+        ts = event.get("ts") or ""
+        data = event.get("data") or {}
+        plan_id = event.get("plan_id") or ""
     state.last_seq = seq
     state.event_count += 1
-    state.updated_at = ts or state.updated_at
+    if ts:
+        state.updated_at = ts
     if plan_id and not state.plan_id:
-        state.plan_id = plan_id
+        state.plan_id = str(plan_id)
 
-    fork_id = str(data["fork_id"]) if data.get("fork_id") is not None else None
-    step_id = str(data["step_id"]) if data.get("step_id") is not None else None
-    step = state.step(fork_id, step_id) if fork_id is not None and step_id is not None else None
-
-    if kind == "plan.created":
-        state.goal = data.get("goal", "")
-        state.mode = data.get("mode", "")
-        state.forks_requested = int(data.get("forks") or 0)
-        state.config = data.get("config") or {}
-        state.status = "running"
-        state.created_at = ts
-    elif kind == "policy.effective":
-        target: StepState | ForkState | PlanState
-        target = step if step is not None else (state.fork(fork_id) if fork_id is not None else state)
-        target.policy = data.get("policy")
-        target.policy_origins = data.get("origins")
-    elif kind == "llm.call":
-        state.tokens.add(str(data.get("purpose", "")), data.get("usage") or {})
-    elif kind == "plan.planned" and fork_id is not None:
-        fork = state.fork(fork_id)
-        plan = data.get("plan") or {}
-        fork.strategy = data.get("strategy") or plan.get("strategy", "")
-        fork.summary = plan.get("summary", "")
-        fork.steps = {}
-        for spec in plan.get("steps") or []:
-            planned = state.step(fork_id, spec["id"])
-            planned.title = spec.get("title", "")
-            planned.instruction = spec.get("instruction", "")
-            planned.allowed_files = list(spec.get("allowed_files") or [])
-            planned.depends_on = list(spec.get("depends_on") or [])
-            planned.rationale = spec.get("rationale", "")
-            planned.estimated_confidence = spec.get("estimated_confidence")
-            _note(planned, seq, ts, kind)
-    elif kind == "fork.created" and fork_id is not None:
-        fork = state.fork(fork_id)
-        fork.branch = data.get("branch")
-        fork.worktree = data.get("worktree")
-    elif kind == "fork.scored" and fork_id is not None:
-        fork = state.fork(fork_id)
-        fork.score = data.get("score")
-        fork.score_parts = data.get("parts")
-    elif kind == "plan.merged":
-        state.merged = {"fork_id": fork_id, "branch": data.get("branch"), "commit": data.get("commit")}
-    elif kind == "plan.halted":
-        state.status = "halted"
-        state.halted_reason = data.get("reason")
-    elif kind == "plan.resumed":
-        state.status = "running"
-        state.halted_reason = None
-    elif kind == "plan.finished":
-        state.status = "finished"
-        state.outcome = data.get("outcome")
-    elif step is not None and kind.startswith("step."):
-        _apply_step(step, kind, data)
-        _note(step, seq, ts, kind, **_timeline_detail(kind, data))
-    else:
+    fork_id = data.get("fork_id")
+    if fork_id is not None and type(fork_id) is not str:
+        fork_id = str(fork_id)
+    step_id = data.get("step_id")
+    step_handler = _STEP_HANDLERS.get(kind) or (_step_other if kind.startswith("step.") else None)
+    if fork_id is not None and step_id is not None:
+        if step_handler is None:
+            state.step(fork_id, str(step_id))  # any event naming a step makes it known
+        else:
+            step_id = str(step_id)
+            fork = state.forks.get(fork_id) or state.fork(fork_id)
+            step = fork.steps.get(step_id)
+            if step is None:
+                step = state.step(fork_id, step_id)
+            step_handler(step, data)
+            detail = _TIMELINE_KEYS.get(kind)
+            entry = {"seq": seq, "ts": ts, "type": kind}
+            if detail:
+                for key in detail:
+                    entry[key] = data.get(key)
+            timeline = step.timeline
+            timeline.append(entry)
+            if len(timeline) > TIMELINE_LIMIT:
+                del timeline[0]
+            return state
+    plan_handler = _PLAN_HANDLERS.get(kind)
+    if plan_handler is None or not plan_handler(state, fork_id, data, seq, ts):
         state.unknown_events += 1
     return state
 
 
-def _timeline_detail(kind: str, data: Mapping[str, Any]) -> dict[str, Any]:
-    keys = {
-        "step.handed_off": ("attempt", "task_path"),
-        "step.claimed": ("executor",),
-        "step.verified": ("verdict", "reason"),
-        "step.failed": ("cause", "reason"),
-        "step.approved": ("by",),
-        "step.rejected": ("by",),
-        "step.repair_planned": ("attempt",),
-    }.get(kind, ())
-    return {k: data.get(k) for k in keys}
+# -- plan-level events: each returns False when the event does not apply (counted as unknown)
+def _plan_created(state: PlanState, fork_id: str | None, data: Mapping[str, Any], seq: int, ts: str) -> bool:
+    state.goal = data.get("goal", "")
+    state.mode = data.get("mode", "")
+    state.forks_requested = int(data.get("forks") or 0)
+    state.config = data.get("config") or {}
+    state.status = "running"
+    state.created_at = ts
+    return True
 
 
-def _apply_step(step: StepState, kind: str, data: Mapping[str, Any]) -> None:
-    if kind == "step.confidence":
-        step.confidence = data.get("confidence")
-    elif kind == "step.waiting_approval":
-        step.state = "waiting_approval"
-    elif kind == "step.approved":
-        step.approved_by = data.get("by")
-        if step.state == "waiting_approval":
-            step.state = "pending"
-    elif kind == "step.rejected":
-        step.rejected_by = data.get("by")
-        step.state = "skipped"
-    elif kind == "step.handed_off":
-        step.state = "in_progress"
-        step.attempts = max(step.attempts + 1, int(data.get("attempt") or 0))
-        step.task_path = data.get("task_path")
-        step.checksum = data.get("checksum")
-    elif kind == "step.claimed":
-        step.state = "in_progress"
-        step.executor = data.get("executor")
-    elif kind == "step.verified":
-        step.verdict = data.get("verdict")
-        step.verdict_reason = data.get("reason")
-        step.evidence = data.get("evidence")
-        step.provenance_path = data.get("provenance_path")
-    elif kind == "step.completed":
-        step.state = "completed"
-        step.failure_cause = step.failure_reason = None
-    elif kind == "step.failed":
-        step.state = "failed"
-        step.failure_cause = data.get("cause")
-        step.failure_reason = data.get("reason")
-    elif kind == "step.repair_planned":
-        step.repairs.append(
-            {
-                "attempt": data.get("attempt"),
-                "previous_instruction": step.instruction,
-                "previous_allowed_files": list(step.allowed_files),
-                "failure_cause": step.failure_cause,
-                "instruction": data.get("instruction"),
-                "allowed_files": data.get("allowed_files"),
-                "similar_fixes": data.get("similar_fixes"),
-            }
-        )
-        step.instruction = data.get("instruction") or step.instruction
-        step.allowed_files = list(data.get("allowed_files") or step.allowed_files)
+def _policy_effective(state: PlanState, fork_id: str | None, data: Mapping[str, Any], seq: int, ts: str) -> bool:
+    step_id = data.get("step_id")
+    target: StepState | ForkState | PlanState
+    if fork_id is not None and step_id is not None:
+        target = state.step(fork_id, str(step_id))
+    else:
+        target = state.fork(fork_id) if fork_id is not None else state
+    target.policy = data.get("policy")
+    target.policy_origins = data.get("origins")
+    return True
+
+
+def _llm_call(state: PlanState, fork_id: str | None, data: Mapping[str, Any], seq: int, ts: str) -> bool:
+    state.tokens.add(str(data.get("purpose", "")), data.get("usage") or {})
+    return True
+
+
+def _plan_planned(state: PlanState, fork_id: str | None, data: Mapping[str, Any], seq: int, ts: str) -> bool:
+    if fork_id is None:
+        return False
+    fork = state.fork(fork_id)
+    plan = data.get("plan") or {}
+    fork.strategy = data.get("strategy") or plan.get("strategy", "")
+    fork.summary = plan.get("summary", "")
+    fork.steps = {}
+    for spec in plan.get("steps") or []:
+        planned = state.step(fork_id, spec["id"])
+        planned.title = spec.get("title", "")
+        planned.instruction = spec.get("instruction", "")
+        planned.allowed_files = list(spec.get("allowed_files") or [])
+        planned.depends_on = list(spec.get("depends_on") or [])
+        planned.rationale = spec.get("rationale", "")
+        planned.estimated_confidence = spec.get("estimated_confidence")
+        _note(planned, seq, ts, "plan.planned")
+    return True
+
+
+def _fork_created(state: PlanState, fork_id: str | None, data: Mapping[str, Any], seq: int, ts: str) -> bool:
+    if fork_id is None:
+        return False
+    fork = state.fork(fork_id)
+    fork.branch = data.get("branch")
+    fork.worktree = data.get("worktree")
+    return True
+
+
+def _fork_scored(state: PlanState, fork_id: str | None, data: Mapping[str, Any], seq: int, ts: str) -> bool:
+    if fork_id is None:
+        return False
+    fork = state.fork(fork_id)
+    fork.score = data.get("score")
+    fork.score_parts = data.get("parts")
+    return True
+
+
+def _plan_merged(state: PlanState, fork_id: str | None, data: Mapping[str, Any], seq: int, ts: str) -> bool:
+    state.merged = {"fork_id": fork_id, "branch": data.get("branch"), "commit": data.get("commit")}
+    return True
+
+
+def _plan_halted(state: PlanState, fork_id: str | None, data: Mapping[str, Any], seq: int, ts: str) -> bool:
+    state.status = "halted"
+    state.halted_reason = data.get("reason")
+    return True
+
+
+def _plan_resumed(state: PlanState, fork_id: str | None, data: Mapping[str, Any], seq: int, ts: str) -> bool:
+    state.status = "running"
+    state.halted_reason = None
+    return True
+
+
+def _plan_finished(state: PlanState, fork_id: str | None, data: Mapping[str, Any], seq: int, ts: str) -> bool:
+    state.status = "finished"
+    state.outcome = data.get("outcome")
+    return True
+
+
+_PLAN_HANDLERS = {
+    "plan.created": _plan_created,
+    "policy.effective": _policy_effective,
+    "llm.call": _llm_call,
+    "plan.planned": _plan_planned,
+    "fork.created": _fork_created,
+    "fork.scored": _fork_scored,
+    "plan.merged": _plan_merged,
+    "plan.halted": _plan_halted,
+    "plan.resumed": _plan_resumed,
+    "plan.finished": _plan_finished,
+}
+
+
+# -- step events
+
+
+def _step_confidence(step: StepState, data: Mapping[str, Any]) -> None:
+    step.confidence = data.get("confidence")
+
+
+def _step_waiting(step: StepState, data: Mapping[str, Any]) -> None:
+    step.state = "waiting_approval"
+
+
+def _step_approved(step: StepState, data: Mapping[str, Any]) -> None:
+    step.approved_by = data.get("by")
+    if step.state == "waiting_approval":
         step.state = "pending"
+
+
+def _step_rejected(step: StepState, data: Mapping[str, Any]) -> None:
+    step.rejected_by = data.get("by")
+    step.state = "skipped"
+
+
+def _step_handed_off(step: StepState, data: Mapping[str, Any]) -> None:
+    step.state = "in_progress"
+    step.attempts = max(step.attempts + 1, int(data.get("attempt") or 0))
+    step.task_path = data.get("task_path")
+    step.checksum = data.get("checksum")
+
+
+def _step_claimed(step: StepState, data: Mapping[str, Any]) -> None:
+    step.state = "in_progress"
+    step.executor = data.get("executor")
+
+
+def _step_verified(step: StepState, data: Mapping[str, Any]) -> None:
+    step.verdict = data.get("verdict")
+    step.verdict_reason = data.get("reason")
+    step.evidence = data.get("evidence")
+    step.provenance_path = data.get("provenance_path")
+
+
+def _step_completed(step: StepState, data: Mapping[str, Any]) -> None:
+    step.state = "completed"
+    step.failure_cause = step.failure_reason = None
+
+
+def _step_failed(step: StepState, data: Mapping[str, Any]) -> None:
+    step.state = "failed"
+    step.failure_cause = data.get("cause")
+    step.failure_reason = data.get("reason")
+
+
+def _step_repair_planned(step: StepState, data: Mapping[str, Any]) -> None:
+    step.repairs.append(
+        {
+            "attempt": data.get("attempt"),
+            "previous_instruction": step.instruction,
+            "previous_allowed_files": list(step.allowed_files),
+            "failure_cause": step.failure_cause,
+            "instruction": data.get("instruction"),
+            "allowed_files": data.get("allowed_files"),
+            "similar_fixes": data.get("similar_fixes"),
+        }
+    )
+    step.instruction = data.get("instruction") or step.instruction
+    step.allowed_files = list(data.get("allowed_files") or step.allowed_files)
+    step.state = "pending"
+
+
+def _step_other(step: StepState, data: Mapping[str, Any]) -> None:
+    """A ``step.*`` event that changes no field (``step.forked``, ``step.variant_chosen``, newer ones)."""
+
+
+_STEP_HANDLERS = {
+    "step.confidence": _step_confidence,
+    "step.waiting_approval": _step_waiting,
+    "step.approved": _step_approved,
+    "step.rejected": _step_rejected,
+    "step.handed_off": _step_handed_off,
+    "step.claimed": _step_claimed,
+    "step.verified": _step_verified,
+    "step.completed": _step_completed,
+    "step.failed": _step_failed,
+    "step.repair_planned": _step_repair_planned,
+}
+_TIMELINE_KEYS: dict[str, tuple[str, ...]] = {
+    "step.handed_off": ("attempt", "task_path"),
+    "step.claimed": ("executor",),
+    "step.verified": ("verdict", "reason"),
+    "step.failed": ("cause", "reason"),
+    "step.approved": ("by",),
+    "step.rejected": ("by",),
+    "step.repair_planned": ("attempt",),
+}
 
 
 def project(events: Iterable[Event | Mapping[str, Any]]) -> PlanState:
@@ -344,19 +480,52 @@ def project(events: Iterable[Event | Mapping[str, Any]]) -> PlanState:
     return state
 
 
-def replay(journal: Journal | Iterable[Event | Mapping[str, Any]], to_seq: int | None = None) -> PlanState:
-    """The plan state as of event ``to_seq`` (inclusive; ``None`` = the end)."""
-    if isinstance(journal, Journal):
-        records: Iterable[Event | Mapping[str, Any]] = journal.records()
-        state = PlanState(plan_id=journal.plan_id)
-    else:
-        records = journal
+def replay(journal: Journal | Iterable[Event | Mapping[str, Any]], to_seq: int | None = None, *,
+           use_checkpoint: bool = True) -> PlanState:
+    """The plan state as of event ``to_seq`` (inclusive; ``None`` = the end).
+
+    For a :class:`Journal` with a checkpoint file, a valid checkpoint at or before ``to_seq`` is
+    the starting point (see :mod:`conductor.journal.checkpoint`); having folded at least
+    ``CHECKPOINT_EVERY`` events past it, a full replay to the end writes a new one.
+    """
+    if not isinstance(journal, Journal):
         state = PlanState()
-    for record in records:
-        seq = record.seq if isinstance(record, Event) else int(record.get("seq", -1))
-        if to_seq is not None and seq > to_seq:
+        for record in journal:
+            seq = record.seq if isinstance(record, Event) else int(record.get("seq", -1))
+            if to_seq is not None and seq > to_seq:
+                break
+            apply(state, record)
+        return state
+    return _fold_journal(journal, to_seq, use_checkpoint)
+
+
+def _fold_journal(journal: Journal, to_seq: int | None, use_checkpoint: bool) -> PlanState:
+    from conductor.journal import checkpoint as cp
+
+    state: PlanState | None = None
+    offset = 0
+    since_checkpoint = 0
+    path = journal.checkpoint_path if use_checkpoint else None
+    if path is not None:
+        found, why = cp.load_checkpoint(path, journal.path, journal.plan_id)
+        journal.last_rejection = why
+        if found is not None and (to_seq is None or found.seq <= to_seq):
+            state = PlanState.from_dict(found.state)
+            offset = found.offset
+    if state is None:
+        state = PlanState(plan_id=journal.plan_id)
+    last_digest = ""
+    end = offset
+    for record, end_offset in journal.scan(offset):
+        if to_seq is not None and record["seq"] > to_seq:
             break
         apply(state, record)
+        last_digest = record.get("digest", "")
+        end = end_offset
+        since_checkpoint += 1
+    if path is not None and to_seq is None and since_checkpoint >= cp.CHECKPOINT_EVERY and last_digest:
+        with contextlib.suppress(OSError):  # a cache: a full disk or read-only folder just means no checkpoint
+            cp.write_checkpoint(path, journal.plan_id, state, last_digest, end)
     return state
 
 

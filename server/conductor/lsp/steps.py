@@ -197,7 +197,10 @@ def scan_files(root: Path) -> dict[tuple[str, str, str], StepInfo]:
                     info.result = result if result.exists() else None
                     info.provenance = provenance if provenance.exists() else None
                     if state == "failed":
-                        info.reason = (_load_json(provenance).get("reason") if info.provenance else None) \
+                        from conductor.contract.provenance import decode_predicate
+
+                        signed = decode_predicate(_load_json(provenance)) if info.provenance else None
+                        info.reason = (signed or {}).get("reason") \
                             or (_load_json(result).get("error") if info.result else None) or info.reason
     return steps
 

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from conductor.contract.checksum import task_checksum
+from conductor.contract.provenance import decode_predicate
 from conductor.contract.result import Result
 from conductor.contract.task import Task
 from conductor.handoff.audit import parse_ts, utc_now
@@ -273,7 +274,7 @@ def _provenance(layout: ProjectLayout, ref: StepRef) -> dict[str, Any] | None:
         data = json.loads(path.read_bytes())
     except (FileNotFoundError, ValueError):
         return None
-    return data if isinstance(data, dict) else None
+    return decode_predicate(data)
 
 
 def _not_in_progress(layout: ProjectLayout, task_id: str, refs: list[StepRef], scope: str) -> QueueError:
@@ -410,7 +411,7 @@ def find_verdict(layout: ProjectLayout, sub: Submitted) -> tuple[Path, dict[str,
         candidates.extend(sorted(attempts.glob(f"*/{name}"), reverse=True))
     for path in candidates:
         try:
-            data = json.loads(path.read_bytes())
+            data = decode_predicate(json.loads(path.read_bytes()))
         except (FileNotFoundError, ValueError):
             continue
         if isinstance(data, dict) and data.get("result_digest") == sub.result_digest:

@@ -87,7 +87,20 @@ def init_project(target: str | Path, name: str | None = None) -> InitReport:
     _agents_md(root / "AGENTS.md", report, name or root.name)
     _gitignore(root / ".gitignore", report)
     _mcp_configs(root, report)
+    _pin_key(layout, report)
     return report
+
+
+def _pin_key(layout: ProjectLayout, report: InitReport) -> None:
+    """Create the project key and pin it in ``.conductor/trust.json`` (to be committed and reviewed)."""
+    rel = layout.relative(layout.trust_file)
+    if layout.trust_file.exists():
+        report.kept.append(rel)
+        return
+    from conductor.provenance.trust import project_key_fingerprint
+
+    project_key_fingerprint(layout)
+    report.created.append(rel)
 
 
 def _mcp_configs(root: Path, report: InitReport) -> None:

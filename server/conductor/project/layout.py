@@ -1,8 +1,8 @@
 """Names every path inside a project's ``.conductor`` folder, so no other module spells them.
 
 ```
-.conductor/policy.yaml  config.yaml  history.db  keys/
-.conductor/plans/<plan_id>/plan.json  journal.jsonl
+.conductor/policy.yaml  config.yaml  history.db  keys/  trust.json
+.conductor/plans/<plan_id>/plan.json  journal.jsonl  checkpoint.json
 .conductor/handoff/plan_<plan_id>/fork_<fork_id>/{pending,in_progress,completed,failed}/ audit.log
 .conductor/handoff/metrics.json
 ```
@@ -18,6 +18,8 @@ from pathlib import Path
 
 CONDUCTOR_DIR = ".conductor"
 TASK_STATES = ("pending", "in_progress", "completed", "failed")
+KEYS_DIR = "keys"
+TRUST_FILE = "trust.json"  # beside keys/: the pinned project key(s), committed and reviewed like code
 
 
 def find_project_root(start: str | os.PathLike[str] | None = None) -> Path | None:
@@ -55,7 +57,11 @@ class ProjectLayout:
 
     @property
     def keys_dir(self) -> Path:
-        return self.conductor_dir / "keys"
+        return self.conductor_dir / KEYS_DIR
+
+    @property
+    def trust_file(self) -> Path:
+        return self.conductor_dir / TRUST_FILE
 
     @property
     def plans_dir(self) -> Path:
@@ -85,6 +91,9 @@ class ProjectLayout:
 
     def journal_file(self, plan_id: str) -> Path:
         return self.plan_dir(plan_id) / "journal.jsonl"
+
+    def checkpoint_file(self, plan_id: str) -> Path:
+        return self.plan_dir(plan_id) / "checkpoint.json"
 
     def fork_dir(self, plan_id: str, fork_id: str) -> Path:
         return self.handoff_dir / f"plan_{plan_id}" / f"fork_{fork_id}"

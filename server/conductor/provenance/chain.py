@@ -1,5 +1,8 @@
 """Appending a signed provenance record to its fork's chain, safely under concurrency and crashes.
 
+A record is a DSSE envelope around an in-toto Statement (``provenance.signing``); its
+predicate names the digest of the fork's previous envelope.
+
 Why a module of its own: each record names the digest of the fork's previous record, so
 "read the head, sign, write the record, move the head" must happen as one step even when
 several steps of a fork finish at once (threads or processes), and must survive the process
@@ -26,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from conductor.provenance.keys import ProjectKey
-from conductor.provenance.signing import record_digest, sign_record
+from conductor.provenance.signing import record_digest, sign_predicate
 from conductor.storage.atomic import atomic_write_json
 
 HEAD_FILE = "provenance.head"
@@ -77,9 +80,11 @@ def chain_head(fork_dir: Path) -> dict[str, Any] | None:
 
 def append_record(fork_dir: Path, target: Path, record: dict[str, Any], key: ProjectKey,
                   before_write: Callable[[str | None], None] | None = None) -> tuple[dict[str, Any], str]:
-    """Link ``record`` to the fork's head, sign it, write it to ``target``; returns (record, digest).
+    """Link the predicate ``record`` to the fork's head, sign it, write the envelope to ``target``.
 
-    ``before_write(previous_digest)`` runs under the lock, before the file is written.
+    Returns ``(predicate, digest)``: the predicate as signed (``previous_digest`` filled in)
+    and the digest of the envelope written. ``before_write(previous_digest)`` runs under the
+    lock, before the file is written.
     """
     fork_dir.mkdir(parents=True, exist_ok=True)
     fd = os.open(fork_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
@@ -89,8 +94,10 @@ def append_record(fork_dir: Path, target: Path, record: dict[str, Any], key: Pro
         previous = head["digest"] if head else None
         if before_write is not None:
             before_write(previous)
-        signed = sign_record({**record, "previous_digest": previous}, key)
-        digest = record_digest(signed)
+        predicate = {k: v for k, v in record.items() if k != "signature"}
+        predicate["previous_digest"] = previous
+        envelope = sign_predicate(predicate, key)
+        digest = record_digest(envelope)
         new_head = {
             "digest": digest,
             "path": target.relative_to(fork_dir).as_posix(),
@@ -98,11 +105,11 @@ def append_record(fork_dir: Path, target: Path, record: dict[str, Any], key: Pro
             "count": (int(head.get("count", 0)) if head else 0) + 1,
         }
         atomic_write_json(fork_dir / INTENT_FILE, new_head)
-        atomic_write_json(target, signed)
+        atomic_write_json(target, envelope)
         atomic_write_json(fork_dir / HEAD_FILE, new_head)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(fork_dir / INTENT_FILE)
-        return signed, digest
+        return predicate, digest
     finally:
         fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)

@@ -6,6 +6,10 @@ readable by others. The folder is created 0700, the private key 0600 (PKCS#8 PEM
 public key beside it (raw, base64) so records can be checked without the private key.
 The private key is written to a temporary file and published with ``os.link``, which fails
 when the target exists: two racing creators can never both "win".
+
+The key is pinned in ``.conductor/trust.json`` (``provenance.trust``) when it is created;
+after that, a missing key is not silently replaced and a key that is not pinned is refused
+(:class:`~conductor.provenance.trust.TrustError`).
 """
 
 from __future__ import annotations
@@ -79,23 +83,35 @@ def _publish(path: Path, data: bytes, mode: int) -> bool:
             os.unlink(tmp)
 
 
+def load_private_key(private_path: Path) -> ProjectKey:
+    loaded = serialization.load_pem_private_key(private_path.read_bytes(), password=None)
+    if not isinstance(loaded, Ed25519PrivateKey):
+        raise ValueError(f"{private_path} is not an Ed25519 private key")
+    return ProjectKey(loaded)
+
+
 def load_or_create_key(keys_dir: Path) -> ProjectKey:
-    """The project key, created (0600, in a 0700 folder) if there is none yet."""
+    """The project key, created (0600, in a 0700 folder) and pinned if there is none yet.
+
+    Raises ``TrustError`` when ``trust.json`` pins a key and the one in ``keys_dir`` is missing
+    or another.
+    """
+    from conductor.provenance.trust import check_missing, pin_if_unpinned
+
     private_path = keys_dir / PRIVATE_KEY_FILE
     if not private_path.exists():
+        check_missing(keys_dir)
         _ensure_dir(keys_dir)
         candidate = Ed25519PrivateKey.generate()
         pem = candidate.private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
         )
         _publish(private_path, pem, 0o600)
-    loaded = serialization.load_pem_private_key(private_path.read_bytes(), password=None)
-    if not isinstance(loaded, Ed25519PrivateKey):
-        raise ValueError(f"{private_path} is not an Ed25519 private key")
-    key = ProjectKey(loaded)
+    key = load_private_key(private_path)
     public_path = keys_dir / PUBLIC_KEY_FILE
     if not public_path.exists():
         _publish(public_path, (key.public_b64 + "\n").encode("ascii"), 0o644)
+    pin_if_unpinned(keys_dir, key)
     return key
 
 

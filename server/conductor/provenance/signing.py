@@ -1,67 +1,44 @@
-"""Signing one provenance record and computing the digest that links records into a chain.
+"""Signing one step's provenance and computing the digest that chains records.
 
 Why a module of its own: the exact bytes that are signed and hashed are part of the
-contract. The signature covers the canonical JSON (``conductor.contract.canonical_json``)
-of the record without its ``signature`` field; the chain digest is the SHA-256 of the
-canonical JSON of the whole record, signature included, so the next record commits to
-the previous one's signature too.
+contract. A record is an in-toto Statement v1 (``contract.provenance.statement_of``)
+serialized as JSON with sorted keys and compact separators, wrapped in a DSSE envelope
+signed with the project's Ed25519 key (``provenance.dsse``). The chain digest of a record is
+the SHA-256 of its envelope's JSON with sorted keys and compact separators (the envelope
+holds only ASCII strings, so every JSON library produces the same bytes): the next record
+commits to the previous one's signature too.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
+import hashlib
+import json
+from collections.abc import Mapping
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
-from conductor.contract.checksum import canonical_json, sha256_hex
-from conductor.provenance.keys import ProjectKey, key_id_of
+from conductor.contract.provenance import PAYLOAD_TYPE, PREDICATE_TYPE, STATEMENT_TYPE, statement_of
+from conductor.provenance.dsse import EnvelopeError, open_json, payload_bytes, sign_envelope
+from conductor.provenance.keys import ProjectKey
 
 
-def signed_bytes(record: dict[str, Any]) -> bytes:
-    return canonical_json({k: v for k, v in record.items() if k != "signature"})
+def record_digest(envelope: Mapping[str, Any]) -> str:
+    """Hex SHA-256 of the envelope's canonical JSON (signatures included)."""
+    raw = json.dumps(envelope, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return hashlib.sha256(raw).hexdigest()
 
 
-def record_digest(record: dict[str, Any]) -> str:
-    """Hex SHA-256 of the record's canonical JSON, signature included."""
-    return sha256_hex(canonical_json(record))
+def sign_predicate(predicate: dict[str, Any], key: ProjectKey) -> dict[str, Any]:
+    """The DSSE envelope of the in-toto Statement whose predicate is ``predicate``."""
+    return sign_envelope(payload_bytes(statement_of(predicate)), PAYLOAD_TYPE, key)
 
 
-def sign_record(record: dict[str, Any], key: ProjectKey) -> dict[str, Any]:
-    """A copy of ``record`` with an Ed25519 ``signature`` block."""
-    value = key.private.sign(signed_bytes(record))
-    return {
-        **{k: v for k, v in record.items() if k != "signature"},
-        "signature": {
-            "algorithm": "ed25519",
-            "key_id": key.key_id,
-            "public_key": key.public_b64,
-            "value": base64.b64encode(value).decode("ascii"),
-        },
-    }
-
-
-def verify_signature(record: dict[str, Any], trusted_public: bytes | None) -> str | None:
-    """``None`` when the signature is valid (and by the trusted key, if given); else why not."""
-    sig = record.get("signature")
-    if not isinstance(sig, dict):
-        return "record is not signed"
-    if sig.get("algorithm") != "ed25519":
-        return f"unsupported signature algorithm {sig.get('algorithm')!r}"
-    try:
-        public_raw = base64.b64decode(str(sig.get("public_key", "")), validate=True)
-        value = base64.b64decode(str(sig.get("value", "")), validate=True)
-        public = Ed25519PublicKey.from_public_bytes(public_raw)
-    except (ValueError, binascii.Error):
-        return "signature block is malformed"
-    if sig.get("key_id") != key_id_of(public_raw):
-        return "signature key_id does not match its public key"
-    if trusted_public is not None and public_raw != trusted_public:
-        return "signed by a key that is not the project's key"
-    try:
-        public.verify(value, signed_bytes(record))
-    except InvalidSignature:
-        return "signature does not match the record: it was edited after signing"
-    return None
+def open_statement(envelope: Any, trusted: Mapping[str, bytes]) -> dict[str, Any]:
+    """The verified Statement of a provenance envelope; :class:`EnvelopeError` says why not."""
+    statement = open_json(envelope, trusted, PAYLOAD_TYPE)
+    if statement.get("_type") != STATEMENT_TYPE:
+        raise EnvelopeError(f"payload is not an in-toto Statement v1 (_type {statement.get('_type')!r})")
+    if statement.get("predicateType") != PREDICATE_TYPE:
+        raise EnvelopeError(f"predicateType is {statement.get('predicateType')!r}, expected {PREDICATE_TYPE}")
+    if not isinstance(statement.get("predicate"), dict):
+        raise EnvelopeError("the Statement has no predicate object")
+    return statement

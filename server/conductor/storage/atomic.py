@@ -2,7 +2,8 @@
 
 The content goes to a temporary file in the same folder, is flushed and fsynced, then
 renamed over the target (atomic on POSIX); the folder is fsynced so the rename survives a
-crash.
+crash. When the disk is full (or the quota exhausted) the temporary file is removed and
+:class:`~conductor.storage.errors.DiskFull` is raised: the target keeps its old content.
 """
 
 from __future__ import annotations
@@ -14,14 +15,21 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from conductor.storage.errors import DiskFull, is_disk_full
+
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, mode: int = 0o644, *,
                        exclusive: bool = False) -> None:
     """Write ``path`` atomically. With ``exclusive``, refuse (``FileExistsError``) if it exists:
     the temporary file is *linked* into place, which never clobbers, so of two writers one wins."""
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as exc:
+        if is_disk_full(exc):
+            raise DiskFull(target, len(data), code=exc.errno or 0) from exc
+        raise
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
@@ -33,9 +41,11 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, mode: int = 0o
             os.unlink(tmp)
         else:
             os.replace(tmp, target)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(exc, OSError) and is_disk_full(exc) and not isinstance(exc, DiskFull):
+            raise DiskFull(target, len(data), code=exc.errno or 0) from exc
         raise
     fsync_dir(target.parent)
 

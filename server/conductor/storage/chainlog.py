@@ -3,24 +3,52 @@
 Each record is stored as one canonical JSON line ``{"seq": n, "prev": …, "digest": …, ...}``
 where ``digest`` is the SHA-256 of the line's canonical JSON without ``digest`` and ``prev``
 is the digest of the line before. Editing, inserting or deleting a line breaks the chain at
-that line, which
-:func:`verify_chain` reports with its line number. Appends from several processes are
-serialized with an exclusive ``flock`` on the log itself, so the ``prev`` digest a writer
-computes is always that of the true last line.
+that line, which :func:`verify_chain` reports with its line number.
+
+Writing, in two phases:
+
+1. **Append** under an exclusive ``flock`` on the log itself, so the ``prev`` digest a writer
+   computes is always that of the true last line. The lines are written whole or not at all:
+   a short write or ``ENOSPC``/``EDQUOT`` cuts the file back to where it was and raises
+   :class:`~conductor.storage.errors.DiskFull`, so nothing is torn and a sequence number is
+   never given to two lines (the cut-off record was never acknowledged).
+2. **Group commit**: the writer then takes the log's sync lock (``flock`` on the sidecar
+   ``<log>.sync``, which also holds how far the log is known durable). If a writer that held
+   the lock before already fsynced past this writer's line, there is nothing to do; otherwise
+   it fsyncs once for every line written so far — so writers waiting at the same time share
+   one fsync. :meth:`ChainLog.append` returns only when its line is durable.
+
+With a ``head_signer``, the writer that fsyncs also rewrites ``<log>.head``: a signed
+statement of how many lines the log had and the digest of the last one, so cutting lines off
+the end of the log (which leaves a valid chain) is detected. The head is written after the
+fsync it describes; after a crash it may lag behind the log, never run ahead of it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import fcntl
 import hashlib
 import json
 import os
-from collections.abc import Iterator
+import struct
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from conductor.storage.errors import DiskFull, is_disk_full
+
 GENESIS = "0" * 64
+SYNC_SUFFIX = ".sync"
+HEAD_SUFFIX = ".head"
+_SYNC = struct.Struct("<QQ")  # (inode, durable byte offset)
+
+#: Turns ``{"log", "count", "last_seq", "last_digest", "size"}`` into the document stored as ``<log>.head``.
+#: ``None`` means "cannot sign now": the head is left as it was.
+HeadSigner = Callable[[dict[str, Any]], dict[str, Any] | None]
 
 
 def _canonical(record: dict[str, Any]) -> bytes:
@@ -30,6 +58,16 @@ def _canonical(record: dict[str, Any]) -> bytes:
 def record_digest(record: dict[str, Any]) -> str:
     """SHA-256 of a stored record's canonical JSON, ``digest`` itself left out."""
     return hashlib.sha256(_canonical({k: v for k, v in record.items() if k != "digest"})).hexdigest()
+
+
+def head_path(log: str | os.PathLike[str]) -> Path:
+    p = Path(log)
+    return p.with_name(p.name + HEAD_SUFFIX)
+
+
+def sync_path(log: str | os.PathLike[str]) -> Path:
+    p = Path(log)
+    return p.with_name(p.name + SYNC_SUFFIX)
 
 
 @dataclass(frozen=True)
@@ -44,37 +82,204 @@ class ChainBreak:
         return f"{self.path}:{self.line}: {self.reason}"
 
 
+def _write_whole(fd: int, data: bytes, start: int, path: Path) -> None:
+    """Write all of ``data`` at the end of ``fd`` (opened ``O_APPEND``), or cut back to ``start`` and raise."""
+    view = memoryview(data)
+    done = 0
+    try:
+        while done < len(data):
+            written = os.write(fd, view[done:])
+            if written <= 0:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+            done += written
+    except OSError as exc:
+        os.ftruncate(fd, start)
+        if is_disk_full(exc):
+            raise DiskFull(path, len(data) - done, code=exc.errno or errno.ENOSPC) from exc
+        raise
+
+
+def _last_line(fd: int, size: int) -> bytes:
+    """The last complete line of the first ``size`` bytes (which end with a newline)."""
+    chunk = 4096
+    while True:
+        start = max(0, size - chunk)
+        data = os.pread(fd, size - start, start)
+        body = data[:-1] if data.endswith(b"\n") else data
+        cut = body.rfind(b"\n")
+        if cut >= 0 or start == 0:
+            return body[cut + 1:]
+        chunk *= 4
+
+
+class _Slot:
+    __slots__ = ("done", "error", "record", "stored")
+
+    def __init__(self, record: dict[str, Any]) -> None:
+        self.record = record
+        self.stored: dict[str, Any] | None = None
+        self.error: BaseException | None = None
+        self.done = False
+
+
 class ChainLog:
-    """A hash-chained, append-only JSON-lines file."""
+    """A hash-chained, append-only JSON-lines file with durable, group-committed appends."""
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, head_signer: HeadSigner | None = None) -> None:
         self.path = Path(path)
+        self.head_signer = head_signer
+        self._tail_cache: tuple[int, int, int, str] | None = None  # (inode, size, next seq, last digest)
+        self._cache_lock = threading.Lock()
+        self._turn = threading.Condition()  # threads of one process: one leader writes everyone's records
+        self._waiting: list[_Slot] = []
+        self._leading = False
 
+    # -- writing ---------------------------------------------------------------------------
     def append(self, record: dict[str, Any]) -> dict[str, Any]:
-        """Append ``record`` (without ``seq``/``prev``) and return it as stored."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+        """Append ``record`` (without ``seq``/``prev``) durably and return it as stored.
+
+        Threads of one process appending at the same time are written together: one of them
+        writes every waiting record in one locked write and one fsync (all or none of them).
+        """
+        slot = _Slot(record)
+        with self._turn:
+            self._waiting.append(slot)
+            while self._leading and not slot.done:
+                self._turn.wait()
+            if not slot.done:
+                batch, self._waiting, self._leading = self._waiting, [], True
+            else:
+                batch = []
+        if batch:
+            try:
+                stored = self.append_many([s.record for s in batch])
+                for s, line in zip(batch, stored, strict=True):
+                    s.stored = line
+            except BaseException as exc:
+                for s in batch:
+                    s.error = exc
+            finally:
+                with self._turn:
+                    for s in batch:
+                        s.done = True
+                    self._leading = False
+                    self._turn.notify_all()
+        if slot.error is not None:
+            raise slot.error
+        assert slot.stored is not None
+        return slot.stored
+
+    def append_many(self, records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Append several records under one lock and one (shared) fsync; all or none are written."""
+        pending = list(records)
+        if not pending:
+            return []
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+        except OSError as exc:
+            if is_disk_full(exc):
+                raise DiskFull(self.path, None, code=exc.errno or errno.ENOSPC) from exc
+            raise
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
-            seq, prev = self._tail(fd)
-            stored = {**record, "seq": seq, "prev": prev}
-            stored["digest"] = record_digest(stored)
-            line = _canonical(stored) + b"\n"
-            os.write(fd, line)
-            os.fsync(fd)
+            try:
+                seq, prev, start = self._tail(fd)
+                stored: list[dict[str, Any]] = []
+                chunks: list[bytes] = []
+                for record in pending:
+                    line = {**record, "seq": seq, "prev": prev}
+                    line["digest"] = prev = record_digest(line)
+                    stored.append(line)
+                    chunks.append(_canonical(line) + b"\n")
+                    seq += 1
+                data = b"".join(chunks)
+                _write_whole(fd, data, start, self.path)
+                end = start + len(data)
+                with self._cache_lock:
+                    self._tail_cache = (os.fstat(fd).st_ino, end, seq, prev)
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+            self._commit(fd, end)
             return stored
         finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
 
-    @staticmethod
-    def _tail(fd: int) -> tuple[int, str]:
-        """Sequence number and digest for the next record, read from the end of the file.
+    def last_appended(self) -> tuple[int, str, int] | None:
+        """``(seq, digest, end offset)`` of the last line this object appended, if any."""
+        with self._cache_lock:
+            cached = self._tail_cache
+        return (cached[2] - 1, cached[3], cached[1]) if cached is not None and cached[2] > 0 else None
+
+    def _commit(self, fd: int, end: int) -> None:
+        """Make the log durable at least up to byte ``end`` (group commit, see the module docstring)."""
+        ino = os.fstat(fd).st_ino
+        try:
+            sfd = os.open(sync_path(self.path), os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            if is_disk_full(exc):  # no inode for the sidecar: fsync alone still makes the line durable
+                self._fsync(fd, end)
+                return
+            raise
+        try:
+            fcntl.flock(sfd, fcntl.LOCK_EX)
+            raw = os.pread(sfd, _SYNC.size, 0)
+            if len(raw) == _SYNC.size:
+                synced_ino, synced = _SYNC.unpack(raw)
+                if synced_ino == ino and synced >= end:
+                    return  # a writer before us fsynced past our line
+            size = os.fstat(fd).st_size
+            self._fsync(fd, end)
+            if self.head_signer is not None:
+                self._write_head(fd, size)
+            try:
+                os.pwrite(sfd, _SYNC.pack(ino, size), 0)
+            except OSError as exc:
+                if not is_disk_full(exc):
+                    raise  # on a full disk the hint is lost: the next writer just fsyncs again
+        finally:
+            os.close(sfd)  # closing releases the flock
+
+    def _fsync(self, fd: int, end: int) -> None:
+        try:
+            os.fsync(fd)
+        except OSError as exc:
+            if is_disk_full(exc):
+                raise DiskFull(self.path, None, code=exc.errno or errno.ENOSPC) from exc
+            raise
+
+    def _write_head(self, fd: int, size: int) -> None:
+        assert self.head_signer is not None
+        record = json.loads(_last_line(fd, size))
+        head = {"log": self.path.name, "count": int(record["seq"]) + 1, "last_seq": int(record["seq"]),
+                "last_digest": str(record["digest"]), "size": size}
+        document = self.head_signer(head)
+        if document is None:
+            return
+        target = head_path(self.path)
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        try:  # rename without fsync: after a power loss the head may lag (a note), never run ahead
+            tmp.write_bytes(json.dumps(document, indent=2).encode() + b"\n")
+            os.replace(tmp, target)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            if not is_disk_full(exc):
+                raise
+            # the lines are durable; the head lags until the next commit (verify notes the lag)
+
+    def _tail(self, fd: int) -> tuple[int, str, int]:
+        """Next sequence number, last digest and the size to append at, under the append lock.
 
         A torn last line (a writer killed mid-write, so no newline) was never acknowledged;
-        it is cut off here, under the lock, before the next record is appended.
+        it is cut off here before the next record is appended.
         """
-        size = os.fstat(fd).st_size
+        st = os.fstat(fd)
+        size = st.st_size
+        with self._cache_lock:
+            cached = self._tail_cache
+        if cached is not None and cached[0] == st.st_ino and cached[1] == size:
+            return cached[2], cached[3], size
         if size and os.pread(fd, 1, size - 1) != b"\n":
             keep = size
             while keep > 0:
@@ -88,22 +293,11 @@ class ChainLog:
             os.ftruncate(fd, max(keep, 0))
             size = max(keep, 0)
         if size == 0:
-            return 0, GENESIS
-        chunk = 4096
-        data = b""
-        pos = size
-        while pos > 0:
-            step = min(chunk, pos)
-            pos -= step
-            data = os.pread(fd, step, pos) + data
-            body = data.rstrip(b"\n")
-            if b"\n" in body or pos == 0:
-                last = body.rsplit(b"\n", 1)[-1]
-                break
-            chunk *= 2
-        record = json.loads(last)
-        return int(record["seq"]) + 1, str(record["digest"])
+            return 0, GENESIS, 0
+        record = json.loads(_last_line(fd, size))
+        return int(record["seq"]) + 1, str(record["digest"]), size
 
+    # -- reading ---------------------------------------------------------------------------
     def __iter__(self) -> Iterator[dict[str, Any]]:
         if not self.path.exists():
             return
@@ -116,6 +310,15 @@ class ChainLog:
 
     def records(self) -> list[dict[str, Any]]:
         return list(self)
+
+
+def read_head(log: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """The stored head document of ``log`` (as written by its head signer), or ``None``."""
+    try:
+        data = json.loads(head_path(log).read_bytes())
+    except (FileNotFoundError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
 
 
 def verify_chain(path: str | os.PathLike[str]) -> ChainBreak | None:
