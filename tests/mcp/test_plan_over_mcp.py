@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from conductor.contract.provenance import decode_predicate
 from conductor.project.layout import ProjectLayout
 from tests.conftest import require_tool
 from tests.mcp.conftest import GIT_ENV, conductor, mcp_client
@@ -89,7 +90,7 @@ async def test_a_whole_plan_over_mcp(tmp_path: Path) -> None:
     assert [(k, s) for k, s, _ in done] == [("plan", "step_000"), ("step", "step_001"), ("step", "step_002")]
     assert (root / "hello.py").is_file() and (root / "tests" / "test_hello.py").is_file()
     for _, _, prov in done:
-        assert json.loads((root / prov).read_text())["executor"] == "mcp-e2e"
+        assert decode_predicate(json.loads((root / prov).read_text()))["executor"] == "mcp-e2e"
     assert not list(root.glob(".conductor/handoff/*/*/in_progress/*")), "claim sidecars are cleaned up"
     verify = conductor("verify", cwd=root)
     assert verify.returncode == 0, verify.stdout + verify.stderr

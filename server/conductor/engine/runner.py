@@ -59,8 +59,9 @@ from conductor.policy.globs import matches_protected
 from conductor.policy.levels import PolicyLevel, level_from_text, load_policy_file
 from conductor.policy.merge import EffectivePolicy
 from conductor.project.layout import ProjectLayout
-from conductor.provenance.keys import load_or_create_key
+from conductor.provenance.trust import TrustError, project_key_fingerprint
 from conductor.storage import atomic_write_json
+from conductor.storage.errors import DiskFull
 from conductor.validation import validate_document
 
 log = logging.getLogger("conductor.engine")
@@ -217,6 +218,7 @@ class PlanRunner:
         event = self.journal.append(event_type, **secrets.redact(data))
         apply(state, event)
         self._journal_size = self._size()
+        self.journal.maybe_checkpoint(state)
 
     def refresh(self) -> PlanState:
         """Apply events other processes appended (a person's approval) since the last look."""
@@ -277,11 +279,11 @@ class PlanRunner:
                 self.progress(note)
             forks = max(1, self.options.forks)
             pinned = self._pin_policy()
-            key = await asyncio.to_thread(load_or_create_key, self.layout.keys_dir)
+            fingerprint = await asyncio.to_thread(project_key_fingerprint, self.layout)
             self.append("plan.created", goal=self.options.goal, mode=self.mode, forks=forks,
                         config=self.config.model_dump(mode="json") | {"base_commit": await asyncio.to_thread(
                             user_git.head, self.layout.root), "merge": self.options.merge},
-                        key_fingerprint=key.key_id, policy_pin=pinned)
+                        key_fingerprint=fingerprint, policy_pin=pinned)
             return await self._drive(notes)
         finally:
             self.lock.release()
@@ -387,7 +389,9 @@ class PlanRunner:
 
     def _halt(self, error: BaseException, notes: list[str]) -> RunSummary:
         """An infrastructure failure (full disk, model endpoint down): halt resumably, fail nothing."""
-        reason = f"{halt_reason(error)}; fix it, then `conductor resume` continues"
+        reason = halt_reason(error)
+        if "conductor resume" not in reason:
+            reason += "; fix it, then `conductor resume` continues"
         with contextlib.suppress(Exception):  # on a full disk even this may not be written
             self.append("plan.halted", reason=reason)
         summary = self._summary(self.state(), [*notes, reason])
@@ -875,7 +879,7 @@ def infrastructure_failure(error: BaseException) -> bool:
     """Whether ``error`` is the machine's or the endpoint's fault (halt resumably), not a step's."""
     if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
         return True
-    if type(error).__name__ in ("DiskFull", "LLMUnavailable"):
+    if isinstance(error, DiskFull | TrustError) or type(error).__name__ == "LLMUnavailable":
         return True
     cause = error.__cause__ or error.__context__
     return cause is not None and cause is not error and infrastructure_failure(cause)
@@ -883,6 +887,8 @@ def infrastructure_failure(error: BaseException) -> bool:
 
 def halt_reason(error: BaseException) -> str:
     """One line for a halt: what failed and where (no traceback)."""
+    if isinstance(error, DiskFull):
+        return str(error)
     if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
         where = f" writing {error.filename}" if error.filename else ""
         return f"the disk is full{where}"

@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
+from conductor.contract.checksum import canonical_json, sha256_hex
 from conductor.contract.provenance import AuditAnchor, Evidence, FileDigest, Provenance, Violation
 from conductor.contract.result import Result
 from conductor.contract.task import Task
@@ -656,8 +657,9 @@ class HandoffCoordinator:
         paths = sorted({*task_paths(active.entries, found, task.allowed_files), *found.changed})
         before, after = await self._run(_file_digests, self.layout.root, paths, active.entries, found)
         record = Provenance(
-            contract_version="1.0", task_id=task.task_id, plan_id=task.plan_id, fork_id=task.fork_id,
+            contract_version="2.0", task_id=task.task_id, plan_id=task.plan_id, fork_id=task.fork_id,
             task_digest=written.digest, result_digest=read.digest if read is not None and read.data else None,
+            policy_hash="sha256:" + sha256_hex(canonical_json(policy.to_json(show_origin=False))), commit=commit,
             executor=executor,
             materials=[FileDigest(path=p, sha256=before[p]) for p in paths],
             products=[FileDigest(path=p, sha256=after[p]) for p in paths],
