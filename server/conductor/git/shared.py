@@ -41,7 +41,9 @@ class SharedGit:
     def __init__(self, repo: Path, owned_prefix: str | None = None) -> None:
         self.repo = Path(repo)
         self.gitdir = git_dir(self.repo)
-        hooks = Path(git(self.repo, "rev-parse", "--git-path", "hooks"))
+        # the repository's own hooks folder (Conductor's commands override core.hooksPath, so ask the file)
+        configured = git(self.repo, "config", "--local", "--get", "core.hooksPath", check=False)
+        hooks = Path(configured).expanduser() if configured else self.gitdir / "hooks"
         self.hooks = hooks if hooks.is_absolute() else (self.repo / hooks)
         self.owned_prefix = owned_prefix  # e.g. "refs/heads/conductor/<plan_id>/"
         self.expected: dict[str, str] = {}  # owned ref -> the value Conductor set
