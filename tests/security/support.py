@@ -71,7 +71,8 @@ class Run:
     agents_output: list[str]
 
     def failures(self, step_id: str) -> list[str]:
-        return [e["data"]["cause"] for e in self.events if e["type"] == "step.failed" and e["data"]["step_id"] == step_id]
+        return [e["data"]["cause"] for e in self.events
+                if e["type"] == "step.failed" and e["data"]["step_id"] == step_id]
 
     def completed(self) -> list[str]:
         return sorted(e["data"]["step_id"] for e in self.events if e["type"] == "step.completed")
