@@ -36,6 +36,14 @@ from conductor.project.layout import ProjectLayout
 COMMAND = 'printf "%s\\n" "$CONDUCTOR_TASK_ID" > "$CONDUCTOR_ALLOWED_FILES"'
 
 
+def commit(root: Path) -> None:
+    """Every attempt works in a copy of a commit: the project is a repository with one."""
+    env = {"GIT_AUTHOR_NAME": "b", "GIT_AUTHOR_EMAIL": "b@b", "GIT_COMMITTER_NAME": "b", "GIT_COMMITTER_EMAIL": "b@b",
+           "PATH": "/usr/bin:/bin"}
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "start"]):
+        subprocess.run(["git", *args], cwd=root, env=env, check=True, capture_output=True)
+
+
 def pct(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[max(1, math.ceil(p / 100 * len(ordered))) - 1] if ordered else float("nan")
@@ -44,6 +52,7 @@ def pct(values: list[float], p: float) -> float:
 async def run(tasks: int, agents: int, root: Path, forks: int | None = None) -> dict[str, float]:
     (root / ".conductor").mkdir(parents=True)
     (root / "README.md").write_text("bench\n")
+    commit(root)
     layout = ProjectLayout.at(root)
     procs = [subprocess.Popen([sys.executable, "-m", "conductor", "agent", "--root", str(root), "--command", COMMAND,
                                "--name", f"bench{i}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

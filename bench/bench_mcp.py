@@ -24,6 +24,7 @@ import asyncio
 import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -119,6 +120,10 @@ async def main(n: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "bench"
         init_project(root)
+        env = {"GIT_AUTHOR_NAME": "b", "GIT_AUTHOR_EMAIL": "b@b", "GIT_COMMITTER_NAME": "b",
+               "GIT_COMMITTER_EMAIL": "b@b", "PATH": "/usr/bin:/bin"}
+        for args in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "start"]):  # attempts copy a commit
+            subprocess.run(["git", *args], cwd=root, env=env, check=True, capture_output=True)
         layout = ProjectLayout.at(root)
         async with HandoffCoordinator(layout) as coord:
             files_rounds, files_claims = await bench_files(layout, coord, n)
