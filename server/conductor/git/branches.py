@@ -54,8 +54,15 @@ class Integration:
     message: str = ""
 
 
-def integrate(repo: Path, ref: str, step_commit: str, message: str, date: str) -> Integration:
-    """Bring ``step_commit`` into the branch ``ref``; a conflict leaves the branch untouched."""
+def integrate(repo: Path, ref: str, step_commit: str, message: str, date: str,
+              parent: str | None = None) -> Integration:
+    """Bring ``step_commit`` into the branch ``ref``; a conflict leaves the branch untouched.
+
+    With ``parent`` (the commit the step was built on) the common case — the branch has not moved
+    since — is one compare-and-swap ``update-ref``.
+    """
+    if parent is not None and run(repo, "update-ref", ref_of(ref), step_commit, parent, check=False).returncode == 0:
+        return Integration(True, step_commit, "fast-forward")
     head = read_ref(repo, ref)
     if head is None:
         raise GitError(f"{ref_of(ref)} does not exist")

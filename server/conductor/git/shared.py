@@ -67,13 +67,8 @@ class SharedGit:
             base = self.hooks if rel == "hooks" else self.gitdir / rel
             if base.is_dir():
                 self._read_tree(base, rel, files)
-        refs = {}
-        out = run(self.repo, "for-each-ref", "--format=%(objectname) %(refname)").stdout.decode("utf-8", "replace")
-        for line in out.splitlines():
-            sha, _, name = line.partition(" ")
-            if self.owned_prefix and name.startswith(self.owned_prefix):
-                continue
-            refs[name] = sha
+        refs = {name: sha for name, sha in self._refs().items()
+                if not (self.owned_prefix and name.startswith(self.owned_prefix))}
         index_path = self.gitdir / "index"
         index = index_bytes = None
         with contextlib.suppress(FileNotFoundError):
@@ -83,11 +78,32 @@ class SharedGit:
                 index_bytes = index_path.read_bytes()
         return SharedState(files, refs, index, index_bytes)
 
+    def _refs(self) -> dict[str, str]:
+        """Every ref and its value, read from the files (loose refs over ``packed-refs``); git when it uses
+        another ref store."""
+        if (self.gitdir / "reftable").exists():
+            out = run(self.repo, "for-each-ref", "--format=%(objectname) %(refname)").stdout.decode("utf-8", "replace")
+            return {name: sha for sha, _, name in (line.partition(" ") for line in out.splitlines())}
+        refs: dict[str, str] = {}
+        with contextlib.suppress(FileNotFoundError):
+            for line in (self.gitdir / "packed-refs").read_text(errors="replace").splitlines():
+                if line and line[0] not in "#^":
+                    sha, _, name = line.partition(" ")
+                    refs[name] = sha
+        base = self.gitdir / "refs"
+        for dirpath, _dirnames, filenames in os.walk(base):
+            for name in filenames:
+                full = Path(dirpath) / name
+                with contextlib.suppress(OSError):
+                    value = full.read_text(errors="replace").strip()
+                    if value:
+                        refs["refs/" + full.relative_to(base).as_posix()] = value
+        return refs
+
     def owned_refs(self) -> dict[str, str]:
         if not self.owned_prefix:
             return {}
-        out = git(self.repo, "for-each-ref", "--format=%(objectname) %(refname)", self.owned_prefix)
-        return {name: sha for sha, _, name in (line.partition(" ") for line in out.splitlines())}
+        return {name: sha for name, sha in self._refs().items() if name.startswith(self.owned_prefix)}
 
     # ------------------------------------------------------------------ judging
     def changes(self, before: SharedState, after: SharedState) -> list[str]:
@@ -188,3 +204,24 @@ def _write_entry(path: Path, entry: bytes) -> None:
             fh.write(data)
         os.chmod(tmp, mode)
         os.replace(tmp, path)
+
+
+def read_head(gitdir: Path) -> str | None:
+    """The commit ``HEAD`` names, read from the files (no git process); ``None`` when there is none yet."""
+    try:
+        head = (gitdir / "HEAD").read_text(errors="replace").strip()
+    except OSError:
+        return None
+    if not head.startswith("ref: "):
+        return head or None
+    name = head[5:].strip()
+    with contextlib.suppress(OSError):
+        value = (gitdir / name).read_text(errors="replace").strip()
+        if value:
+            return value
+    with contextlib.suppress(OSError):
+        for line in (gitdir / "packed-refs").read_text(errors="replace").splitlines():
+            sha, _, ref = line.partition(" ")
+            if ref == name:
+                return sha
+    return None

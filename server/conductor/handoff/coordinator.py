@@ -46,7 +46,7 @@ from conductor.contract.verdict import Verdict as VerdictRecord
 from conductor.git import copies
 from conductor.git.branches import integrate
 from conductor.git.command import GitError, git
-from conductor.git.objects import Entry, build_commit, objects_dir, read_blobs, tree_entries, write_blob
+from conductor.git.objects import Entry, TreeIndex, build_commit, objects_dir, read_blobs, tree_index, write_blob
 from conductor.git.shared import SharedGit, SharedState
 from conductor.handoff.audit import AuditLog, parse_ts, utc_now
 from conductor.handoff.claim import withdraw
@@ -132,7 +132,7 @@ class _Attempt:
     key: tuple[str, str, str]
     base: str
     workspace: Path
-    entries: dict[str, Entry]
+    index: TreeIndex
     ignore: IgnoreRules
     cache: dict[str, Any]
     integrate_into: str | None
@@ -140,6 +140,10 @@ class _Attempt:
     shared: SharedState | None
     started: float = field(default_factory=time.monotonic)
     incidents: list[_Incident] = field(default_factory=list)  # outside changes seen (by others) while it ran
+
+    @property
+    def entries(self) -> dict[str, Entry]:
+        return self.index.entries
 
 
 @dataclass(eq=False)
@@ -176,7 +180,7 @@ class HandoffCoordinator:
         self._fork_locks: dict[Any, asyncio.Lock] = {}
         self._attempt_counts: dict[tuple[str, str], dict[str, int]] = {}
         self._active: dict[tuple[str, str, str], _Attempt] = {}
-        self._trees: dict[str, tuple[dict[str, Entry], IgnoreRules]] = {}
+        self._trees: dict[str, tuple[TreeIndex, IgnoreRules]] = {}
         self._watch: ProjectWatch | None = None
         self._shared: SharedGit | None = None
         # Conductor's own ref moves and the checks of shared git state never interleave
@@ -290,10 +294,10 @@ class HandoffCoordinator:
         counts[task_id] = max(counts.get(task_id, 0) + 1, wanted or 0)
         return counts[task_id]
 
-    def _base_tree(self, base: str) -> tuple[dict[str, Entry], IgnoreRules]:
+    def _base_tree(self, base: str) -> tuple[TreeIndex, IgnoreRules]:
         if base not in self._trees:
-            entries = tree_entries(self.layout.root, base)
-            self._trees[base] = (entries, IgnoreRules.of_tree(self.layout.root, entries))
+            index = tree_index(self.layout.root, base)
+            self._trees[base] = (index, IgnoreRules.of_tree(self.layout.root, index.entries))
             if len(self._trees) > 64:
                 self._trees.pop(next(iter(self._trees)))
         return self._trees[base]
@@ -336,13 +340,13 @@ class HandoffCoordinator:
                 spec.task_id = await self._run(next_task_id, self.layout, spec.plan_id, spec.fork_id)
             attempt = await self._run(self._next_attempt, spec.plan_id, spec.fork_id, spec.task_id, spec.attempt)
             workspace = self.layout.attempt_dir(spec.plan_id, spec.fork_id, spec.task_id, attempt)
-            entries, ignore = await self._run(self._base_tree, base)
+            index, ignore = await self._run(self._base_tree, base)
             await self._run(copies.create, self.layout.root, workspace, base)
-            cache = await self._run(stat_cache, workspace, list(entries))
+            cache = await self._run(stat_cache, workspace, list(index.entries))
             checkout, shared = await self._run(self._outside_snapshot)
             written = await self._run(prepare_task, self.layout, spec, policy, str(workspace), attempt)
             key = (spec.plan_id, spec.fork_id, spec.task_id)
-            active = _Attempt(key, base, workspace, entries, ignore, cache, integrate_into, checkout, shared)
+            active = _Attempt(key, base, workspace, index, ignore, cache, integrate_into, checkout, shared)
             self._active[key] = active
             saved = SavedAttempt(written, base, workspace, integrate_into, checkout, shared)
             await self._run(save_state, self.layout, saved)  # before agents can see it
@@ -387,9 +391,9 @@ class HandoffCoordinator:
             elif record.get("event") == "task.claimed":
                 claimed_ts = str(record["ts"])
         policy = policy or self.policy_for(plan_id, fork_id)
-        entries, ignore = await self._run(self._base_tree, saved.base)
+        index, ignore = await self._run(self._base_tree, saved.base)
         key = (plan_id, fork_id, task_id)
-        active = _Attempt(key, saved.base, saved.workspace, entries, ignore, {}, saved.integrate_into,
+        active = _Attempt(key, saved.base, saved.workspace, index, ignore, {}, saved.integrate_into,
                           saved.checkout, saved.shared)
         if written.task.attempt:
             self._next_attempt(plan_id, fork_id, task_id, written.task.attempt)
@@ -555,7 +559,7 @@ class HandoffCoordinator:
             async with self._git_state:
                 merged = await self._run(integrate, self.layout.root, active.integrate_into, commit,
                                          f"Merge {task.task_id} (attempt {task.attempt}) into "
-                                         f"{active.integrate_into}", _git_date(written.written_at))
+                                         f"{active.integrate_into}", _git_date(written.written_at), active.base)
                 if merged.ok and merged.head:
                     self.expect_ref(active.integrate_into, merged.head)
             if merged.ok:
@@ -571,7 +575,7 @@ class HandoffCoordinator:
         for data in found.blobs.values():
             write_blob(objects, data)
         title = task.title or task.instruction.splitlines()[0][:72]
-        commit, _tree = build_commit(self.layout.root, active.base, found.entries,
+        commit, _tree = build_commit(self.layout.root, active.index, found.entries,
                                      f"{task.task_id}: {title}\n\nConductor plan {task.plan_id}, fork {task.fork_id}, "
                                      f"attempt {task.attempt}.", _git_date(task.created_at))
         return commit

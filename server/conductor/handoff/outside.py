@@ -26,8 +26,9 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from conductor.git.command import GitError, git
-from conductor.git.objects import Entry, blob_id, read_blobs, tree_entries
+from conductor.git.command import GitError
+from conductor.git.objects import Entry, blob_id, git_dir, read_blobs, tree_entries
+from conductor.git.shared import read_head
 from conductor.handoff.tree import IgnoreRules, StatKey, stat_key
 from conductor.project.layout import ProjectLayout
 
@@ -60,12 +61,15 @@ class ProjectWatch:
         self.skip = {layout.relative_path(p) for p in layout.runtime_paths()}
         self._hash_cache: dict[tuple[str, StatKey], str] = {}
         self._head: tuple[str, dict[str, Entry], IgnoreRules] | None = None
+        self._gitdir: Path | None = None
 
     def _head_tree(self) -> tuple[dict[str, Entry], IgnoreRules]:
-        try:
-            head = git(self.root, "rev-parse", "--verify", "-q", "HEAD", check=False)
-        except GitError:
-            head = ""
+        if self._gitdir is None:
+            try:
+                self._gitdir = git_dir(self.root)
+            except GitError:
+                return {}, IgnoreRules({})
+        head = read_head(self._gitdir) or ""
         if self._head is None or self._head[0] != head:
             entries = tree_entries(self.root, head) if head else {}
             self._head = (head, entries, IgnoreRules.of_tree(self.root, entries) if head else IgnoreRules({}))
