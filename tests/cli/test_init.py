@@ -72,3 +72,44 @@ def test_policy_refuses_an_invalid_policy_file_with_its_position(tmp_path: Path)
 def test_commands_outside_a_project_say_so(tmp_path: Path):
     proc = conductor("policy", cwd=tmp_path)
     assert proc.returncode == 3 and "not inside a Conductor project" in proc.stderr
+
+
+def test_init_writes_the_agent_schemas_and_refreshes_stale_ones(tmp_path: Path):
+    import json
+
+    import jsonschema
+
+    from conductor import __version__
+    from conductor.contract.schemas import schema_dir
+
+    assert conductor("init", ".", cwd=tmp_path).returncode == 0
+    folder = tmp_path / ".conductor" / "schemas"
+    for kind in ("task", "result", "plan", "verdict"):
+        shipped = (schema_dir() / f"{kind}.schema.json").read_bytes()
+        assert (folder / f"{kind}.schema.json").read_bytes() == shipped, kind
+        jsonschema.Draft202012Validator.check_schema(json.loads(shipped))
+    assert (folder / "VERSION").read_text() == f"{__version__}\n"
+
+    # an older Conductor's copy (or a hand edit) is refreshed; a symlink planted there is replaced, not followed
+    outside = tmp_path / "elsewhere.json"
+    outside.write_text("{}")
+    (folder / "task.schema.json").write_text('{"old": true}')
+    (folder / "result.schema.json").unlink()
+    (folder / "result.schema.json").symlink_to(outside)
+    (folder / "VERSION").write_text("0.1\n")
+    again = conductor("init", ".", "--json", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    report = json.loads(again.stdout)
+    assert {".conductor/schemas/task.schema.json", ".conductor/schemas/result.schema.json",
+            ".conductor/schemas/VERSION"} <= set(report["updated"])
+    assert ".conductor/schemas/plan.schema.json" in report["kept"]
+    assert outside.read_text() == "{}" and not (folder / "result.schema.json").is_symlink()
+    assert (folder / "task.schema.json").read_bytes() == (schema_dir() / "task.schema.json").read_bytes()
+
+
+def test_init_refuses_a_schemas_path_that_is_not_a_folder(tmp_path: Path):
+    (tmp_path / ".conductor").mkdir()
+    (tmp_path / ".conductor" / "schemas").symlink_to(tmp_path)
+    proc = conductor("init", ".", cwd=tmp_path)
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert ".conductor/schemas is not a folder" in proc.stderr

@@ -20,10 +20,14 @@ def init_command(name: str, as_json: bool) -> None:
 
     Writes .conductor/policy.yaml and config.yaml (commented, valid), .gitignore entries for
     keys and runtime state, and the agent instructions for the handoff contract: an AGENTS.md
-    section, .agents/rules/conductor.md and the /conductor workflow in .agents/workflows/.
-    Never overwrites an existing file; running it again changes nothing.
+    section, .agents/rules/conductor.md and the /conductor workflow in .agents/workflows/;
+    and the schemas an agent needs in .conductor/schemas/ (refreshed when they differ from this
+    version's). Never overwrites a file of yours; running it again changes nothing.
     """
-    report = api.init_project(name)
+    try:
+        report = api.init_project(name)
+    except OSError as exc:
+        fail(f"init: {exc}")
     if as_json:
         emit_json(report)
         return

@@ -59,6 +59,7 @@ class Task(BaseModel):
 
     model_config = ConfigDict(
         extra="forbid",
+        populate_by_name=True,
         title="Conductor task",
         json_schema_extra={
             "examples": [
@@ -91,6 +92,14 @@ class Task(BaseModel):
         },
     )
 
+    schema_uri: str | None = Field(
+        default=None,
+        alias="$schema",
+        description="Where this file's schema is, offline: a `file:` URI of the project's "
+        "`.conductor/schemas/task.schema.json` (written by `conductor init`; the result, plan and verdict schemas are "
+        "beside it). Covered by the checksum like every other field.",
+        examples=["file:///home/me/proj/.conductor/schemas/task.schema.json"],
+    )
     contract_version: Literal["1.0", "2.0"] = Field(
         description="Version of the task contract this file follows (Conductor writes 2.0; 1.0 is still read).",
         examples=["2.0"],
@@ -208,7 +217,9 @@ class Task(BaseModel):
 
     def body(self) -> dict[str, Any]:
         """The task as JSON, fields of the other contract version left out."""
-        data = self.model_dump(mode="json")
+        data = self.model_dump(mode="json", by_alias=True)
+        if data.get("$schema") is None:
+            data.pop("$schema", None)
         if self.contract_version != CONTRACT_VERSION:
             for name in (*V2_REQUIRED, "base_commit"):
                 if data.get(name) is None:

@@ -104,12 +104,16 @@ def new_nonce() -> str:
 
 
 def build_task(spec: TaskSpec, policy: EffectivePolicy, workspace: str, task_id: str, created_at: str, *,
-               attempt: int, nonce: str, verdict_file: str) -> Task:
-    """The contract-2.0 task for ``spec``: every enforced limit in it, checksummed by RFC 8785."""
+               attempt: int, nonce: str, verdict_file: str, schema_uri: str | None = None) -> Task:
+    """The contract-2.0 task for ``spec``: every enforced limit in it, checksummed by RFC 8785.
+
+    ``schema_uri``: the project's offline copy of the task schema (``$schema``), when it has one.
+    """
     constraints = list(policy.constraints)
     constraints.extend(c for c in spec.constraints if c not in constraints)
     confidence = spec.confidence or Confidence(score=1.0, level=policy.confidence_level(1.0))
-    body = {
+    body: dict[str, object] = {"$schema": schema_uri} if schema_uri else {}
+    body |= {
         "contract_version": CONTRACT_VERSION,
         "task_id": task_id,
         "plan_id": spec.plan_id,
@@ -189,8 +193,9 @@ def prepare_task(layout: ProjectLayout, spec: TaskSpec, policy: EffectivePolicy,
         _archive(layout, spec.plan_id, spec.fork_id, task_id, state)
     created_at = utc_now()
     verdict_file = layout.verdict_file(spec.plan_id, spec.fork_id, task_id, attempt)
+    schema = layout.schema_file("task")
     task = build_task(spec, policy, workspace, task_id, created_at, attempt=attempt, nonce=new_nonce(),
-                      verdict_file=str(verdict_file))
+                      verdict_file=str(verdict_file), schema_uri=schema.as_uri() if schema.is_file() else None)
     data = task_bytes(task)
     path = layout.state_dir(spec.plan_id, spec.fork_id, "pending") / f"{task_id}.task.json"
     return WrittenTask(task, path, data, hashlib.sha256(data).hexdigest(), created_at)

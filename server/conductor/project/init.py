@@ -3,18 +3,23 @@
 It never overwrites a user's file. Files Conductor owns are created only when missing;
 ``AGENTS.md`` gets a marked section appended once; ``.gitignore`` gets the entries it lacks;
 the editors' MCP configuration (``.vscode/mcp.json``, ``.mcp.json``) gets a ``conductor``
-server entry when it has none (``conductor.mcp.config``).
-Running it twice changes nothing the second time.
+server entry when it has none (``conductor.mcp.config``). The schemas an agent needs
+(task, result, plan, verdict) are copied into ``.conductor/schemas/`` and refreshed whenever
+they differ from the installed Conductor's (after an upgrade), so an agent can validate
+offline. Running it twice changes nothing the second time.
 """
 
 from __future__ import annotations
 
+import os
+import stat
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from conductor.project.layout import ProjectLayout
+from conductor.project.layout import AGENT_SCHEMAS, ProjectLayout
 from conductor.storage import atomic_write_text
+from conductor.storage.atomic import atomic_write_bytes
 
 SECTION_BEGIN = "<!-- conductor:begin -->"
 SECTION_END = "<!-- conductor:end -->"
@@ -82,6 +87,7 @@ def init_project(target: str | Path, name: str | None = None) -> InitReport:
     layout.conductor_dir.mkdir(exist_ok=True)
     ensure(layout.policy_file, template("policy.yaml"))
     ensure(layout.config_file, template("config.yaml"))
+    _schemas(layout, report)
     ensure(root / ".agents" / "rules" / "conductor.md", _rules_text())
     ensure(root / ".agents" / "workflows" / "conductor.md", _workflow_text())
     _agents_md(root / "AGENTS.md", report, name or root.name)
@@ -89,6 +95,40 @@ def init_project(target: str | Path, name: str | None = None) -> InitReport:
     _mcp_configs(root, report)
     _pin_key(layout, report)
     return report
+
+
+def _schemas(layout: ProjectLayout, report: InitReport) -> None:
+    """Copy the agent-facing schemas into ``.conductor/schemas/``; rewrite any that differ from this version's."""
+    from conductor import __version__
+    from conductor.contract.schemas import schema_dir
+
+    folder = layout.schemas_dir
+    if os.path.lexists(folder) and not stat.S_ISDIR(os.lstat(folder).st_mode):
+        raise OSError(f"{folder} is not a folder (a symlink or a file?); remove it and run `conductor init` again")
+    folder.mkdir(parents=True, exist_ok=True)
+    wanted = {layout.schema_file(kind): (schema_dir() / f"{kind}.schema.json").read_bytes() for kind in AGENT_SCHEMAS}
+    wanted[layout.schemas_version_file] = f"{__version__}\n".encode()
+    for path, data in wanted.items():
+        rel = layout.relative_path(path)
+        existed = os.path.lexists(path)
+        if existed and _regular_file_bytes(path, len(data)) == data:
+            report.kept.append(rel)
+            continue
+        atomic_write_bytes(path, data)  # a rename: replaces a symlink or FIFO there, never writes through it
+        (report.updated if existed else report.created).append(rel)
+
+
+def _regular_file_bytes(path: Path, expected: int) -> bytes | None:
+    """The bytes of ``path`` if it is a regular file of plausible size (never follows a link, never blocks)."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return None
+    if not stat.S_ISREG(st.st_mode) or st.st_size > 4 * expected + 4096:
+        return b""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    with os.fdopen(fd, "rb") as fh:
+        return fh.read()
 
 
 def _pin_key(layout: ProjectLayout, report: InitReport) -> None:

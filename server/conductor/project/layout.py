@@ -2,6 +2,7 @@
 
 ```
 .conductor/policy.yaml  config.yaml  history.db  keys/  trust.json
+.conductor/schemas/<kind>.schema.json  VERSION   the schemas an agent needs, offline (written by init)
 .conductor/plans/<plan_id>/plan.json  journal.jsonl  checkpoint.json
 .conductor/handoff/plan_<plan_id>/fork_<fork_id>/{pending,in_progress,completed,failed}/ audit.log
 .conductor/handoff/metrics.json
@@ -20,6 +21,9 @@ CONDUCTOR_DIR = ".conductor"
 TASK_STATES = ("pending", "in_progress", "completed", "failed")
 KEYS_DIR = "keys"
 TRUST_FILE = "trust.json"  # beside keys/: the pinned project key(s), committed and reviewed like code
+SCHEMAS_DIR = "schemas"
+AGENT_SCHEMAS = ("task", "result", "plan", "verdict")
+"""The schemas ``conductor init`` copies into ``.conductor/schemas/``: every file an agent reads or writes."""
 
 
 def find_project_root(start: str | os.PathLike[str] | None = None) -> Path | None:
@@ -62,6 +66,20 @@ class ProjectLayout:
     @property
     def trust_file(self) -> Path:
         return self.conductor_dir / TRUST_FILE
+
+    @property
+    def schemas_dir(self) -> Path:
+        """The agent-facing JSON Schemas, copied from the installed Conductor by ``conductor init``."""
+        return self.conductor_dir / SCHEMAS_DIR
+
+    def schema_file(self, kind: str) -> Path:
+        """``.conductor/schemas/<kind>.schema.json`` (a task's ``$schema`` names the task one)."""
+        return self.schemas_dir / f"{kind}.schema.json"
+
+    @property
+    def schemas_version_file(self) -> Path:
+        """The Conductor version that wrote ``schemas/`` (init refreshes the folder when it differs)."""
+        return self.schemas_dir / "VERSION"
 
     @property
     def plans_dir(self) -> Path:
