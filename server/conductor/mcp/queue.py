@@ -154,8 +154,10 @@ def describe_task(layout: ProjectLayout, task: Task, task_file: Path, claim_reco
         "max_diff_lines": task.max_diff_lines,
         "max_files_changed": task.max_files_changed,
         "attempt": task.attempt,
+        "nonce": task.nonce,
         "verdict_file": task.verdict_file,
-        "verification": verification_commands(layout, task),
+        "verification": ([c.model_dump(mode="json") for c in task.verification] if task.verification is not None
+                         else verification_commands(layout, task)),  # contract 1.0 tasks carry none
         "timeout_seconds": task.timeout_seconds,
         "deadline": claim_record["deadline"],
         "confidence": task.confidence.model_dump(mode="json"),

@@ -58,14 +58,17 @@ def _workflow_text() -> str:
         "# /conductor\n\n"
         "1. If the Conductor MCP server is available, call `next_task` and skip to step 4.\n"
         "2. List `.conductor/handoff/plan_*/fork_*/pending/*.task.json`; take the lowest step number "
-        "whose `depends_on` steps are all in `completed/`.\n"
+        "(every pending task is ready).\n"
         "3. Claim it by moving it into the sibling `in_progress/` folder; if the move fails, "
-        "another agent took it: go back to step 2.\n"
+        "another agent took it: go back to step 2. Check its `checksum` (RFC 8785 JCS, see below).\n"
         "4. Read the task: `instruction`, `allowed_files`, `constraints`, `protected_patterns`, "
-        "`max_diff_lines`, `workspace`.\n"
-        "5. Make the change in `workspace`, touching only `allowed_files`.\n"
-        "6. Write `step_NNN.result.json` and `step_NNN.explanation.md` beside the task "
-        "(or call `submit_result`), then report Conductor's verdict.\n\n" + template("agent_contract.md")
+        "`max_diff_lines`, `max_files_changed`, `verification`, the absolute `workspace`, `nonce`, "
+        "`verdict_file`.\n"
+        "5. Make the change in `workspace`, touching only `allowed_files`; run the `verification` commands there.\n"
+        "6. Write `step_NNN.explanation.md`, then `step_NNN.result.json` echoing the task's `nonce`, beside the "
+        "task (or call `submit_result`).\n"
+        "7. Report Conductor's verdict: read `verdict_file` when it appears (or `submit_result`'s answer).\n\n"
+        + template("agent_contract.md")
     )
 
 
