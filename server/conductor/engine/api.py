@@ -182,7 +182,8 @@ def status(root: str | os.PathLike[str] | None = None, plan_id: str | None = Non
     ids = [resolve_plan(layout, plan_id)] if plan_id else plan_ids(layout)
     plans = []
     for pid in ids:
-        state = replay(Journal.for_plan(layout, pid))
+        journal = Journal.for_plan(layout, pid)
+        state = replay(journal)
         forks = []
         for fork_id, fork in state.forks.items():
             steps = []
@@ -190,13 +191,46 @@ def status(root: str | os.PathLike[str] | None = None, plan_id: str | None = Non
                 payload = step_payload(layout, pid, step)
                 payload.pop("plan_id")
                 payload.pop("fork_id")
+                payload["requested_loosening"] = requested_loosening(step.policy)
                 steps.append(payload)
             forks.append({"fork_id": fork_id, "strategy": fork.strategy, "status": fork.status, "score": fork.score,
                           "branch": fork.branch, "steps": steps})
         plans.append({"plan_id": pid, "goal": state.goal, "mode": state.mode, "state": state.status,
                       "outcome": state.outcome, "halted_reason": state.halted_reason, "merged": state.merged,
-                      "counts": state.counts(), "tokens": state.tokens.total_tokens, "forks": forks})
+                      "counts": state.counts(), "tokens": state.tokens.total_tokens,
+                      "policy_changed": policy_drift(layout, journal) if state.status != "finished" else None,
+                      "forks": forks})
     return {"plans": plans}
+
+
+def requested_loosening(policy: dict[str, Any] | None) -> list[str]:
+    """What an agent-written plan asked to loosen for a step (held until a person approves), one line each."""
+    out = []
+    for request in (policy or {}).get("requested_loosening") or []:
+        origin = request.get("origin") or {}
+        where = origin.get("file") or origin.get("level") or ""
+        if where and origin.get("line"):
+            where = f"{where}:{origin['line']}"
+        out.append(f"{request.get('message')}" + (f" ({where})" if where else ""))
+    return out
+
+
+def policy_drift(layout: ProjectLayout, journal: Any) -> str | None:
+    """Why ``.conductor/policy.yaml`` no longer is the policy the plan pinned when it started, or ``None``."""
+    import hashlib
+
+    pin = next((event.data.get("policy_pin") for event in journal.events(types="plan.created")), None)
+    if not isinstance(pin, dict) or not pin.get("sha256"):
+        return None
+    path = layout.policy_file
+    try:  # hashed as the runner pinned it: the text read as UTF-8, encoded again
+        current = path.read_text(encoding="utf-8") if os.path.lexists(path) and path.is_file() else ""
+    except (OSError, UnicodeDecodeError):
+        current = None
+    if current is not None and hashlib.sha256(current.encode("utf-8")).hexdigest() == pin["sha256"]:
+        return None
+    return (".conductor/policy.yaml changed since this plan started; the plan keeps running under the policy "
+            "pinned when it started (a new plan uses the new one)")
 
 
 def explain_step(root: str | os.PathLike[str] | None, step_id: str, plan_id: str | None = None,

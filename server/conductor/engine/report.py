@@ -22,6 +22,8 @@ def status_text(data: dict[str, Any]) -> str:
         lines.append(f"plan {plan['plan_id']} [{plan['state']}{extra}] {plan['goal']}")
         if plan["halted_reason"]:
             lines.append(f"  halted: {plan['halted_reason']}")
+        if plan.get("policy_changed"):
+            lines.append(f"  policy: {plan['policy_changed']}")
         for fork in plan["forks"]:
             score = f" score {fork['score']:.3f}" if fork["score"] is not None else ""
             merged = " (merged)" if plan["merged"] and plan["merged"].get("fork_id") == fork["fork_id"] else ""
@@ -31,4 +33,7 @@ def status_text(data: dict[str, Any]) -> str:
                 reason = f" — {step['reason']}" if step["reason"] and step["state"] == "failed" else ""
                 lines.append(f"    {STATE_MARK.get(step['state'], '?')} {step['step_id']} {step['title']}"
                              f" [{step['state']}{conf}]{reason}")
+                if step.get("requested_loosening") and step["state"] == "waiting_approval":
+                    lines.append("      the plan asks to loosen the policy (only a person may): "
+                                 + "; ".join(step["requested_loosening"]))
     return "\n".join(lines)

@@ -12,7 +12,7 @@ from pathlib import PurePath
 from typing import Any
 
 from conductor.contract.checksum import task_checksum
-from conductor.contract.policy import DEFAULTS
+from conductor.contract.policy import ALWAYS_PROTECTED, DEFAULTS
 from conductor.policy.globs import glob_problem, matches_protected, path_problem
 from conductor.validation.diagnostics import Diagnostic, Severity
 from conductor.validation.document import JsonPath, ParsedDocument
@@ -199,7 +199,9 @@ def result_rules(doc: ParsedDocument, ctx: ValidationContext) -> Iterator[Diagno
 def plan_rules(doc: ParsedDocument, ctx: ValidationContext) -> Iterator[Diagnostic]:
     plan = doc.data
     yield from _glob_entries(doc, "plan", ("policy",), plan.get("policy"))
-    plan_protected = tuple((plan.get("policy") or {}).get("file_rules", {}).get("protected_patterns", []))
+    plan_rules_ = (plan.get("policy") or {}).get("file_rules", {})
+    plan_protected = tuple(plan_rules_.get("protected_patterns", []))
+    plan_released = set(plan_rules_.get("unprotect", []))
     ids: dict[str, int] = {}
     for i, step in enumerate(plan["steps"]):
         if step["id"] in ids:
@@ -211,13 +213,17 @@ def plan_rules(doc: ParsedDocument, ctx: ValidationContext) -> Iterator[Diagnost
             )
         ids.setdefault(step["id"], i)
         yield from _glob_entries(doc, "plan", ("steps", i, "policy"), step.get("policy"))
+        # a pattern the plan or the step releases (`unprotect`) is a request, not an error: the runner holds
+        # such steps for a person's approval and enforces the protection until then
+        released = (plan_released | set(((step.get("policy") or {}).get("file_rules") or {}).get("unprotect", []))) \
+            - set(ALWAYS_PROTECTED)
         yield from _path_entries(
             doc,
             "plan",
             ("steps", i, "allowed_files"),
             step["allowed_files"],
             ctx,
-            (*ctx.protected_patterns, *plan_protected),
+            tuple(p for p in (*ctx.protected_patterns, *plan_protected) if p not in released),
         )
     for i, step in enumerate(plan["steps"]):
         for j, dep in enumerate(step.get("depends_on", [])):
