@@ -262,6 +262,7 @@ async def test_mcp_hands_out_the_whole_task_and_a_forged_nonce_is_refused(tmp_pa
             assert verdict_file.is_absolute() and verdict_file.name == "step_001.1.verdict.json"
             (workspace / "hello.txt").write_text("hello\n")
             assert (await submit(step, files_changed=["hello.txt"]))["verdict"] == "pass"
+            wait_for(verdict_file.exists, 30)  # written right after the provenance submit_result answers from
             written = json.loads(verdict_file.read_text())
             assert (written["verdict"], written["attempt"], written["nonce"]) == ("pass", 1, step["nonce"])
 
