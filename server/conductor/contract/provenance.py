@@ -154,10 +154,11 @@ class ProvenanceStatement(BaseModel):
 
     model_config = ConfigDict(extra="forbid", title="Conductor provenance statement", populate_by_name=True)
 
-    type_: Literal["https://in-toto.io/Statement/v1"] = Field(alias="_type", description="in-toto Statement v1.")
+    type_: Literal["https://in-toto.io/Statement/v1"] = Field(alias="_type", description="in-toto Statement v1.",
+                                                                examples=["https://in-toto.io/Statement/v1"])
     subject: list[Subject] = Field(min_length=1, description="The step's output files (and commit) with digests.")
     predicateType: Literal["https://conductor.dev/provenance/step/v1"] = Field(
-        description="What the predicate is.")
+        description="What the predicate is.", examples=["https://conductor.dev/provenance/step/v1"])
     predicate: Provenance = Field(description="Conductor's record of the step.")
 
 
