@@ -55,3 +55,9 @@ def test_empty_and_comment_only_files():
     assert codes("   \n\n") == ["file/empty"]
     assert codes("# only a comment\n") == ["file/empty"]
     assert codes("", "task") == ["file/empty"]
+
+
+def test_a_limit_beyond_what_every_json_reader_holds_exactly_is_refused():
+    """Tasks carry the limits and are checksummed with RFC 8785, which only takes integers up to 2^53."""
+    assert codes("behavior:\n  max_diff_lines: 10000000000000000\n") == ["policy/range"]
+    assert codes("behavior:\n  max_files_changed: 100000000000\n") == ["policy/range"]

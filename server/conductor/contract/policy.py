@@ -66,12 +66,14 @@ class Behavior(BaseModel):
     max_diff_lines: int | None = Field(
         default=None,
         ge=0,
+        le=100_000_000,
         description="Most lines (added + removed) one step may change across all files.",
         examples=[500],
     )
     max_files_changed: int | None = Field(
         default=None,
         ge=0,
+        le=10_000_000,
         description="Most files one step may create, modify or delete.",
         examples=[20],
     )
