@@ -161,12 +161,12 @@ class ConductorServer(LanguageServer):
         """One line for the user's log (``window/logMessage`` Info); longer text goes to the trace."""
         first = message.strip().splitlines()[0] if message.strip() else ""
         if len(first) > 200 or first != message.strip():
-            self.log_trace(message)
+            self.trace_detail(message)
             first = first[:197] + "…" if len(first) > 200 else first + " …"
         with contextlib.suppress(Exception):
             self.window_log_message(lsp.LogMessageParams(type=lsp.MessageType.Info, message=first))
 
-    def log_trace(self, message: str) -> None:
+    def trace_detail(self, message: str) -> None:
         """Detail for someone debugging: ``$/logTrace``, which the client shows only with its trace on."""
         log.debug("%s", message)
         try:
@@ -611,12 +611,10 @@ def serve_stdio() -> None:
     server.protocol.set_writer(StdoutWriter(sys.stdout.buffer))
 
     async def main() -> None:
-        code = 0 if server.shut_down else 1
-        try:
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
             await run_async(stop_event=stop_event, reader=reader, protocol=server.protocol, logger=log,
                             error_handler=server.report_server_error)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
+        code = 0 if server.shut_down else 1
         await leave(server, "end of input (the client closed the connection)", code)
 
     asyncio.run(main())
