@@ -31,7 +31,17 @@ from pygls.exceptions import JsonRpcException, JsonRpcInternalError, JsonRpcInva
 from pygls.lsp.server import LanguageServer
 
 from conductor import __version__
-from conductor.lsp import code_actions, code_lens, commands, completion, diagnostics, hover, symbols, watch
+from conductor.lsp import (
+    code_actions,
+    code_lens,
+    commands,
+    completion,
+    diagnostics,
+    hover,
+    plan_view,
+    symbols,
+    watch,
+)
 from conductor.lsp.approvals import Approvals
 from conductor.lsp.capabilities import Caps
 from conductor.lsp.documents import Analysis, DocumentStore, read_text
@@ -552,6 +562,13 @@ def on_code_lens(ls: ConductorServer, params: lsp.CodeLensParams) -> list[lsp.Co
     if analysis is None or analysis.kind not in ("task", "plan"):
         return None
     return code_lens.lenses(analysis, ls.lines(analysis.text), ls.steps.for_document(analysis))
+
+
+@server.feature(plan_view.PLANS_REQUEST)
+@guarded
+async def on_plans(ls: ConductorServer, params: Any) -> Any:
+    """Plans → forks → steps with what each waits for (see ``plan_view``); the editor's tree."""
+    return commands.jsonable(await asyncio.to_thread(plan_view.plans_view, ls))
 
 
 @server.feature(lsp.WINDOW_WORK_DONE_PROGRESS_CANCEL)
