@@ -345,7 +345,7 @@ export class ServerManager implements vscode.Disposable {
           if (code === 0) {
             print('\nConductor is installed; starting the language server.\n');
             this.output.info(`installed Conductor into ${python}`);
-            void this.restart();
+            if (this._state !== 'running') void this.ensureStarted();
           } else {
             print(`\npip exited with ${code}. Fix the error above, or choose another interpreter.\n`);
             void vscode.window.showErrorMessage(`Conductor: installing into ${shortPath(python)} failed (pip exited with ${code}).`, 'Choose interpreter', 'Set path').then((pick) => {

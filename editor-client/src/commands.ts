@@ -46,8 +46,7 @@ export function registerCommands({ context, mgr, store, views, guidance }: Deps)
   const root = (): vscode.Uri | undefined => vscode.workspace.workspaceFolders?.[0]?.uri;
   const policyLink = (file: string, line: number | null): string => {
     const base = store.view.projects[0]?.root ?? root()?.fsPath ?? '';
-    const uri = vscode.Uri.file(path.isAbsolute(file) ? file : path.join(base, file));
-    return uri.with({ fragment: line ? `L${line}` : '' }).toString();
+    return views.link(path.isAbsolute(file) ? file : path.join(base, file), line);
   };
 
   async function pickStep(node: unknown, prefer?: (state: string) => boolean, placeHolder = 'Step'): Promise<{ step_id: string; plan_id?: string } | undefined> {
@@ -150,11 +149,9 @@ export function registerCommands({ context, mgr, store, views, guidance }: Deps)
     }],
     ['conductor.ui.status', async () => {
       if (!(await mgr.ensureStarted())) return;
-      await store.refresh();
-      await views.show('Conductor status', async () => {
-        await store.refresh();
-        return statusMarkdown(store.view, Date.now());
-      });
+      // Rendered from what the store holds; the store's refresh re-renders it (views.refresh).
+      await views.show('Conductor status', async () => statusMarkdown(store.view, Date.now()));
+      void store.refresh();
     }],
     ['conductor.ui.policy', async () => {
       const { ok, result } = await run('conductor.policy', {});
@@ -268,6 +265,19 @@ export function registerCommands({ context, mgr, store, views, guidance }: Deps)
     ['conductor.ui.openDocs', () => openDocs()],
   ];
   for (const [id, fn] of commands) {
-    context.subscriptions.push(vscode.commands.registerCommand(id, fn));
+    context.subscriptions.push(
+      vscode.commands.registerCommand(id, async (...args: unknown[]) => {
+        try {
+          return await fn(...args);
+        } catch (e) {
+          const message = e instanceof Error ? e.message : String(e);
+          output.error(`${id} failed: ${message}`);
+          void vscode.window.showErrorMessage(`Conductor: ${firstLine(message).first}`, 'Show output').then((pick) => {
+            if (pick) output.show(true);
+          });
+          return undefined;
+        }
+      }),
+    );
   }
 }

@@ -11,7 +11,7 @@ import { registerCommands } from './commands';
 import { Guidance } from './guidance';
 import { PlanStore } from './plans';
 import { PlanTreeProvider } from './tree';
-import { RenderedViews, VIEW_SCHEME } from './views';
+import { RenderedViews } from './views';
 
 let manager: ServerManager | undefined;
 
@@ -24,7 +24,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   const tree = new PlanTreeProvider(store);
   const treeView = vscode.window.createTreeView('conductor.plans', { treeDataProvider: tree, showCollapseAll: true });
   const guidance = new Guidance(context, mgr, store, () => tree.tick());
-  context.subscriptions.push(output, mgr, store, views, tree, treeView, guidance, vscode.workspace.registerTextDocumentContentProvider(VIEW_SCHEME, views));
+  context.subscriptions.push(output, mgr, store, views, tree, treeView, guidance);
 
   // Live state: the server says a step changed; ask it for the plans again and re-render views.
   mgr.onNotification('conductor/stepChanged', (params) => {

@@ -32,7 +32,14 @@ export class PlanStore implements vscode.Disposable {
         const client = this.mgr.client;
         if (!client || this.mgr.state !== 'running') break;
         try {
-          this.view = readPlansView(await client.sendRequest('conductor/plans', null));
+          const cancel = new vscode.CancellationTokenSource();
+          const timer = setTimeout(() => cancel.cancel(), 15_000);
+          try {
+            this.view = readPlansView(await client.sendRequest('conductor/plans', null, cancel.token));
+          } finally {
+            clearTimeout(timer);
+            cancel.dispose();
+          }
           this.emitter.fire();
         } catch (e) {
           this.mgr.output.debug(`conductor/plans failed: ${String(e)}`);
