@@ -80,8 +80,24 @@ function finish(code) {
       }
     }
   }
+  // Processes the test started that left code-server's process group (a terminal's own
+  // session: the reference agent) are ended by their ids: those working in the scratch folder.
+  if (scratch) {
+    for (const d of readdirSync('/proc')) {
+      if (!/^\d+$/.test(d) || Number(d) === process.pid) continue;
+      try {
+        if (readlinkSync(`/proc/${d}/cwd`).startsWith(scratch)) process.kill(Number(d), 'SIGTERM');
+      } catch {
+        /* gone, or not ours to see */
+      }
+    }
+  }
   if (scratch && process.env.E2E_KEEP !== '1') {
-    rmSync(scratch, { recursive: true, force: true });
+    try {
+      rmSync(scratch, { recursive: true, force: true, maxRetries: 20, retryDelay: 250 });
+    } catch (e) {
+      console.log(`could not remove ${scratch}: ${e.message}`);
+    }
   } else if (scratch) {
     log(`scratch kept at ${scratch}`);
   }
