@@ -126,7 +126,7 @@ def test_after_qa_no_server_process_remains_and_the_build_is_halted(tmp_path: Pa
                           cwd=root, env=env, capture_output=True, text=True, timeout=90, check=False)
     result = json.loads(out.read_text(encoding="utf-8"))
     assert "error" not in result and not result.get("build_error"), (result, proc.stderr)
-    assert result["build"]["status"] == "running", result
+    assert result["build"]["status"] == "running" and result["waiting"], result
     pid = int(result["pid"])
     deadline = time.monotonic() + 3
     while _alive(pid) and time.monotonic() < deadline:

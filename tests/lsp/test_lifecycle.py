@@ -212,3 +212,13 @@ def test_the_client_process_dying_ends_the_server(tmp_path: Path) -> None:
     finally:
         if editor.poll() is None:
             editor.kill()
+
+
+def test_sigterm_during_a_build_halts_it_and_leaves(tmp_path: Path) -> None:
+    """An editor that gives up waiting for ``shutdown`` sends SIGTERM (Neovim does after 500 ms)."""
+    project = _project(tmp_path / "proj")
+    proc, _client, plan_id = _start_server(project, os.getpid())
+    proc.send_signal(signal.SIGTERM)
+    took = _gone_within(proc.pid, EXIT_WITHIN)
+    assert took < EXIT_WITHIN, f"took {took:.2f} s"
+    assert _journal_types(project, plan_id)[-1] == "plan.halted"

@@ -19,6 +19,7 @@ import functools
 import gc
 import logging
 import os
+import signal
 import sys
 import threading
 from collections.abc import Callable
@@ -628,6 +629,13 @@ def serve_stdio() -> None:
     server.protocol.set_writer(StdoutWriter(sys.stdout.buffer))
 
     async def main() -> None:
+        # An editor that gives up waiting for shutdown sends SIGTERM (Neovim after 500 ms);
+        # a closed terminal sends SIGHUP: halt running builds first, as for `exit`.
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(sig, lambda s=sig: asyncio.ensure_future(
+                    leave(server, f"signal {signal.Signals(s).name}", 0 if server.shut_down else 1)))
         with contextlib.suppress(BrokenPipeError, ConnectionResetError):
             await run_async(stop_event=stop_event, reader=reader, protocol=server.protocol, logger=log,
                             error_handler=server.report_server_error)

@@ -37,6 +37,10 @@ local ok, err = pcall(function()
     result.build = response.result
     result.build_error = response.err
   end
+  -- quit once the build is really under way: its planning task waits for an agent
+  result.waiting = vim.wait(30000, function()
+    return vim.fn.glob(root .. "/.conductor/handoff/**/step_000.task.json") ~= ""
+  end, 50)
 end)
 if not ok then
   result.error = tostring(err)
