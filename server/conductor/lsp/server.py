@@ -632,10 +632,14 @@ def serve_stdio() -> None:
         # An editor that gives up waiting for shutdown sends SIGTERM (Neovim after 500 ms);
         # a closed terminal sends SIGHUP: halt running builds first, as for `exit`.
         loop = asyncio.get_running_loop()
+
+        def on_signal(sig: signal.Signals) -> None:
+            task = asyncio.ensure_future(leave(server, f"signal {sig.name}", 0 if server.shut_down else 1))
+            server.background.add(task)
+
         for sig in (signal.SIGTERM, signal.SIGHUP):
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                loop.add_signal_handler(sig, lambda s=sig: asyncio.ensure_future(
-                    leave(server, f"signal {signal.Signals(s).name}", 0 if server.shut_down else 1)))
+                loop.add_signal_handler(sig, on_signal, sig)
         with contextlib.suppress(BrokenPipeError, ConnectionResetError):
             await run_async(stop_event=stop_event, reader=reader, protocol=server.protocol, logger=log,
                             error_handler=server.report_server_error)
