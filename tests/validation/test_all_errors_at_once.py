@@ -11,7 +11,10 @@ import json
 
 import pytest
 
+from conductor.policy import merge
+from conductor.policy.levels import PolicyLevel
 from conductor.validation import validate_document
+from conductor.validation.partial import blocker, usable_part
 
 POLICY_WITH_FOUR_ERRORS = """\
 file_rules:
@@ -79,3 +82,41 @@ def test_an_unclosed_bracket_is_reported_at_the_bracket() -> None:
     _doc, diagnostics = validate_document(text, "policy", path=".conductor/policy.yaml")
     rng = diagnostics[0].range
     assert (rng.start_line, rng.start_character) == (1, 22) and "`[` is never closed" in diagnostics[0].message
+
+
+POLICY_WITH_ERRORS_AMONG_GOOD_VALUES = """\
+global_constraints:
+  - Keep it small
+  - 5
+  - Be kind
+file_rules:
+  protected_patterns:
+    - "[.env"
+    - "*.lock"
+    - "migrations/*"
+behavior:
+  max_diff_lines: 300
+  timeout_seconds: 0
+"""
+
+
+def test_the_usable_part_of_a_policy_with_errors_keeps_every_good_value_at_its_line() -> None:
+    doc, diagnostics = validate_document(POLICY_WITH_ERRORS_AMONG_GOOD_VALUES, "policy", path=".conductor/policy.yaml")
+    usable, blocked = usable_part(doc, diagnostics)
+    assert usable is not None
+    assert usable.data == {"global_constraints": ["Keep it small", "Be kind"],
+                           "file_rules": {"protected_patterns": ["*.lock", "migrations/*"]},
+                           "behavior": {"max_diff_lines": 300}}
+    policy = merge([PolicyLevel.from_document(usable, "project", "policy.yaml")])
+    origins = {s.value: s.origin.line for s in [*policy.global_constraints, *policy.protected_patterns]}
+    assert origins["Be kind"] == 4 and origins["migrations/*"] == 9  # positions survive the removals
+    assert policy.limits["max_diff_lines"].value == 300 and policy.limits["max_diff_lines"].origin.line == 11
+    stop = blocker(blocked, ("behavior", "timeout_seconds"))
+    assert stop is not None and stop.code == "policy/range"
+    assert blocker(blocked, ("behavior", "max_diff_lines")) is None
+
+
+def test_nothing_is_usable_when_the_document_did_not_parse() -> None:
+    doc, diagnostics = validate_document('a: "open\n', "policy", path=".conductor/policy.yaml")
+    usable, blocked = usable_part(doc, diagnostics)
+    assert usable is None and blocked and blocked[0][1].code == "yaml/syntax"
