@@ -57,12 +57,11 @@ def _remove(data: Any, nodes: dict[JsonPath, NodeRanges], path: JsonPath) -> Non
         except (KeyError, IndexError, TypeError):
             return
     last = path[-1]
-    if isinstance(parent, dict) and last in parent:
-        del parent[last]
-    elif isinstance(parent, list) and isinstance(last, int) and 0 <= last < len(parent):
-        del parent[last]
-    else:
+    present = (isinstance(parent, dict) and last in parent) or (
+        isinstance(parent, list) and isinstance(last, int) and 0 <= last < len(parent))
+    if not present:
         return
+    del parent[last]
     depth = len(path)
     for key in [k for k in nodes if k[:depth] == path]:
         del nodes[key]
