@@ -67,7 +67,10 @@ def _remove(data: Any, nodes: dict[JsonPath, NodeRanges], path: JsonPath) -> Non
         del nodes[key]
     if isinstance(last, int):  # later items of the list move up by one; keep their positions
         base = path[:-1]
-        moved = sorted((k for k in nodes if len(k) >= depth and k[: depth - 1] == base
-                        and isinstance(k[depth - 1], int) and k[depth - 1] > last), key=lambda k: k[depth - 1])
-        for key in moved:
-            nodes[(*base, key[depth - 1] - 1, *key[depth:])] = nodes.pop(key)
+        moved: list[tuple[int, JsonPath]] = []
+        for key in nodes:
+            index = key[depth - 1] if len(key) >= depth and key[: depth - 1] == base else None
+            if isinstance(index, int) and index > last:
+                moved.append((index, key))
+        for index, key in sorted(moved, key=lambda m: m[0]):
+            nodes[(*base, index - 1, *key[depth:])] = nodes.pop(key)
