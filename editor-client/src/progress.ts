@@ -7,6 +7,10 @@
  * feature, registered after the built-in ones, takes over the create request: begin/report/end
  * drive `window.withProgress({location: Notification})`, and Cancel sends
  * window/workDoneProgress/cancel to the server.
+ *
+ * While a plan waits (for an agent to claim a task, or for an approval), the waiting line
+ * ("waiting for an agent to claim step_000 (1 m 20 s)") replaces the server's last message:
+ * see `setWaiting`.
  */
 import * as vscode from 'vscode';
 import {
@@ -28,11 +32,13 @@ class NotificationProgress {
   private resolve: (() => void) | undefined;
   private reported = 0;
   private finished = false;
+  private serverMessage: string | undefined;
+  private waiting: string | undefined;
   private readonly listener: Disposable;
 
   constructor(
     private readonly client: BaseLanguageClient,
-    private readonly token: ProgressToken,
+    readonly token: ProgressToken,
     private readonly onDone: (p: NotificationProgress) => void,
   ) {
     this.listener = client.onProgress(WorkDoneProgress.type, token, (value) => {
@@ -66,7 +72,15 @@ class NotificationProgress {
       increment = Math.max(0, params.percentage - this.reported);
       this.reported += increment;
     }
-    this.progress.report({ message: params.message, increment });
+    if (params.message !== undefined) this.serverMessage = params.message;
+    this.progress.report({ message: this.waiting ?? this.serverMessage, increment });
+  }
+
+  /** Shows `message` instead of the server's while the plan waits; undefined gives it back. */
+  setWaiting(message: string | undefined): void {
+    if (message === this.waiting) return;
+    this.waiting = message;
+    this.progress?.report({ message: message ?? this.serverMessage });
   }
 
   done(): void {
@@ -86,6 +100,13 @@ export class NotificationProgressFeature implements StaticFeature {
   fillClientCapabilities(capabilities: ClientCapabilities): void {
     capabilities.window = capabilities.window ?? {};
     capabilities.window.workDoneProgress = true;
+  }
+
+  /** The waiting line of the progress notification for `token` (see NotificationProgress.setWaiting). */
+  setWaiting(token: string, message: string | undefined): void {
+    for (const part of this.parts) {
+      if (String(part.token) === token) part.setWaiting(message);
+    }
   }
 
   initialize(): void {

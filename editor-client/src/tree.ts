@@ -1,33 +1,45 @@
-/** The "Conductor" view: plans → forks → steps, backed by the pure PlanModel. */
+/** The "Conductor" view: plans → forks → steps, exactly as the server reports them. */
 import * as vscode from 'vscode';
-import { Fork, Plan, PlanModel, Step, planDisplayState, planProgress } from './core/planModel';
-import { STATE_LABELS, stepDescription } from './core/results';
+import { ViewFork, ViewPlan, ViewStep, stepIconKey, stepStateLabel, waitedFor } from './core/planView';
+import { PlanStore } from './plans';
 
 export type Node =
-  | { kind: 'plan'; plan: Plan }
-  | { kind: 'fork'; plan: Plan; fork: Fork }
-  | { kind: 'step'; plan: Plan; fork: Fork; step: Step };
+  | { kind: 'plan'; plan: ViewPlan }
+  | { kind: 'fork'; plan: ViewPlan; fork: ViewFork }
+  | { kind: 'step'; plan: ViewPlan; fork: ViewFork; step: ViewStep };
 
-const STATE_ICONS: Record<string, [string, string | undefined]> = {
+const ICONS: Record<string, [string, string | undefined]> = {
   pending: ['circle-large-outline', undefined],
   in_progress: ['sync~spin', 'charts.blue'],
+  running: ['sync~spin', 'charts.blue'],
+  waiting_agent: ['person', 'charts.yellow'],
   waiting_approval: ['bell-dot', 'charts.yellow'],
+  waiting_for_agent: ['person', 'charts.yellow'],
+  waiting_for_approval: ['bell-dot', 'charts.yellow'],
   completed: ['pass-filled', 'testing.iconPassed'],
+  done: ['pass-filled', 'testing.iconPassed'],
+  skipped: ['debug-step-over', undefined],
   failed: ['error', 'testing.iconFailed'],
+  halted: ['debug-pause', undefined],
 };
 
-export function stateIcon(state: string): vscode.ThemeIcon {
-  const [id, color] = STATE_ICONS[state] ?? ['circle-large-outline', undefined];
+function icon(key: string): vscode.ThemeIcon {
+  const [id, color] = ICONS[key] ?? ICONS.pending;
   return new vscode.ThemeIcon(id, color ? new vscode.ThemeColor(color) : undefined);
 }
 
 export class PlanTreeProvider implements vscode.TreeDataProvider<Node>, vscode.Disposable {
   private readonly emitter = new vscode.EventEmitter<Node | undefined>();
   readonly onDidChangeTreeData = this.emitter.event;
-  private readonly sub: { dispose(): void };
+  private readonly sub: vscode.Disposable;
 
-  constructor(private readonly model: PlanModel) {
-    this.sub = model.onDidChange(() => this.emitter.fire(undefined));
+  constructor(private readonly store: PlanStore) {
+    this.sub = store.onDidChange(() => this.emitter.fire(undefined));
+  }
+
+  /** Re-renders labels that show elapsed time. */
+  tick(): void {
+    this.emitter.fire(undefined);
   }
 
   dispose(): void {
@@ -36,74 +48,62 @@ export class PlanTreeProvider implements vscode.TreeDataProvider<Node>, vscode.D
   }
 
   getChildren(node?: Node): Node[] {
-    if (!node) {
-      return this.model.getPlans().map((plan) => ({ kind: 'plan', plan }));
-    }
-    if (node.kind === 'plan') {
-      return node.plan.forks.map((fork) => ({ kind: 'fork', plan: node.plan, fork }));
-    }
-    if (node.kind === 'fork') {
-      return node.fork.steps.map((step) => ({ kind: 'step', plan: node.plan, fork: node.fork, step }));
-    }
+    if (!node) return [...this.store.view.plans].reverse().map((plan) => ({ kind: 'plan', plan }));
+    if (node.kind === 'plan') return node.plan.forks.map((fork) => ({ kind: 'fork', plan: node.plan, fork }));
+    if (node.kind === 'fork') return node.fork.steps.map((step) => ({ kind: 'step', plan: node.plan, fork: node.fork, step }));
     return [];
   }
 
   getParent(node: Node): Node | undefined {
-    if (node.kind === 'step') {
-      return { kind: 'fork', plan: node.plan, fork: node.fork };
-    }
-    if (node.kind === 'fork') {
-      return { kind: 'plan', plan: node.plan };
-    }
+    if (node.kind === 'step') return { kind: 'fork', plan: node.plan, fork: node.fork };
+    if (node.kind === 'fork') return { kind: 'plan', plan: node.plan };
     return undefined;
   }
 
   getTreeItem(node: Node): vscode.TreeItem {
+    const now = Date.now();
     if (node.kind === 'plan') {
-      const p = planProgress(node.plan);
-      const item = new vscode.TreeItem(node.plan.goal, vscode.TreeItemCollapsibleState.Expanded);
-      item.id = `plan:${node.plan.plan_id}`;
-      item.description = `${p.completed}/${p.total} ✓` + (p.failed ? ` ${p.failed} ⚠` : '');
-      item.tooltip = `${node.plan.goal}\nplan ${node.plan.plan_id} — ${STATE_LABELS[node.plan.state] ?? node.plan.state}`;
-      item.iconPath = stateIcon(planDisplayState(node.plan));
+      const p = node.plan;
+      const steps = p.forks.flatMap((f) => f.steps).filter((s) => s.kind !== 'plan');
+      const done = steps.filter((s) => s.state === 'completed' || s.state === 'skipped').length;
+      const state = p.display_state.replace(/_/g, ' ');
+      const item = new vscode.TreeItem(p.goal, vscode.TreeItemCollapsibleState.Expanded);
+      item.id = `plan:${p.plan_id}`;
+      item.description = `${state}${steps.length ? ` · ${done}/${steps.length}` : ''}`;
+      item.tooltip = `${p.goal}\nplan ${p.plan_id} — ${state}${p.halted_reason ? `\n${p.halted_reason}` : ''}`;
+      item.iconPath = icon(p.display_state);
       item.contextValue = 'plan';
-      item.accessibilityInformation = { label: `Plan ${node.plan.goal}, ${p.completed} of ${p.total} steps done${p.failed ? `, ${p.failed} failed` : ''}` };
+      item.accessibilityInformation = { label: `Plan ${p.goal}, ${state}, ${done} of ${steps.length} steps done` };
       return item;
     }
     if (node.kind === 'fork') {
-      const item = new vscode.TreeItem(`fork ${node.fork.fork_id}`, vscode.TreeItemCollapsibleState.Expanded);
-      item.id = `fork:${node.plan.plan_id}/${node.fork.fork_id}`;
-      const done = node.fork.steps.filter((s) => s.state === 'completed').length;
-      item.description = `${done}/${node.fork.steps.length}`;
+      const f = node.fork;
+      const item = new vscode.TreeItem(`fork ${f.fork_id}${f.strategy ? ` (${f.strategy})` : ''}`, vscode.TreeItemCollapsibleState.Expanded);
+      item.id = `fork:${node.plan.plan_id}/${f.fork_id}`;
       item.iconPath = new vscode.ThemeIcon('git-branch');
       item.contextValue = 'fork';
-      item.accessibilityInformation = { label: `Fork ${node.fork.fork_id}, ${done} of ${node.fork.steps.length} steps done` };
       return item;
     }
     const s = node.step;
+    const label = stepStateLabel(s);
+    const waited = s.waiting_for ? waitedFor(s.since, now) : '';
     const item = new vscode.TreeItem(s.title || s.step_id, vscode.TreeItemCollapsibleState.None);
     item.id = `step:${node.plan.plan_id}/${node.fork.fork_id}/${s.step_id}`;
-    item.description = stepDescription(s.state, s.confidence);
-    item.iconPath = stateIcon(s.state);
+    item.description = [s.step_id, label + (waited ? ` ${waited}` : ''), s.confidence ? `${s.confidence.score.toFixed(2)} ${s.confidence.level}` : ''].filter(Boolean).join(' · ');
+    item.iconPath = icon(stepIconKey(s));
     const tip = new vscode.MarkdownString();
-    tip.appendMarkdown(`**${s.title || s.step_id}**\n\n`);
-    tip.appendMarkdown(`\`${s.step_id}\` — ${STATE_LABELS[s.state] ?? s.state}\n\n`);
-    if (s.confidence) {
-      tip.appendMarkdown(`confidence ${s.confidence.score.toFixed(2)} (${s.confidence.level})\n\n`);
-    }
-    if (s.reason) {
-      tip.appendText(s.reason);
-    }
+    tip.appendText(`${s.title || s.step_id}\n\n${s.step_id} — ${label}${waited ? ` for ${waited}` : ''}\n`);
+    if (s.confidence) tip.appendText(`\nconfidence ${s.confidence.score.toFixed(2)} (${s.confidence.level})\n`);
+    if (s.reason) tip.appendText(`\n${s.reason}\n`);
     item.tooltip = tip;
-    // contextValue: "step" plus flags the menus match with regular expressions.
-    const flags = ['step', `state-${s.state}`];
+    const flags = ['step', `state-${s.waiting_for === 'approval' ? 'waiting_approval' : s.state}`];
+    if (s.waiting_for === 'agent') flags.push('waiting-agent');
     if (s.paths.task) flags.push('task');
     if (s.paths.result) flags.push('result');
     if (s.paths.provenance) flags.push('provenance');
     item.contextValue = flags.join(' ');
-    item.accessibilityInformation = { label: `Step ${s.title || s.step_id}${s.confidence ? `, confidence ${s.confidence.level}` : ''}, ${STATE_LABELS[s.state] ?? s.state}` };
-    const open = s.paths.result ?? s.paths.task;
-    if (open) {
+    item.accessibilityInformation = { label: `Step ${s.title || s.step_id}, ${label}` };
+    if (s.paths.result ?? s.paths.task) {
       item.command = { command: 'conductor.ui.openStepFile', title: 'Open', arguments: [node] };
     }
     return item;

@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,7 @@ from tests.lsp.helpers import dump, make_project, task, task_path
 pytestmark = pytest.mark.e2e
 
 PROBE = Path(__file__).parent / "nvim" / "probe.lua"
+QUIT_PROBE = Path(__file__).parent / "nvim" / "quit_probe.lua"
 REPO = Path(__file__).resolve().parents[2]
 
 BROKEN_POLICY = """\
@@ -77,7 +79,8 @@ def test_neovim_shows_diagnostics_hover_and_validate(tmp_path: Path) -> None:
     assert task_diags == [(line, "task/path-escapes")]
 
     assert "**`max_diff_lines`**" in result["hover"]
-    assert "Effective value unavailable: the policy has errors." in result["hover"]
+    # the policy has three errors elsewhere; this value is still known, with its origin
+    assert "**Effective value:** `300` — from project .conductor/policy.yaml:6" in result["hover"], result["hover"]
 
     validate = result["validate"]
     assert validate["ok"] is False
@@ -86,3 +89,50 @@ def test_neovim_shows_diagnostics_hover_and_validate(tmp_path: Path) -> None:
         "policy/type", "policy/unknown-key", "policy/range"]
     ready = next(line for line in result["log"] if "ready" in line)
     assert "file watching: server" in ready and "diagnostics: push" in ready and "encoding: utf-16" in ready
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="utf-8") as fh:
+            return not fh.read().rsplit(") ", 1)[1].startswith("Z")
+    except OSError:
+        return False
+
+
+def test_after_qa_no_server_process_remains_and_the_build_is_halted(tmp_path: Path) -> None:
+    """`:qa` while a build waits for an agent: the server leaves with Neovim, the plan is resumable."""
+    nvim = require_tool("nvim")
+    require_tool("git")
+    root = tmp_path / "proj"
+    (root / ".conductor").mkdir(parents=True)
+    (root / ".conductor" / "policy.yaml").write_text("behavior:\n  max_diff_lines: 100\n", encoding="utf-8")
+    (root / ".conductor" / "config.yaml").write_text("mode: handoff\nforks: 1\n", encoding="utf-8")
+    git_env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t",
+               "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
+    subprocess.run(["git", "init", "-q", "-b", "main"], cwd=root, check=True)
+    subprocess.run(["git", "commit", "-q", "--allow-empty", "-m", "s"], cwd=root, check=True, env=git_env)
+    out = tmp_path / "quit.json"
+    env = {
+        **git_env,
+        "PROBE_ROOT": str(root),
+        "PROBE_OUT": str(out),
+        "PROBE_SERVER": json.dumps([sys.executable, "-m", "conductor", "lsp"]),
+        "PYTHONPATH": os.pathsep.join([str(REPO / "server"), os.environ.get("PYTHONPATH", "")]),
+        "HOME": str(tmp_path),
+        "XDG_CONFIG_HOME": str(tmp_path / "config"),
+        "XDG_DATA_HOME": str(tmp_path / "data"),
+        "XDG_STATE_HOME": str(tmp_path / "state"),
+    }
+    proc = subprocess.run([nvim, "--headless", "-u", "NONE", "-i", "NONE", "-n", "-c", f"luafile {QUIT_PROBE}"],
+                          cwd=root, env=env, capture_output=True, text=True, timeout=90, check=False)
+    result = json.loads(out.read_text(encoding="utf-8"))
+    assert "error" not in result and not result.get("build_error"), (result, proc.stderr)
+    assert result["build"]["status"] == "running" and result["waiting"], result
+    pid = int(result["pid"])
+    deadline = time.monotonic() + 3
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(pid), f"conductor lsp (pid {pid}) outlived `:qa`"
+    journal = root / ".conductor" / "plans" / result["build"]["plan_id"] / "journal.jsonl"
+    types = [json.loads(line)["type"] for line in journal.read_text(encoding="utf-8").splitlines() if line.strip()]
+    assert types[-1] == "plan.halted", types

@@ -46,7 +46,7 @@ EXPECTED = [
     ("policy/range_negative_limit/.conductor/policy.yaml", "policy/range", (2, 20, 2, 22)),
     ("policy/range_threshold_above_one/.conductor/policy.yaml", "policy/range", (2, 19, 2, 22)),
     ("policy/syntax_bad_indent/.conductor/policy.yaml", "yaml/syntax", (3, 19, 3, 20)),
-    ("policy/syntax_unclosed_flow/.conductor/policy.yaml", "yaml/syntax", (2, 1, 2, 2)),
+    ("policy/syntax_unclosed_flow/.conductor/policy.yaml", "yaml/syntax", (1, 21, 1, 22)),  # at the open `[`
     ("policy/tab_indentation/.conductor/policy.yaml", "yaml/syntax", (2, 1, 2, 2)),
     ("policy/type_string_for_int/.conductor/policy.yaml", "policy/type", (2, 19, 2, 33)),
     ("policy/type_string_for_list/.conductor/policy.yaml", "policy/type", (1, 21, 1, 37)),

@@ -1,13 +1,4 @@
 /** Turns command results (JSON) into what the user sees. Pure. */
-import { Plan, planProgress } from './planModel';
-
-const STATE_MARK: Record<string, string> = {
-  pending: '○',
-  in_progress: '◐',
-  waiting_approval: '?',
-  completed: '✓',
-  failed: '✗',
-};
 
 function fence(value: unknown): string {
   return '```json\n' + JSON.stringify(value, null, 2) + '\n```';
@@ -27,28 +18,6 @@ function readyText(result: unknown): string | undefined {
     }
   }
   return undefined;
-}
-
-export function statusMarkdown(plans: Plan[]): string {
-  const lines = ['# Conductor status', ''];
-  if (plans.length === 0) {
-    lines.push('No plans yet. Run **Conductor: Build…** or **Conductor: Explore…** from the command palette.');
-    return lines.join('\n') + '\n';
-  }
-  for (const plan of plans) {
-    const p = planProgress(plan);
-    lines.push(`## ${plan.goal}`, '', `plan \`${plan.plan_id}\` — ${plan.state} — ${p.completed}/${p.total} completed` + (p.failed ? `, ${p.failed} failed` : ''), '');
-    for (const fork of plan.forks) {
-      lines.push(`### fork \`${fork.fork_id}\``, '');
-      for (const s of fork.steps) {
-        const conf = s.confidence ? ` — confidence ${s.confidence.score.toFixed(2)} (${s.confidence.level})` : '';
-        const reason = s.reason ? ` — ${s.reason}` : '';
-        lines.push(`- ${STATE_MARK[s.state] ?? '·'} \`${s.step_id}\` ${s.title} — *${s.state}*${conf}${reason}`);
-      }
-      lines.push('');
-    }
-  }
-  return lines.join('\n');
 }
 
 /** Generic Markdown for a command result: ready text when present, otherwise fenced JSON. */
@@ -139,17 +108,18 @@ export function summarizeValidation(result: unknown): ValidationSummary {
   return { files, errors, warnings, infos, message };
 }
 
-export const STATE_LABELS: Record<string, string> = {
-  pending: 'pending',
-  in_progress: 'in progress',
-  waiting_approval: 'waiting for approval',
-  completed: 'completed',
-  failed: 'failed',
-};
+/**
+ * The one line a toast shows of a server error: its first non-empty line, whole (a toast
+ * that cuts "PolicyError…" tells the user nothing); the rest goes to the output channel.
+ */
+export function firstLine(message: string): { first: string; rest: string } {
+  const lines = message.split(/\r?\n/);
+  const i = lines.findIndex((l) => l.trim().length > 0);
+  if (i < 0) return { first: '', rest: '' };
+  return { first: lines[i].trim(), rest: lines.slice(i + 1).join('\n').trim() };
+}
 
-/** Description text of a step in the tree: "0.82 high" (confidence) plus state when noteworthy. */
-export function stepDescription(state: string, confidence: { score: number; level: string } | null): string {
-  const conf = confidence ? `${confidence.score.toFixed(2)} ${confidence.level}` : '';
-  const st = state === 'waiting_approval' ? 'needs approval' : state === 'failed' ? 'failed' : '';
-  return [conf, st].filter(Boolean).join(' · ');
+/** Whether a server error is about the policy (then "Open policy" is the useful action). */
+export function mentionsPolicy(message: string): boolean {
+  return /policy\.ya?ml|PolicyError|\bpolicy\b/i.test(message);
 }

@@ -296,7 +296,12 @@ class Jobs:
                 ls.work_done_progress.end(job.token, lsp.WorkDoneProgressEnd(message=summary))
             ls.show(" ".join(p for p in ("Conductor", kind, job.plan_id or "", summary) if p),
                     lsp.MessageType.Info if outcome["ok"] or outcome.get("cancelled") else lsp.MessageType.Error)
-            ls.log_info(json.dumps({"command": f"conductor.{kind}", "plan_id": job.plan_id, **outcome}, default=str))
+            done = outcome.get("result")
+            result_outcome = done.get("outcome") if isinstance(done, dict) else None
+            ls.log_info(" ".join(p for p in ("Conductor", kind, job.plan_id or "", summary) if p)
+                        + (f" (outcome: {result_outcome})" if result_outcome else ""))
+            ls.trace_detail(json.dumps({"command": f"conductor.{kind}", "plan_id": job.plan_id, **outcome},
+                                       default=str))
             ls.steps.refresh()
             return outcome
 
@@ -322,7 +327,7 @@ async def execute(ls: ConductorServer, command: str, raw: tuple[Any, ...]) -> An
     if inspect.isawaitable(result):
         result = await result
     result = jsonable(result)
-    ls.log_info(f"{command}: {json.dumps(result, ensure_ascii=False)[:4000]}")
+    ls.trace_detail(f"{command}: {json.dumps(result, ensure_ascii=False)[:4000]}")
     return result
 
 
@@ -364,7 +369,7 @@ async def _explain(ls: ConductorServer, root: Path, args: dict[str, Any]) -> Any
                   "source": "task file", "engine": str(exc)}
     if isinstance(result, dict) and result.get("markdown"):
         # The full explanation goes to the log; a toast carries one line (clients render the JSON).
-        ls.log_info(str(result["markdown"]))
+        ls.trace_detail(str(result["markdown"]))
         first = next((line.lstrip("# ") for line in str(result["markdown"]).splitlines() if line.strip()), "")
         ls.show(f"Explained {args['step_id']}: {first[:160]}")
     return result

@@ -18,6 +18,7 @@ from conductor.lsp.steps import plan_id_of, step_markdown
 from conductor.policy import EffectivePolicy, Sourced, merge
 from conductor.policy.levels import PolicyLevel
 from conductor.validation.document import JsonPath
+from conductor.validation.partial import blocker, usable_part
 
 
 def schema_path(path: JsonPath) -> JsonPath:
@@ -70,6 +71,26 @@ def effective_policy(analysis: Analysis) -> EffectivePolicy | None:
         return None
 
 
+def effective_or_blocker(analysis: Analysis, path: JsonPath) -> str | None:
+    """The effective value at ``path``, computed from every part of the policy without errors;
+    where an error makes it unknowable, which error (all errors at once, never a blank hover)."""
+    policy = effective_policy(analysis)
+    if policy is not None:
+        return effective_markdown(policy, path)
+    usable, blocked = usable_part(analysis.doc, analysis.diagnostics)
+    stop = blocker(blocked, path)
+    if stop is not None:
+        return f"_Effective value unavailable: line {stop.range.start_line + 1}: {stop.message}_"
+    if usable is None:
+        return "_Effective value unavailable: the policy has errors._"
+    try:
+        partial = merge([PolicyLevel.from_document(usable, "project", ".conductor/policy.yaml")])
+    except Exception:
+        return "_Effective value unavailable: the policy has errors._"
+    text = effective_markdown(partial, path)
+    return f"{text}\n\n_(computed without the {len(blocked)} part(s) of the policy that have errors)_" if text else None
+
+
 def _sourced_lines(items: list[Sourced]) -> list[str]:
     return [f"- `{json.dumps(s.to_json()['value'], ensure_ascii=False)}` — {s.origin}" for s in items]
 
@@ -120,9 +141,7 @@ def hover_markdown(analysis: Analysis, line: int, character: int, root: Any = No
             return markdown
     text = key_markdown(analysis.kind, path, analysis.doc.syntax)
     if analysis.kind == "policy":
-        policy = effective_policy(analysis)
-        extra = effective_markdown(policy, path) if policy is not None else (
-            "_Effective value unavailable: the policy has errors._")
+        extra = effective_or_blocker(analysis, path)
         if extra:
             text = f"{text}\n\n---\n\n{extra}" if text else extra
     return text

@@ -2,6 +2,13 @@
 
 Each handler converts positions in, calls a plain function (validation, schema lookup,
 engine facade), converts the answer out. No business logic lives here.
+
+It also owns the server's life: it exits within :data:`EXIT_WITHIN` seconds of its client
+going away (``exit``, end of input on stdin, or the ``initialize.processId`` process dying),
+and first halts running builds through their cancel event so that each one journals
+``plan.halted`` and ``conductor resume`` continues it. Logging is quiet: ``window/logMessage``
+at Info carries one line per user-visible event; details and protocol chatter go to
+``$/logTrace`` (shown when the client's trace is on) or to stderr at DEBUG.
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ import functools
 import gc
 import logging
 import os
+import signal
 import sys
 import threading
 from collections.abc import Callable
@@ -24,7 +32,17 @@ from pygls.exceptions import JsonRpcException, JsonRpcInternalError, JsonRpcInva
 from pygls.lsp.server import LanguageServer
 
 from conductor import __version__
-from conductor.lsp import code_actions, code_lens, commands, completion, diagnostics, hover, symbols, watch
+from conductor.lsp import (
+    code_actions,
+    code_lens,
+    commands,
+    completion,
+    diagnostics,
+    hover,
+    plan_view,
+    symbols,
+    watch,
+)
 from conductor.lsp.approvals import Approvals
 from conductor.lsp.capabilities import Caps
 from conductor.lsp.documents import Analysis, DocumentStore, read_text
@@ -36,6 +54,20 @@ from conductor.validation import detect_kind
 
 log = logging.getLogger("conductor.lsp")
 F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_WITHIN = 2.0
+"""Seconds between the client going away and this process being gone."""
+HALT_WAIT = 1.5
+"""Of those, how long running builds get to journal their halt."""
+PARENT_POLL = 0.4
+"""How often the client process (``initialize.processId``) is checked."""
+PROTOCOL_CHATTER = (
+    "Cancel notification for unknown message id",
+    "Cancelled request with id",
+    "Ignoring notification for unknown method",
+    "Content length:",
+)
+"""pygls messages about the protocol itself: DEBUG, never a warning in the user's log."""
 
 
 class ConductorServer(LanguageServer):
@@ -51,6 +83,8 @@ class ConductorServer(LanguageServer):
         self.files = completion.Files()
         self.background: set[asyncio.Future[Any]] = set()
         self.stopping = asyncio.Event()
+        self.shut_down = False
+        self.leaving = False
         self.watching = "none"
 
     # ------------------------------------------------------------------ helpers
@@ -135,8 +169,27 @@ class ConductorServer(LanguageServer):
         return Lines(text, self.encoding)
 
     def log_info(self, message: str) -> None:
+        """One line for the user's log (``window/logMessage`` Info); longer text goes to the trace."""
+        first = message.strip().splitlines()[0] if message.strip() else ""
+        if len(first) > 200 or first != message.strip():
+            self.trace_detail(message)
+            first = first[:197] + "…" if len(first) > 200 else first + " …"
         with contextlib.suppress(Exception):
-            self.window_log_message(lsp.LogMessageParams(type=lsp.MessageType.Info, message=message))
+            self.window_log_message(lsp.LogMessageParams(type=lsp.MessageType.Info, message=first))
+
+    def trace_detail(self, message: str) -> None:
+        """Detail for someone debugging: ``$/logTrace``, which the client shows only with its trace on."""
+        log.debug("%s", message)
+        try:
+            tracing = self.protocol.trace not in (None, lsp.TraceValue.Off)
+        except Exception:
+            tracing = False
+        if tracing:
+            with contextlib.suppress(Exception):
+                self.log_trace_notification(message)
+
+    def log_trace_notification(self, message: str) -> None:
+        self.protocol.notify("$/logTrace", lsp.LogTraceParams(message=message))
 
     def log_error(self, message: str) -> None:
         log.error(message)
@@ -243,24 +296,97 @@ async def fetch_settings(ls: ConductorServer) -> None:
 
 
 async def watch_parent(ls: ConductorServer, pid: int) -> None:
-    """Exit when the editor that started us is gone (it may die without sending exit)."""
+    """Leave when the editor that started us is gone (it may die without sending exit).
+
+    The client is gone when ``pid`` no longer exists or when we were re-parented (our parent
+    died and init adopted us); either way running builds are halted and the process exits.
+    """
+    parent = os.getppid()
     while True:
-        await asyncio.sleep(2)
+        await asyncio.sleep(PARENT_POLL)
+        gone = os.getppid() != parent
         try:
             os.kill(pid, 0)
         except ProcessLookupError:
-            log.info("parent process %s is gone; exiting", pid)
-            os._exit(0)
+            gone = True
         except PermissionError:
             pass
+        if gone:
+            await leave(ls, f"the client process {pid} is gone", 0)
+
+
+def running_jobs(ls: ConductorServer) -> list[commands.Job]:
+    return [job for job in ls.jobs.by_token.values() if job.task is not None and not job.task.done()]
+
+
+def _stopped(job: commands.Job) -> bool:
+    """A job's engine has returned: its task is done, or its own event loop has been closed."""
+    if job.task is not None and job.task.done():
+        return True
+    loop = job.loop
+    return loop is not None and loop.is_closed()
+
+
+async def halt_jobs(ls: ConductorServer, why: str, wait: float = HALT_WAIT) -> list[str]:
+    """Cancel every running build/resume and wait (at most ``wait`` s) until each has halted.
+
+    A cancelled run journals ``plan.halted`` before it returns, so ``conductor resume``
+    continues it. Returns the plan ids that were halted (or asked to halt).
+    """
+    jobs = running_jobs(ls)
+    if not jobs:
+        return []
+    for job in jobs:
+        job.cancel()
+    plans = [job.plan_id or job.token for job in jobs]
+    log.info("halting %s (%s)", ", ".join(plans), why)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait
+    while loop.time() < deadline and not all(_stopped(job) for job in jobs):
+        await asyncio.sleep(0.02)
+    late = [job.plan_id or job.token for job in jobs if not _stopped(job)]
+    if late:
+        log.warning("%s did not halt within %.1f s; `conductor resume` will continue from the journal",
+                    ", ".join(late), wait)
+    return plans
+
+
+async def leave(ls: ConductorServer, why: str, code: int) -> None:
+    """Halt running jobs, then end the process at once.
+
+    ``os._exit``: worker threads (an engine run, a folder walk) must not keep the process alive,
+    and the interpreter's normal exit would wait for them.
+    """
+    if ls.leaving:
+        return
+    ls.leaving = True
+    ls.stopping.set()
+    with contextlib.suppress(Exception):
+        await halt_jobs(ls, why)
+    log.info("exiting: %s", why)
+    for handler in logging.getLogger().handlers:
+        with contextlib.suppress(Exception):
+            handler.flush()
+    with contextlib.suppress(Exception):
+        sys.stdout.flush()
+    os._exit(code)
 
 
 @server.feature(lsp.SHUTDOWN)
-def shutdown(ls: ConductorServer, params: Any) -> None:
+async def shutdown(ls: ConductorServer, params: Any) -> None:
+    """Stop work: halt running builds (journaled, resumable) before answering."""
     ls.stopping.set()
+    ls.shut_down = True
     ls.scheduler.cancel_all()
+    await halt_jobs(ls, "the client asked the server to shut down")
     for task in list(ls.background):
         task.cancel()
+
+
+@server.feature(lsp.EXIT)
+async def on_exit(ls: ConductorServer, params: Any) -> None:
+    """``exit``: 0 after ``shutdown``, 1 without (LSP), running jobs halted first."""
+    await leave(ls, "exit notification", 0 if ls.shut_down else 1)
 
 
 @server.feature(lsp.WORKSPACE_DID_CHANGE_CONFIGURATION)
@@ -439,6 +565,13 @@ def on_code_lens(ls: ConductorServer, params: lsp.CodeLensParams) -> list[lsp.Co
     return code_lens.lenses(analysis, ls.lines(analysis.text), ls.steps.for_document(analysis))
 
 
+@server.feature(plan_view.PLANS_REQUEST)
+@guarded
+async def on_plans(ls: ConductorServer, params: Any) -> Any:
+    """Plans → forks → steps with what each waits for (see ``plan_view``); the editor's tree."""
+    return commands.jsonable(await asyncio.to_thread(plan_view.plans_view, ls))
+
+
 @server.feature(lsp.WINDOW_WORK_DONE_PROGRESS_CANCEL)
 def on_progress_cancel(ls: ConductorServer, params: lsp.WorkDoneProgressCancelParams) -> None:
     ls.jobs.cancel(token=str(params.token))
@@ -463,6 +596,59 @@ for _name in commands.COMMANDS:
     _register_command(_name)
 
 
+class _QuietProtocol(logging.Filter):
+    """Protocol chatter from pygls (a cancel for a request already answered, …) is DEBUG."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name.startswith("pygls") and record.levelno < logging.ERROR:
+            text = str(record.msg)
+            if any(text.startswith(prefix) for prefix in PROTOCOL_CHATTER):
+                return logging.getLogger().isEnabledFor(logging.DEBUG)
+        return True
+
+
+def configure_logging() -> None:
+    """stderr (the client's output channel): WARNING by default, ``CONDUCTOR_LSP_LOG`` to change."""
+    logging.basicConfig(level=os.environ.get("CONDUCTOR_LSP_LOG", "WARNING").upper(), stream=sys.stderr,
+                        format="conductor-lsp %(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_QuietProtocol())
+
+
+def serve_stdio() -> None:
+    """pygls' stdio loop, plus what it lacks: at end of input, halt jobs and exit at once.
+
+    (pygls returns from its loop and ``asyncio.run`` then waits for every worker thread,
+    so a running build kept the process alive after its client had gone.)
+    """
+    from pygls.io_ import StdinAsyncReader, StdoutWriter, run_async
+
+    stop_event = threading.Event()
+    server._stop_event = stop_event
+    reader = StdinAsyncReader(sys.stdin.buffer, server.thread_pool)
+    server.protocol.set_writer(StdoutWriter(sys.stdout.buffer))
+
+    async def main() -> None:
+        # An editor that gives up waiting for shutdown sends SIGTERM (Neovim after 500 ms);
+        # a closed terminal sends SIGHUP: halt running builds first, as for `exit`.
+        loop = asyncio.get_running_loop()
+
+        def on_signal(sig: signal.Signals) -> None:
+            task = asyncio.ensure_future(leave(server, f"signal {sig.name}", 0 if server.shut_down else 1))
+            server.background.add(task)
+
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(sig, on_signal, sig)
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            await run_async(stop_event=stop_event, reader=reader, protocol=server.protocol, logger=log,
+                            error_handler=server.report_server_error)
+        code = 0 if server.shut_down else 1
+        await leave(server, "end of input (the client closed the connection)", code)
+
+    asyncio.run(main())
+
+
 def run(tcp: str | None = None) -> None:
     # Everything imported so far lives as long as the server: keep it out of the collector's
     # way, and collect less often (validating a large document allocates many short-lived
@@ -470,12 +656,11 @@ def run(tcp: str | None = None) -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(50_000, 20, 50)
-    logging.basicConfig(level=os.environ.get("CONDUCTOR_LSP_LOG", "WARNING"), stream=sys.stderr,
-                        format="conductor-lsp %(levelname)s %(name)s: %(message)s")
+    configure_logging()
     if tcp:
         host, _, port = tcp.rpartition(":")
         if not port.isdigit():
             raise JsonRpcInvalidParams(f"--tcp wants HOST:PORT, got {tcp!r}")
         server.start_tcp(host or "127.0.0.1", int(port))
     else:
-        server.start_io()
+        serve_stdio()

@@ -44,14 +44,18 @@ def validate_document(
         hidden = {d.range for d in secrets}
         schema_diags = [d for d in schema_rules.check(doc, kind) if d.range not in hidden]
         diagnostics.extend(schema_diags)
-        if not schema_diags and kind in RULES:
+        if kind in RULES:
+            # Semantic rules run on every node that parsed, also when other nodes break the
+            # schema: the user sees all errors at once. A node the schema already flags is
+            # not reported twice.
             needs_policy = kind in ("task", "plan") and context is None
             ctx = context or (
                 context_for(Path(path) if path is not None else None) if needs_policy else ValidationContext()
             )
             if path is not None:
                 ctx.path = PurePath(path)
-            diagnostics.extend(RULES[kind](doc, ctx))
+            flagged = {d.range for d in schema_diags}
+            diagnostics.extend(d for d in RULES[kind](doc, ctx) if d.range not in flagged)
     doc.ok = doc.data is not None and not any(d.severity == Severity.ERROR for d in diagnostics)
     diagnostics.sort(key=lambda d: (d.range, d.code))
     return doc, diagnostics

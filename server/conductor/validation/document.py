@@ -111,6 +111,38 @@ def _mark_point(mark: Any) -> Range:
     return Range(mark.line, mark.column, mark.line, mark.column + 1)
 
 
+OPENERS = ("while scanning a quoted scalar", "while parsing a flow sequence", "while parsing a flow mapping",
+           "while scanning a block scalar")
+"""Parser contexts whose start (the quote, ``[`` or ``{``) is where the user must act."""
+
+
+def _syntax_error(exc: yaml.MarkedYAMLError, syntax: Syntax) -> Diagnostic:
+    """A syntax error where the user must act.
+
+    The scanner notices an unterminated quote (or an unclosed ``[``/``{``) only where it gives
+    up, often at the end of the file; the parser's context mark is the opening character, so
+    the diagnostic goes there and says where the scanner stopped.
+    """
+    problem = (exc.problem or str(exc)).strip()
+    context = (exc.context or "").strip()
+    start, stop = exc.context_mark, exc.problem_mark
+    if (start is not None and stop is not None and context.startswith(OPENERS)
+            and (stop.line, stop.column) != (start.line, start.column)):
+        what = {
+            "while scanning a quoted scalar": "this quoted string is never closed",
+            "while parsing a flow sequence": "this `[` is never closed",
+            "while parsing a flow mapping": "this `{` is never closed",
+            "while scanning a block scalar": "this block scalar is malformed",
+        }[next(o for o in OPENERS if context.startswith(o))]
+        if "end of stream" in problem:
+            message = f"invalid {syntax.upper()}: {what} (it runs on to the end of the file)"
+        else:
+            message = f"invalid {syntax.upper()}: {what} ({problem} at line {stop.line + 1})"
+        return _error(f"{syntax}/syntax", message, _mark_point(start))
+    suffix = f" ({context})" if context and syntax == "yaml" else ""
+    return _error(f"{syntax}/syntax", f"invalid {syntax.upper()}: {problem}{suffix}", _mark_point(exc.problem_mark))
+
+
 def parse(text: str, syntax: Syntax) -> ParsedDocument:
     """Parse ``text``; problems become diagnostics on the returned document, never exceptions."""
     doc = ParsedDocument(text=text, syntax=syntax)
@@ -156,11 +188,7 @@ def parse(text: str, syntax: Syntax) -> ParsedDocument:
     try:
         nodes = list(yaml.compose_all(text, Loader=_Loader))
     except yaml.MarkedYAMLError as exc:
-        problem = (exc.problem or str(exc)).strip()
-        context = f" ({exc.context})" if exc.context and syntax == "yaml" else ""
-        doc.diagnostics.append(
-            _error(f"{syntax}/syntax", f"invalid {syntax.upper()}: {problem}{context}", _mark_point(exc.problem_mark))
-        )
+        doc.diagnostics.append(_syntax_error(exc, syntax))
         return doc
     except yaml.YAMLError as exc:
         doc.diagnostics.append(_error(f"{syntax}/syntax", f"invalid {syntax.upper()}: {exc}"))

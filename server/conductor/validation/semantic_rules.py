@@ -1,7 +1,9 @@
 """Rules the JSON Schemas cannot express: globs, paths, policy contradictions, checksums.
 
-Each rule runs only on a document that already passed its schema, so it can rely on the
-shape; each diagnostic lands on the exact entry at fault.
+Each rule runs on every document that parsed, also when other parts of it break the schema,
+so that all errors are reported at once: a rule checks the shape of each node it reads and
+skips a node of the wrong shape (the schema reports that one). Each diagnostic lands on the
+exact entry at fault.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import PurePath
-from typing import Any
+from typing import Any, TypeGuard
 
 from conductor.contract.checksum import task_checksum
 from conductor.contract.policy import ALWAYS_PROTECTED, DEFAULTS
@@ -46,37 +48,53 @@ def _diag(
     return Diagnostic(rng, severity, code, message, dict(data))
 
 
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _number(value: Any) -> TypeGuard[float]:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 def _glob_entries(doc: ParsedDocument, kind: str, base: JsonPath, policy: Any) -> Iterator[Diagnostic]:
     if not isinstance(policy, dict):
         return
-    rules = policy.get("file_rules") or {}
+    rules = _dict(policy.get("file_rules"))
     for field in ("protected_patterns", "unprotect"):
-        for i, pattern in enumerate(rules.get(field) or []):
+        for i, pattern in enumerate(_list(rules.get(field))):
+            if not isinstance(pattern, str):
+                continue
             problem = glob_problem(pattern)
             if problem:
                 yield _diag(
                     doc, (*base, "file_rules", field, i), f"{kind}/invalid-glob", f"invalid glob `{pattern}`: {problem}"
                 )
-    both = set(rules.get("protected_patterns") or []) & set(rules.get("unprotect") or [])
+    protected = [p for p in _list(rules.get("protected_patterns")) if isinstance(p, str)]
+    unprotect = _list(rules.get("unprotect"))
+    both = set(protected) & {p for p in unprotect if isinstance(p, str)}
     for pattern in sorted(both):
-        i = rules["unprotect"].index(pattern)
+        i = unprotect.index(pattern)
         yield _diag(
             doc,
             (*base, "file_rules", "unprotect", i),
             f"{kind}/contradiction",
             f"`{pattern}` is both protected and unprotected at this level",
         )
-    behavior = policy.get("behavior") or {}
+    behavior = _dict(policy.get("behavior"))
     low, caution = behavior.get("approval_below"), behavior.get("caution_below")
-    if low is not None and caution is not None and caution < low:
+    if _number(low) and _number(caution) and caution < low:
         yield _diag(
             doc,
             (*base, "behavior", "caution_below"),
             f"{kind}/contradiction",
             f"caution_below {caution} is below approval_below {low}; MEDIUM would be empty",
         )
-    for i, name in enumerate(behavior.get("allow_loosen") or []):
-        if name not in DEFAULTS and name != "verification":
+    for i, name in enumerate(_list(behavior.get("allow_loosen"))):
+        if isinstance(name, str) and name not in DEFAULTS and name != "verification":
             yield _diag(
                 doc,
                 (*base, "behavior", "allow_loosen", i),
@@ -85,15 +103,18 @@ def _glob_entries(doc: ParsedDocument, kind: str, base: JsonPath, policy: Any) -
                 severity=Severity.WARNING,
             )
     names: dict[str, int] = {}
-    for i, command in enumerate(policy.get("verification") or []):
-        if command.get("name") in names:
+    for i, command in enumerate(_list(policy.get("verification"))):
+        name = command.get("name") if isinstance(command, dict) else None
+        if not isinstance(name, str):
+            continue
+        if name in names:
             yield _diag(
                 doc,
                 (*base, "verification", i, "name"),
                 f"{kind}/contradiction",
                 f"verification `{command['name']}` is defined twice (also entry {names[command['name']] + 1})",
             )
-        names.setdefault(command.get("name"), i)
+        names.setdefault(name, i)
 
 
 def _path_entries(
@@ -105,6 +126,8 @@ def _path_entries(
     protected: tuple[str, ...],
 ) -> Iterator[Diagnostic]:
     for i, entry in enumerate(entries):
+        if not isinstance(entry, str):
+            continue
         path = (*base, i)
         problem = path_problem(entry)
         if problem:
@@ -131,17 +154,20 @@ def policy_rules(doc: ParsedDocument, ctx: ValidationContext) -> Iterator[Diagno
 
 
 def task_rules(doc: ParsedDocument, ctx: ValidationContext) -> Iterator[Diagnostic]:
-    task = doc.data
-    protected = (*ctx.protected_patterns, *task.get("protected_patterns", []))
-    yield from _path_entries(doc, "task", ("allowed_files",), task["allowed_files"], ctx, protected)
-    for i, pattern in enumerate(task.get("protected_patterns", [])):
-        problem = glob_problem(pattern)
+    task = _dict(doc.data)
+    own = [p for p in _list(task.get("protected_patterns")) if isinstance(p, str)]
+    protected = (*ctx.protected_patterns, *own)
+    yield from _path_entries(doc, "task", ("allowed_files",), _list(task.get("allowed_files")), ctx, protected)
+    for i, pattern in enumerate(_list(task.get("protected_patterns"))):
+        problem = glob_problem(pattern) if isinstance(pattern, str) else None
         if problem:
             yield _diag(doc, ("protected_patterns", i), "task/invalid-glob", f"invalid glob `{pattern}`: {problem}")
-    score = task["confidence"]["score"]
-    level = task["confidence"]["level"]
-    expected = "low" if score < ctx.approval_below else "medium" if score < ctx.caution_below else "high"
-    if level != expected:
+    confidence = _dict(task.get("confidence"))
+    score, level = confidence.get("score"), confidence.get("level")
+    expected = None
+    if _number(score) and 0 <= score <= 1 and isinstance(level, str):
+        expected = "low" if score < ctx.approval_below else "medium" if score < ctx.caution_below else "high"
+    if expected is not None and level != expected:
         yield _diag(
             doc,
             ("confidence", "level"),
@@ -150,8 +176,8 @@ def task_rules(doc: ParsedDocument, ctx: ValidationContext) -> Iterator[Diagnost
             f"(low < {ctx.approval_below} ≤ medium < {ctx.caution_below} ≤ high)",
             expected=expected,
         )
-    checksum = task_checksum(task)
-    if task["checksum"] != checksum:
+    checksum = task_checksum(task) if isinstance(task.get("checksum"), str) else None
+    if checksum is not None and task["checksum"] != checksum:
         yield _diag(
             doc,
             ("checksum",),
@@ -160,7 +186,7 @@ def task_rules(doc: ParsedDocument, ctx: ValidationContext) -> Iterator[Diagnost
             "wrote it, and will be refused",
             expected=checksum,
         )
-    if ctx.path is not None and ctx.path.name.endswith(".task.json"):
+    if ctx.path is not None and ctx.path.name.endswith(".task.json") and isinstance(task.get("task_id"), str):
         stem = ctx.path.name.removesuffix(".task.json")
         if stem != task["task_id"]:
             yield _diag(
@@ -172,8 +198,8 @@ def task_rules(doc: ParsedDocument, ctx: ValidationContext) -> Iterator[Diagnost
 
 
 def result_rules(doc: ParsedDocument, ctx: ValidationContext) -> Iterator[Diagnostic]:
-    result = doc.data
-    if ctx.path is not None and ctx.path.name.endswith(".result.json"):
+    result = _dict(doc.data)
+    if ctx.path is not None and ctx.path.name.endswith(".result.json") and isinstance(result.get("task_id"), str):
         stem = ctx.path.name.removesuffix(".result.json")
         if stem != result["task_id"]:
             yield _diag(
@@ -182,7 +208,7 @@ def result_rules(doc: ParsedDocument, ctx: ValidationContext) -> Iterator[Diagno
                 "result/task-mismatch",
                 f"task_id `{result['task_id']}` does not match the file name `{stem}`",
             )
-    if result["status"] == "failed" and not result.get("error"):
+    if result.get("status") == "failed" and not result.get("error"):
         yield _diag(
             doc,
             ("status",),
@@ -190,20 +216,22 @@ def result_rules(doc: ParsedDocument, ctx: ValidationContext) -> Iterator[Diagno
             "a failed result should say why in `error`",
             severity=Severity.WARNING,
         )
-    for i, entry in enumerate(result.get("files_changed", [])):
-        problem = path_problem(entry)
+    for i, entry in enumerate(_list(result.get("files_changed"))):
+        problem = path_problem(entry) if isinstance(entry, str) else None
         if problem:
             yield _diag(doc, ("files_changed", i), f"result/{problem[0]}", problem[1])
 
 
 def plan_rules(doc: ParsedDocument, ctx: ValidationContext) -> Iterator[Diagnostic]:
-    plan = doc.data
+    plan = _dict(doc.data)
     yield from _glob_entries(doc, "plan", ("policy",), plan.get("policy"))
-    plan_rules_ = (plan.get("policy") or {}).get("file_rules", {})
-    plan_protected = tuple(plan_rules_.get("protected_patterns", []))
-    plan_released = set(plan_rules_.get("unprotect", []))
+    plan_rules_ = _dict(_dict(plan.get("policy")).get("file_rules"))
+    plan_protected = tuple(p for p in _list(plan_rules_.get("protected_patterns")) if isinstance(p, str))
+    plan_released = {p for p in _list(plan_rules_.get("unprotect")) if isinstance(p, str)}
     ids: dict[str, int] = {}
-    for i, step in enumerate(plan["steps"]):
+    steps = [(i, s) for i, s in enumerate(_list(plan.get("steps")))
+             if isinstance(s, dict) and isinstance(s.get("id"), str)]
+    for i, step in steps:
         if step["id"] in ids:
             yield _diag(
                 doc,
@@ -215,18 +243,20 @@ def plan_rules(doc: ParsedDocument, ctx: ValidationContext) -> Iterator[Diagnost
         yield from _glob_entries(doc, "plan", ("steps", i, "policy"), step.get("policy"))
         # a pattern the plan or the step releases (`unprotect`) is a request, not an error: the runner holds
         # such steps for a person's approval and enforces the protection until then
-        released = (plan_released | set(((step.get("policy") or {}).get("file_rules") or {}).get("unprotect", []))) \
-            - set(ALWAYS_PROTECTED)
+        step_released = _list(_dict(_dict(step.get("policy")).get("file_rules")).get("unprotect"))
+        released = (plan_released | {p for p in step_released if isinstance(p, str)}) - set(ALWAYS_PROTECTED)
         yield from _path_entries(
             doc,
             "plan",
             ("steps", i, "allowed_files"),
-            step["allowed_files"],
+            _list(step.get("allowed_files")),
             ctx,
             tuple(p for p in (*ctx.protected_patterns, *plan_protected) if p not in released),
         )
-    for i, step in enumerate(plan["steps"]):
-        for j, dep in enumerate(step.get("depends_on", [])):
+    for i, step in steps:
+        for j, dep in enumerate(_list(step.get("depends_on"))):
+            if not isinstance(dep, str):
+                continue
             if dep not in ids:
                 yield _diag(
                     doc, ("steps", i, "depends_on", j), "plan/unknown-dependency", f"`{dep}` is not a step of this plan"
@@ -234,7 +264,8 @@ def plan_rules(doc: ParsedDocument, ctx: ValidationContext) -> Iterator[Diagnost
             elif dep == step["id"]:
                 yield _diag(doc, ("steps", i, "depends_on", j), "plan/dependency-cycle", f"`{dep}` depends on itself")
     cycle = _find_cycle(
-        {s["id"]: [d for d in s.get("depends_on", []) if d in ids and d != s["id"]] for s in plan["steps"]}
+        {s["id"]: [d for d in _list(s.get("depends_on")) if isinstance(d, str) and d in ids and d != s["id"]]
+         for _, s in steps}
     )
     if cycle:
         i = ids[cycle[0]]
@@ -274,7 +305,7 @@ def _find_cycle(graph: dict[str, list[str]]) -> list[str] | None:
 
 
 def config_rules(doc: ParsedDocument, ctx: ValidationContext) -> Iterator[Diagnostic]:
-    llm = doc.data.get("llm") or {}
+    llm = _dict(_dict(doc.data).get("llm"))
     url = llm.get("base_url")
     if isinstance(url, str) and not url.startswith(("http://", "https://")):
         yield _diag(doc, ("llm", "base_url"), "config/invalid-url", f"`{url}` is not an http(s) URL")
