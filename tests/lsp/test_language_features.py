@@ -34,7 +34,7 @@ async def test_hover_policy_key_shows_schema_and_origin(client, project: Path) -
     lines = policy.read_text(encoding="utf-8").splitlines()
     line = lines.index("  max_diff_lines: 400")
     text = await hover(client, uri, line, 4)
-    assert "**`max_diff_lines`** — integer (≥ 0)" in text
+    assert "**`max_diff_lines`** — integer (≥ 0, ≤ 100000000)" in text
     assert "Most lines (added + removed)" in text
     assert "max_diff_lines: 500" in text  # the schema's example
     assert "**Effective value:** `400` — from project .conductor/policy.yaml:" + str(line + 1) in text
