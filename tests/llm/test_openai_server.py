@@ -79,3 +79,56 @@ def test_it_runs_standalone_from_the_command_line(tmp_path: Path) -> None:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_a_streamed_chat_completion_arrives_in_chunks_with_its_finish_reason(
+    openai_server: ScriptedOpenAIServer,
+) -> None:
+    openai_server.add("a streamed answer", finish_reason="length")
+    stream = client_for(openai_server.base_url).chat.completions.create(
+        model="m", messages=[{"role": "user", "content": "hi"}], stream=True
+    )
+    chunks = list(stream)
+    assert len(chunks) > 2
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "a streamed answer"
+    assert chunks[-1].choices[0].finish_reason == "length"
+
+
+def test_rules_match_on_the_system_prompt_and_on_the_api(openai_server: ScriptedOpenAIServer) -> None:
+    openai_server.add("fix: a commit message", system="one-line Git commit messages")
+    openai_server.add("the edit", api="chat")
+    client = client_for(openai_server.base_url)
+    messages = [{"role": "system", "content": "You generate concise, one-line Git commit messages."},
+                {"role": "user", "content": "diff"}]
+    first = client.chat.completions.create(model="m", messages=messages)  # type: ignore[arg-type]
+    second = client.chat.completions.create(model="m", messages=[{"role": "user", "content": "diff"}])
+    assert (first.choices[0].message.content, second.choices[0].message.content) == (
+        "fix: a commit message", "the edit")
+
+
+def test_the_responses_api_streams_a_tool_call_then_a_message(openai_server: ScriptedOpenAIServer) -> None:
+    call = {"type": "function_call", "name": "exec_command", "arguments": json.dumps({"cmd": "ls"})}
+    openai_server.add([call], api="responses")
+    openai_server.add("all done", api="responses", match="function_call_output")
+    client = client_for(openai_server.base_url)
+
+    events = list(client.responses.create(model="m", input="list the files", stream=True))
+    assert [e.type for e in events] == ["response.created", "response.output_item.added",
+                                        "response.output_item.done", "response.completed"]
+    item = events[-1].response.output[0]
+    assert item.type == "function_call" and item.name == "exec_command"
+
+    follow_up = [{"type": "function_call_output", "call_id": item.call_id, "output": "a.txt"}]
+    done = client.responses.create(model="m", input=follow_up, stream=False)  # type: ignore[arg-type]
+    assert done.output_text == "all done"
+    assert len(openai_server.responses_requests) == 2
+
+
+def test_refusals_and_empty_choices_come_in_the_api_shape(openai_server: ScriptedOpenAIServer) -> None:
+    openai_server.add(refusal="I won't.")
+    openai_server.add(empty_choices=True)
+    client = client_for(openai_server.base_url)
+    refused = client.chat.completions.create(model="m", messages=[{"role": "user", "content": "x"}])
+    assert refused.choices[0].message.refusal == "I won't." and refused.choices[0].message.content is None
+    empty = client.chat.completions.create(model="m", messages=[{"role": "user", "content": "x"}])
+    assert empty.choices == []

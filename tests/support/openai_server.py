@@ -4,12 +4,23 @@ Why it exists: Conductor's LLM code must be tested through the real ``openai`` c
 real HTTP — retries, timeouts, status codes and headers included — without a network or
 a key. This server speaks enough of the API for that:
 
-* ``POST /v1/chat/completions`` → a ``chat.completion`` object with ``usage``;
+* ``POST /v1/chat/completions`` → a ``chat.completion`` object with ``usage``, or with
+  ``"stream": true`` the same answer as server-sent ``chat.completion.chunk`` events;
+* ``POST /v1/responses`` → the Responses API (what Codex CLI speaks): a ``response`` object,
+  or with ``"stream": true`` the SSE events ``response.created``,
+  ``response.output_item.added``/``.done`` per output item and ``response.completed``;
 * ``GET /v1/models`` → the model list.
+
+Replies can be shaped as models really send them: ``finish_reason`` (``length`` for a
+truncated reply), ``refusal`` (a refusal message), ``empty_choices`` (a ``choices: []``
+answer). For the Responses API ``reply`` is a string (one assistant message) or a list of
+output items (for example a ``function_call`` of ``exec_command``).
 
 Answers come from an ordered list of :class:`Rule` s. For each request the first rule that
 matches and is not used up is consumed. A rule matches on a substring of the last user
-message (``match``) and/or on the request's purpose (the ``X-Conductor-Purpose`` header
+message (``match``; for the Responses API the last input item, a tool's output included),
+on a substring of the system prompt (``system``), on the API (``api``: ``chat`` or
+``responses``) and/or on the request's purpose (the ``X-Conductor-Purpose`` header
 Conductor sends, or ``Conductor request purpose: <p>`` in the system prompt). It answers
 with ``reply`` (a string, or any JSON value that is serialized as the message content), or
 an HTTP ``status`` with an error body, after an optional ``delay`` (to force client
@@ -55,6 +66,11 @@ class Rule:
     completion_tokens: int = 7
     error_message: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    finish_reason: str = "stop"
+    refusal: str | None = None
+    empty_choices: bool = False
+    system: str | None = None
+    api: str | None = None
     used: int = 0
 
     @classmethod
@@ -70,6 +86,11 @@ class Rule:
             "completion_tokens",
             "error_message",
             "headers",
+            "finish_reason",
+            "refusal",
+            "empty_choices",
+            "system",
+            "api",
         }
         unknown = set(spec) - allowed
         if unknown:
@@ -79,8 +100,12 @@ class Rule:
     def available(self) -> bool:
         return self.times is None or self.used < self.times
 
-    def matches(self, last_user: str, purpose: str | None) -> bool:
+    def matches(self, last_user: str, purpose: str | None, system: str = "", api: str = "chat") -> bool:
         if self.match is not None and self.match not in last_user:
+            return False
+        if self.system is not None and self.system not in system:
+            return False
+        if self.api is not None and self.api != api:
             return False
         return not (self.purpose is not None and self.purpose != purpose)
 
@@ -106,28 +131,57 @@ class RecordedRequest:
     def last_user_message(self) -> str:
         return _last_user(self.body)
 
+    @property
+    def system_prompt(self) -> str:
+        return _system_text(self.body)
+
+
+def _text_of(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):  # content parts: [{"type": "input_text", "text": …}, …]
+        texts = [part.get("text") for part in content if isinstance(part, dict) and isinstance(part.get("text"), str)]
+        if texts:
+            return "\n".join(texts)
+    return json.dumps(content)
+
 
 def _last_user(body: Any) -> str:
+    """The last user message (chat), or the last input item (Responses: a tool output is one)."""
     if not isinstance(body, dict):
         return ""
-    for message in reversed(body.get("messages") or []):
-        if isinstance(message, dict) and message.get("role") == "user":
-            content = message.get("content")
-            return content if isinstance(content, str) else json.dumps(content)
+    if "messages" in body:
+        for message in reversed(body.get("messages") or []):
+            if isinstance(message, dict) and message.get("role") == "user":
+                return _text_of(message.get("content"))
+        return ""
+    items = body.get("input")
+    if isinstance(items, str):
+        return items
+    if isinstance(items, list) and items:
+        last = items[-1]
+        if isinstance(last, dict) and last.get("role") == "user":
+            return _text_of(last.get("content"))
+        return json.dumps(last)
     return ""
+
+
+def _system_text(body: Any) -> str:
+    if not isinstance(body, dict):
+        return ""
+    parts = [str(body.get("instructions") or "")]
+    for message in body.get("messages") or body.get("input") or []:
+        if isinstance(message, dict) and message.get("role") in ("system", "developer"):
+            parts.append(_text_of(message.get("content")))
+    return "\n".join(p for p in parts if p)
 
 
 def _purpose_of(headers: dict[str, str], body: Any) -> str | None:
     for name, value in headers.items():
         if name.lower() == PURPOSE_HEADER.lower():
             return value
-    if isinstance(body, dict):
-        for message in body.get("messages") or []:
-            if isinstance(message, dict) and message.get("role") == "system":
-                found = _PURPOSE_IN_PROMPT.search(str(message.get("content", "")))
-                if found:
-                    return found.group(1)
-    return None
+    found = _PURPOSE_IN_PROMPT.search(_system_text(body))
+    return found.group(1) if found else None
 
 
 class ScriptedOpenAIServer:
@@ -165,6 +219,10 @@ class ScriptedOpenAIServer:
     @property
     def chat_requests(self) -> list[RecordedRequest]:
         return [r for r in self.requests if r.path.endswith("/chat/completions")]
+
+    @property
+    def responses_requests(self) -> list[RecordedRequest]:
+        return [r for r in self.requests if r.path.rstrip("/").endswith("/responses")]
 
     # -- lifecycle -----------------------------------------------------------------------
     @property
@@ -208,10 +266,11 @@ class ScriptedOpenAIServer:
         self.stop()
 
     # -- answering -----------------------------------------------------------------------
-    def _take_rule(self, last_user: str, purpose: str | None) -> Rule | None:
+    def _take_rule(self, request: RecordedRequest, api: str) -> Rule | None:
+        last_user, purpose, system = request.last_user_message, request.purpose, request.system_prompt
         with self._lock:
             for rule in self.rules:
-                if rule.available() and rule.matches(last_user, purpose):
+                if rule.available() and rule.matches(last_user, purpose, system, api):
                     rule.used += 1
                     return rule
         return None
@@ -221,26 +280,97 @@ class ScriptedOpenAIServer:
             self._completion_counter += 1
             return f"chatcmpl-scripted-{self._completion_counter}"
 
+    def _usage(self, rule: Rule) -> dict[str, int]:
+        return {
+            "prompt_tokens": rule.prompt_tokens,
+            "completion_tokens": rule.completion_tokens,
+            "total_tokens": rule.prompt_tokens + rule.completion_tokens,
+        }
+
     def completion_body(self, rule: Rule, model: str) -> dict[str, Any]:
+        content = None if rule.refusal is not None else rule.content()
+        choices = [] if rule.empty_choices else [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": content, "refusal": rule.refusal},
+                "finish_reason": rule.finish_reason,
+                "logprobs": None,
+            }
+        ]
         return {
             "id": self._next_id(),
             "object": "chat.completion",
             "created": int(time.time()),
             "model": model,
-            "choices": [
-                {
-                    "index": 0,
-                    "message": {"role": "assistant", "content": rule.content(), "refusal": None},
-                    "finish_reason": "stop",
-                    "logprobs": None,
-                }
-            ],
-            "usage": {
-                "prompt_tokens": rule.prompt_tokens,
-                "completion_tokens": rule.completion_tokens,
-                "total_tokens": rule.prompt_tokens + rule.completion_tokens,
-            },
+            "choices": choices,
+            "usage": self._usage(rule),
         }
+
+    def completion_chunks(self, rule: Rule, model: str) -> list[dict[str, Any]]:
+        """The same answer as ``chat.completion.chunk`` events (content in a few pieces)."""
+        ident, created = self._next_id(), int(time.time())
+
+        def chunk(delta: dict[str, Any], finish: str | None, usage: dict[str, int] | None = None) -> dict[str, Any]:
+            body: dict[str, Any] = {"id": ident, "object": "chat.completion.chunk", "created": created,
+                                    "model": model, "choices": [] if rule.empty_choices else
+                                    [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}]}
+            if usage is not None:
+                body["usage"] = usage
+            return body
+
+        if rule.refusal is not None:
+            return [chunk({"role": "assistant", "refusal": rule.refusal}, rule.finish_reason, self._usage(rule))]
+        text = rule.content()
+        step = max(1, len(text) // 3)
+        pieces = [text[i:i + step] for i in range(0, len(text), step)] or [""]
+        events = [chunk({"role": "assistant", "content": ""}, None)]
+        events += [chunk({"content": piece}, None) for piece in pieces]
+        events.append(chunk({}, rule.finish_reason, self._usage(rule)))
+        return events
+
+    def response_items(self, rule: Rule) -> list[dict[str, Any]]:
+        """Responses API output items: the rule's list as given, or one assistant message."""
+        if isinstance(rule.reply, list):
+            items = []
+            for index, item in enumerate(rule.reply):
+                item = dict(item)
+                item.setdefault("id", f"item_{self._completion_counter}_{index}")
+                if item.get("type") == "function_call":
+                    item.setdefault("status", "completed")
+                    item.setdefault("call_id", f"call_{self._completion_counter}_{index}")
+                items.append(item)
+            return items
+        return [{"type": "message", "id": f"msg_{self._completion_counter}", "status": "completed",
+                 "role": "assistant", "content": [{"type": "output_text", "text": rule.content(), "annotations": []}]}]
+
+    def response_body(self, rule: Rule, model: str, status: str = "completed") -> dict[str, Any]:
+        ident = self._next_id().replace("chatcmpl", "resp")
+        return {
+            "id": ident, "object": "response", "created_at": int(time.time()), "status": status, "model": model,
+            "output": self.response_items(rule) if status == "completed" else [],
+            "usage": {"input_tokens": rule.prompt_tokens, "output_tokens": rule.completion_tokens,
+                      "total_tokens": rule.prompt_tokens + rule.completion_tokens,
+                      "input_tokens_details": {"cached_tokens": 0},
+                      "output_tokens_details": {"reasoning_tokens": 0}},
+            "error": None, "incomplete_details": None, "parallel_tool_calls": False, "tool_choice": "auto",
+            "tools": [], "output_text": None,
+        }
+
+    def response_events(self, rule: Rule, model: str) -> list[dict[str, Any]]:
+        """The Responses API stream: created, each output item added and done, completed."""
+        final = self.response_body(rule, model)
+        created = {**final, "status": "in_progress", "output": []}
+        events: list[dict[str, Any]] = [{"type": "response.created", "response": created}]
+        for index, item in enumerate(final["output"]):
+            events.append({"type": "response.output_item.added", "output_index": index, "item": item})
+            if item.get("type") == "message":
+                for part_index, part in enumerate(item.get("content") or []):
+                    events.append({"type": "response.output_text.delta", "item_id": item["id"],
+                                   "output_index": index, "content_index": part_index,
+                                   "delta": part.get("text", "")})
+            events.append({"type": "response.output_item.done", "output_index": index, "item": item})
+        events.append({"type": "response.completed", "response": final})
+        return events
 
 
 def _error_body(status: int, message: str) -> dict[str, Any]:
@@ -267,6 +397,25 @@ class _Handler(BaseHTTPRequestHandler):
         with self.owner._lock:
             self.owner.requests.append(request)
         return request
+
+    def _send_events(self, events: list[dict[str, Any]], named: bool, done_marker: bool) -> None:
+        """Server-sent events, one ``data:`` line each (``event:`` too for the Responses API)."""
+        try:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Cache-Control", "no-cache")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            for event in events:
+                head = f"event: {event['type']}\n" if named else ""
+                self.wfile.write(f"{head}data: {json.dumps(event)}\n\n".encode())
+                self.wfile.flush()
+            if done_marker:
+                self.wfile.write(b"data: [DONE]\n\n")
+            self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        self.close_connection = True
 
     def _send_json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
         data = json.dumps(payload).encode()
@@ -299,13 +448,18 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         request = self._record(self.rfile.read(length) if length else b"")
-        if not self.path.rstrip("/").endswith("/chat/completions"):
+        path = self.path.rstrip("/")
+        if path.endswith("/chat/completions"):
+            api, needed = "chat", "messages"
+        elif path.endswith("/responses"):
+            api, needed = "responses", "input"
+        else:
             self._send_json(404, _error_body(404, f"no route {self.path}"))
             return
-        if not isinstance(request.body, dict) or "messages" not in request.body:
-            self._send_json(400, _error_body(400, "body must be a JSON object with messages"))
+        if not isinstance(request.body, dict) or needed not in request.body:
+            self._send_json(400, _error_body(400, f"body must be a JSON object with {needed}"))
             return
-        rule = self.owner._take_rule(request.last_user_message, request.purpose)
+        rule = self.owner._take_rule(request, api)
         if rule is None:
             self._send_json(400, _error_body(400, "no scripted rule matched this request"))
             return
@@ -316,7 +470,16 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(rule.status, _error_body(rule.status, message), rule.headers)
             return
         model = str(request.body.get("model") or self.owner.models[0])
-        self._send_json(200, self.owner.completion_body(rule, model), rule.headers)
+        stream = bool(request.body.get("stream"))
+        if api == "responses":
+            if stream:
+                self._send_events(self.owner.response_events(rule, model), named=True, done_marker=False)
+            else:
+                self._send_json(200, self.owner.response_body(rule, model), rule.headers)
+        elif stream:
+            self._send_events(self.owner.completion_chunks(rule, model), named=False, done_marker=True)
+        else:
+            self._send_json(200, self.owner.completion_body(rule, model), rule.headers)
 
 
 def load_script(path: str | Path) -> list[Rule]:

@@ -1,14 +1,15 @@
-"""Project configuration (``.conductor/config.yaml``): executor mode, model, forks.
+"""Project configuration (``.conductor/config.yaml``): executor mode, model, forks, agents.
 
 Secrets are never part of it: ``llm.api_key_env`` names the environment variable that
-holds the key, and the key itself is read only from the environment.
+holds the key, and the key itself is read only from the environment. An agent preset
+names the variables its tool may see (``secrets``); their values stay in the environment.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 GEMINI_BASE_URL = "https://generativelanguage.googleapis.com/v1beta/openai/"
 
@@ -42,6 +43,122 @@ class LLMSettings(BaseModel):
         description="Retries on invalid output, timeouts, 429 and 5xx (with backoff).",
         examples=[3],
     )
+    max_output_tokens: int | None = Field(
+        default=16384,
+        ge=256,
+        le=1_000_000,
+        description="Output budget per request (`max_tokens`). A reply cut off at it is retried once with "
+        "four times the budget. `null` sends no limit (the endpoint's default).",
+        examples=[16384],
+    )
+
+
+AgentName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$")]
+EnvName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+
+
+class AgentLLM(BaseModel):
+    """What a preset adds when the project's model is configured (its key is in the environment)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    args: list[str] = Field(
+        default_factory=list,
+        description="Arguments appended to the command (placeholders `{model}`, `{base_url}`, `{home}`).",
+        examples=[["--model", "openai/{model}", "--openai-api-base", "{base_url}"]],
+    )
+    env: dict[EnvName, str] = Field(
+        default_factory=dict,
+        description="Environment for the tool; `{api_key}` is the configured key (masked in every record).",
+        examples=[{"OPENAI_API_KEY": "{api_key}"}],
+    )
+    files: dict[str, str] = Field(
+        default_factory=dict,
+        description="Files written into the run's scratch folder `{home}` (name → templated content); "
+        "they replace `files` of the same name.",
+        examples=[{"config.toml": 'model = "{model}"'}],
+    )
+    base_url_contains: str | None = Field(
+        default=None,
+        description="Use this section only when `llm.base_url` contains this text (a tool that speaks only "
+        "its vendor's API); otherwise the tool uses its own login.",
+        examples=["generativelanguage.googleapis.com"],
+    )
+
+
+class AgentPreset(BaseModel):
+    """How `conductor agent --preset NAME` runs one coding-agent CLI on a task.
+
+    The built-in presets live in the package (``conductor/agents/presets.yaml``); an entry
+    under ``agents:`` in ``config.yaml`` adds a preset, or changes fields of a built-in one.
+    Placeholders in `command`, `env` and files: `{prompt}` (the task as a prompt),
+    `{prompt_file}`, `{files}` (the task's allowed files that exist or are plain paths, one
+    argument each), `{workspace}`, `{home}` (a scratch folder outside the working copy),
+    `{model}`, `{base_url}`, `{task_file}`, `{task_id}`.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    description: str = Field(default="", description="What the tool is.", examples=["aider, AI pair programming"])
+    command: list[str] | str | None = Field(
+        default=None,
+        description="The command line: a list of arguments, or one string split like a shell would "
+        "(no shell runs it).",
+        examples=[["aider", "--yes-always", "--message-file", "{prompt_file}", "{files}"]],
+    )
+    version: list[str] | None = Field(
+        default=None,
+        description="Command that prints the tool's version (default: the executable with `--version`).",
+        examples=[["aider", "--version"]],
+    )
+    env: dict[EnvName, str] = Field(
+        default_factory=dict, description="Environment set for the tool (templated).", examples=[{"HOME": "{home}"}]
+    )
+    secrets: list[EnvName] = Field(
+        default_factory=list,
+        description="Names of environment variables holding secrets the tool may see (its own key). "
+        "Every other `*_API_KEY`, `*_TOKEN`, `*_SECRET` … is removed from its environment.",
+        examples=[["ANTHROPIC_API_KEY"]],
+    )
+    files: dict[str, str] = Field(
+        default_factory=dict,
+        description="Files written into the scratch folder `{home}` before the run (name → templated content).",
+        examples=[{"settings.json": "{}"}],
+    )
+    llm: AgentLLM | None = Field(
+        default=None,
+        description="Arguments, environment and files that point the tool at config.yaml's model.",
+        examples=[{"args": ["--model", "openai/{model}"], "env": {"OPENAI_API_KEY": "{api_key}"}}],
+    )
+    plan_args: list[str] = Field(
+        default_factory=list,
+        description="Arguments added for a planning task (the answer is a plan document, not file edits).",
+        examples=[["--chat-mode", "ask"]],
+    )
+    prompt_stdin: bool = Field(default=False, description="Send the prompt on standard input.", examples=[False])
+    tool_files: list[str] = Field(
+        default_factory=list,
+        description="Globs (workspace-relative) of files the tool writes for itself; removed from the working "
+        "copy after the run when the task did not allow them.",
+        examples=[[".aider*"]],
+    )
+    writable: list[str] = Field(
+        default_factory=list,
+        description="Extra paths the tool may write inside the sandbox (its own settings folder; `~` is the "
+        "user's home). Only existing paths are made writable.",
+        examples=[["~/.claude"]],
+    )
+    trusted: str = Field(
+        default="",
+        description="What the tool is trusted to do, in a sentence (README table, `--preset list`).",
+        examples=["edits files and commits in the attempt's working copy"],
+    )
+    tested: str = Field(
+        default="",
+        description="How this preset is tested (README table, `--preset list`).",
+        examples=["end to end in CI"],
+    )
+    install: str = Field(default="", description="How to install the tool.", examples=["pipx install aider-chat"])
 
 
 class Config(BaseModel):
@@ -66,6 +183,12 @@ class Config(BaseModel):
         default=4, ge=1, le=64, description="Independent steps run at once within a fork.", examples=[4]
     )
     llm: LLMSettings = Field(default_factory=LLMSettings, description="The OpenAI-compatible endpoint.")
+    agents: dict[AgentName, AgentPreset] = Field(
+        default_factory=dict,
+        description="Coding-agent presets for `conductor agent --preset NAME`: new ones, or fields that change "
+        "a built-in one (aider, claude-code, codex, gemini-cli, opencode).",
+        examples=[{"my-agent": {"command": "my-agent --task {prompt_file}", "secrets": ["MY_AGENT_API_KEY"]}}],
+    )
     planner: Literal["auto", "llm", "handoff"] = Field(
         default="auto",
         description="Who plans: `llm`, `handoff` (a planning task for an agent), or `auto` "

@@ -7,6 +7,8 @@ language server's hovers and completions are built from the generated schema.
 
 from __future__ import annotations
 
+from typing import Any, Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -121,6 +123,18 @@ class Behavior(BaseModel):
         "that resolves outside it is always refused). Default false.",
         examples=[False],
     )
+    network: Literal["allow", "deny"] | None = Field(
+        default=None,
+        description="Network for agents Conductor starts in its sandbox (`conductor agent`): `allow` (default) "
+        "or `deny` (no network at all, loopback included; the agent's model endpoint too).",
+        examples=["deny"],
+    )
+    sandbox: Literal["auto", "required", "off"] | None = Field(
+        default=None,
+        description="Bubblewrap sandbox for agents Conductor starts: `auto` (default; unsandboxed with a "
+        "warning when bwrap or user namespaces are missing), `required` (refuse to run without it), `off`.",
+        examples=["required"],
+    )
     allow_loosen: list[str] = Field(
         default_factory=list,
         description=(
@@ -170,7 +184,7 @@ class Policy(BaseModel):
     )
 
 
-DEFAULTS = {
+DEFAULTS: dict[str, Any] = {
     "max_diff_lines": 500,
     "max_files_changed": 50,
     "timeout_seconds": 300,
@@ -179,6 +193,8 @@ DEFAULTS = {
     "caution_below": 0.8,
     "fork_below": 0.0,
     "allow_symlinks": False,
+    "network": "allow",
+    "sandbox": "auto",
 }
 """Built-in values of every behavior limit, used when no level sets one."""
 

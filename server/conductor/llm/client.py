@@ -6,11 +6,19 @@ or a 500, or nothing at all. :meth:`LLMClient.complete_json` hides that behind o
 
 * it asks for JSON (``response_format = json_object``) and puts the JSON Schema in the system
   prompt;
+* it takes the answer as models really give it: bare JSON, JSON in a Markdown fence, or JSON
+  wrapped in prose (:func:`extract_json` tries each candidate object against the schema);
 * it validates the answer with :mod:`jsonschema`; an invalid answer is fed back to the model
   with the validation error and asked again;
+* it names what really happened instead of a JSON parse error: a reply cut off at the output
+  limit (``finish_reason: length``) is reported as truncation and retried once with a larger
+  output budget; an empty ``choices`` list and a refusal are named as such;
 * it retries timeouts, connection errors, 429 and 5xx with exponential backoff
   (``base_delay · 2^(n-1)``, capped, honouring a small ``Retry-After``);
-* after ``1 + max_retries`` attempts it raises :class:`LLMError` with a clear message.
+* after ``1 + max_retries`` attempts it raises :class:`LLMError` with a clear message, or
+  :class:`LLMUnavailable` when the endpoint itself was the problem (unreachable, timing out,
+  429/5xx to the end): that is an infrastructure fault the engine halts on, resumably,
+  instead of failing the step.
 
 The API key comes only from the environment (the variable named by
 ``LLMSettings.api_key_env``, then ``CONDUCTOR_API_KEY``). It is sent as the Bearer header by
@@ -24,6 +32,7 @@ event and :class:`conductor.llm.replay.ReplayLLM` answers from those records off
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -48,6 +57,9 @@ DEFAULT_MAX_DELAY_SECONDS = 30.0
 REDACTED = "[REDACTED]"
 _MIN_SECRET_LENGTH = 4
 _MAX_ERRORS_FED_BACK = 5
+DEFAULT_TRUNCATION_BUDGET = 16_384  # output tokens assumed when the first request set no limit
+TRUNCATION_GROWTH = 4  # a truncated reply is asked again once, with this many times the budget
+MAX_OUTPUT_BUDGET = 131_072
 
 Message = Mapping[str, str]
 
@@ -63,6 +75,18 @@ class LLMError(RuntimeError):
         super().__init__(message)
         self.usage = usage if usage is not None else Usage()
         self.attempts = attempts
+
+
+class LLMUnavailable(LLMError):
+    """The endpoint, not the model's answer, failed: unreachable, timing out, or 429/5xx on every attempt.
+
+    An infrastructure fault: the step did nothing wrong, so the caller should halt the plan
+    resumably (``conductor resume`` once the endpoint is back) rather than fail or repair it.
+    """
+
+
+class LLMRefusal(LLMError):
+    """The model declined to answer (a ``refusal`` in the message, or ``finish_reason: content_filter``)."""
 
 
 class Usage(BaseModel):
@@ -165,26 +189,84 @@ def with_schema_instruction(messages: Sequence[Message], schema: dict[str, Any],
     return sent
 
 
-_FENCE = re.compile(r"^\s*```[A-Za-z0-9_-]*\s*\n(?P<body>.*?)\n?\s*```\s*$", re.DOTALL)
+_FENCE = re.compile(r"```[ \t]*[A-Za-z0-9_+-]*[ \t]*\n(?P<body>.*?)\n?[ \t]*```", re.DOTALL)
+_MAX_SCANNED_OBJECTS = 200  # prose with many braces: stop looking after this many '{' positions
+_MAX_SCANNED_CHARS = 2_000_000
+
+
+def json_candidates(text: str) -> list[Any]:
+    """Every JSON document ``text`` may be carrying, most likely first.
+
+    Models answer "with JSON" in three shapes: the bare document, the document in a Markdown
+    fence (```json … ```), or the document somewhere inside prose ("Here is the plan: {…}
+    Let me know …"). Candidates are the whole text, then each fenced block, then each JSON
+    object that starts at a ``{`` and decodes completely (:meth:`json.JSONDecoder.raw_decode`).
+    """
+    out: list[Any] = []
+    seen: set[str] = set()
+
+    def add(document: Any) -> None:
+        key = json.dumps(document, sort_keys=True, default=str)
+        if key not in seen:
+            seen.add(key)
+            out.append(document)
+
+    with contextlib.suppress(ValueError):
+        add(json.loads(text.strip()))
+    for fence in _FENCE.finditer(text):
+        try:
+            add(json.loads(fence.group("body")))
+        except ValueError:
+            continue
+    if len(text) <= _MAX_SCANNED_CHARS:
+        decoder = json.JSONDecoder()
+        position, tried = text.find("{"), 0
+        while position != -1 and tried < _MAX_SCANNED_OBJECTS:
+            tried += 1
+            try:
+                document, end = decoder.raw_decode(text, position)
+            except ValueError:
+                position = text.find("{", position + 1)
+                continue
+            add(document)
+            position = text.find("{", end)
+    return out
+
+
+def extract_json(text: str, validator: Draft202012Validator | None = None) -> tuple[Any, str | None]:
+    """The document in ``text`` (bare, fenced or wrapped in prose) valid for ``validator``.
+
+    ``(document, None)`` on success, else ``(None, problem)``: the reply is empty, holds no
+    JSON at all, or the schema errors of the most likely candidate (the first object).
+    Without a validator the first JSON object (else the first document) is the answer.
+    """
+    candidates = json_candidates(text)
+    if not candidates:
+        if not text.strip():
+            return None, "the reply is empty (no text at all)"
+        return None, "the reply is not valid JSON and holds no JSON object"
+    objects = [c for c in candidates if isinstance(c, dict)]
+    if validator is None:
+        return (objects or candidates)[0], None
+    for document in candidates:
+        if validator.is_valid(document):
+            return document, None
+    return None, _schema_problem((objects or candidates)[0], validator)
+
+
+def _schema_problem(document: Any, validator: Draft202012Validator) -> str:
+    errors = sorted(validator.iter_errors(document), key=lambda e: list(e.absolute_path))
+    lines = []
+    for error in errors[:_MAX_ERRORS_FED_BACK]:
+        where = "/".join(str(p) for p in error.absolute_path) or "(root)"
+        lines.append(f"at {where}: {error.message}")
+    more = f" (and {len(errors) - _MAX_ERRORS_FED_BACK} more)" if len(errors) > _MAX_ERRORS_FED_BACK else ""
+    return "the JSON does not match the schema: " + "; ".join(lines) + more
 
 
 def parse_and_validate(text: str, validator: Draft202012Validator) -> tuple[Any, str | None]:
-    """``(document, None)`` when ``text`` is JSON valid for the schema, else ``(None, problem)``."""
-    fenced = _FENCE.match(text)
-    body = fenced.group("body") if fenced else text
-    try:
-        document = json.loads(body)
-    except ValueError as exc:
-        return None, f"the reply is not valid JSON ({exc})"
-    errors = sorted(validator.iter_errors(document), key=lambda e: list(e.absolute_path))
-    if errors:
-        lines = []
-        for error in errors[:_MAX_ERRORS_FED_BACK]:
-            where = "/".join(str(p) for p in error.absolute_path) or "(root)"
-            lines.append(f"at {where}: {error.message}")
-        more = f" (and {len(errors) - _MAX_ERRORS_FED_BACK} more)" if len(errors) > _MAX_ERRORS_FED_BACK else ""
-        return None, "the JSON does not match the schema: " + "; ".join(lines) + more
-    return document, None
+    """``(document, None)`` when ``text`` carries JSON valid for the schema, else ``(None, problem)``."""
+    return extract_json(text, validator)
 
 
 def make_validator(schema: dict[str, Any]) -> Draft202012Validator:
@@ -266,7 +348,11 @@ class LLMClient:
         return min(delay, self.max_delay)
 
     def complete_json(self, messages: Sequence[Message], schema: dict[str, Any], purpose: str) -> LLMReply:
-        """Ask for a JSON document matching ``schema``; retry until valid or out of attempts."""
+        """Ask for a JSON document matching ``schema``; retry until valid or out of attempts.
+
+        Raises :class:`LLMUnavailable` when the endpoint failed to the end (connection, timeout,
+        429, 5xx), :class:`LLMRefusal` when the model declined, :class:`LLMError` otherwise.
+        """
         if not self.is_configured():
             raise LLMError(
                 f"{purpose}: no API key: set {self.settings.api_key_env} (or {ENV_API_KEY_FALLBACK}) "
@@ -278,9 +364,15 @@ class LLMClient:
         conversation: list[dict[str, str]] = list(first_request)
         usage = Usage()
         max_attempts = 1 + self.max_retries
+        budget = self.settings.max_output_tokens
+        truncated_once = False
         problem = "no attempt made"
-        for attempt in range(1, max_attempts + 1):
+        infrastructure = False  # was the last problem the endpoint's rather than the answer's?
+        attempt = 0
+        while attempt < max_attempts:
+            attempt += 1
             retry_after: float | None = None
+            extra: dict[str, Any] = {} if budget is None else {"max_tokens": budget}
             try:
                 completion = self._openai().chat.completions.create(
                     model=self._model,
@@ -288,14 +380,15 @@ class LLMClient:
                     response_format=cast(Any, {"type": "json_object"}),
                     timeout=self.timeout_seconds,
                     extra_headers={PURPOSE_HEADER: purpose},
+                    **extra,
                 )
             except openai.APITimeoutError:
-                problem = f"the request timed out after {self.timeout_seconds:g}s"
+                problem, infrastructure = f"the request timed out after {self.timeout_seconds:g}s", True
             except openai.APIStatusError as exc:
                 status = exc.status_code
                 detail = self._scrub(_short(exc.message))
                 if status == 429 or status >= 500:
-                    problem = f"HTTP {status} from the endpoint: {detail}"
+                    problem, infrastructure = f"HTTP {status} from the endpoint: {detail}", True
                     retry_after = _retry_after_seconds(exc.response.headers.get("retry-after"))
                 else:
                     raise LLMError(
@@ -304,17 +397,40 @@ class LLMClient:
                         attempts=attempt,
                     ) from None
             except openai.APIConnectionError as exc:
-                problem = f"could not reach {self.base_url}: {self._scrub(_short(str(exc)))}"
+                problem, infrastructure = f"could not reach {self.base_url}: {self._scrub(_short(str(exc)))}", True
             else:
+                infrastructure = False
                 if completion.usage is not None:
                     usage = usage + Usage(
                         prompt_tokens=completion.usage.prompt_tokens or 0,
                         completion_tokens=completion.usage.completion_tokens or 0,
                     )
-                text = ""
-                if completion.choices:
-                    text = completion.choices[0].message.content or ""
-                text = self._scrub(text)
+                if not completion.choices:
+                    problem = "the endpoint answered with an empty `choices` list (no answer at all)"
+                    continue  # a glitch of the endpoint: ask again at once, the conversation unchanged
+                choice = completion.choices[0]
+                message = choice.message
+                text = self._scrub(message.content or "") if message is not None else ""
+                refusal = getattr(message, "refusal", None) if message is not None else None
+                if refusal or choice.finish_reason == "content_filter":
+                    why = self._scrub(_short(str(refusal))) if refusal else "finish_reason: content_filter"
+                    raise LLMRefusal(
+                        f"{purpose}: model {self._model} refused to answer: {why}", usage=usage, attempts=attempt
+                    )
+                if choice.finish_reason == "length":
+                    shown = f"max_tokens {budget}" if budget is not None else "the endpoint's default limit"
+                    problem = (
+                        f"the reply was truncated at the output limit (finish_reason: length, {shown}, "
+                        f"{len(text)} characters received)"
+                    )
+                    if truncated_once:  # a second truncation, even with the larger budget: say so now
+                        problem += "; it was already retried once with a larger budget: ask for less, or raise "
+                        problem += "llm.max_output_tokens"
+                        break
+                    truncated_once = True
+                    budget = min((budget or DEFAULT_TRUNCATION_BUDGET) * TRUNCATION_GROWTH, MAX_OUTPUT_BUDGET)
+                    max_attempts = max(max_attempts, attempt + 1)  # the one retry with a larger budget
+                    continue
                 document, invalid = parse_and_validate(text, validator)
                 if invalid is None:
                     reply = LLMReply(
@@ -350,12 +466,13 @@ class LLMClient:
                 continue  # invalid output is retried at once: waiting does not make it valid
             if attempt < max_attempts:
                 self._sleep(self.backoff_delay(attempt, retry_after))
-        raise LLMError(
+        kind = LLMUnavailable if infrastructure else LLMError
+        raise kind(
             usage=usage,
-            attempts=max_attempts,
+            attempts=attempt,
             message=self._scrub(
                 f"{purpose}: no valid answer from model {self._model} at {self.base_url} after "
-                f"{max_attempts} attempt{'s' if max_attempts != 1 else ''}; last problem: {problem}"
+                f"{attempt} attempt{'s' if attempt != 1 else ''}; last problem: {problem}"
             ),
         )
 

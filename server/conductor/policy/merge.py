@@ -8,7 +8,9 @@ The rules (also in the README, "Policy merge rules"):
 * Every ``behavior`` limit is an upper bound. A later level may **tighten** it freely; it may
   **loosen** it only when it lists the limit's name in ``behavior.allow_loosen``. A looser
   value without that is refused: the earlier value stays and a refusal is reported.
-  ``approval_below``, ``caution_below`` and ``fork_below`` are thresholds where *lower* is looser.
+  ``approval_below``, ``caution_below`` and ``fork_below`` are thresholds where *lower* is looser;
+  ``allow_symlinks``, ``network`` (``deny`` is tighter than ``allow``) and ``sandbox``
+  (``required`` tighter than ``auto`` tighter than ``off``) follow the same rule by rank.
 * Values not set at any level come from the built-in defaults (origin ``default``).
 * ``.conductor/**`` and ``.git/**`` are always protected; no level can release them.
 * Only a person loosens policy: a level written by an agent or a model (``by_agent``: the plan
@@ -28,7 +30,11 @@ from conductor.policy.levels import PolicyLevel
 from conductor.policy.origin import DEFAULT, Origin
 
 LOWER_IS_LOOSER = frozenset({"approval_below", "caution_below", "fork_below"})
-RANKED: dict[str, tuple[Any, ...]] = {"allow_symlinks": (False, True)}
+RANKED: dict[str, tuple[Any, ...]] = {
+    "allow_symlinks": (False, True),
+    "network": ("deny", "allow"),
+    "sandbox": ("required", "auto", "off"),
+}
 """Limits that are not numbers: their values from tightest to loosest."""
 BUILT_IN = Origin("default", "built-in: Conductor's records and the repository are always protected")
 
