@@ -26,6 +26,7 @@ file_rules:
 behavior:
   max_diff_lines: 50
   timeout_seconds: 30
+  sandbox: "off"   # these agents misbehave on purpose: what is tested here is detection, not prevention
 verification:
   - name: readme present
     run: test -f README.md

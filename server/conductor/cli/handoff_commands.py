@@ -24,29 +24,47 @@ root_option = click.option("--root", type=click.Path(path_type=Path, file_okay=F
 
 
 @cli.command("agent")
+@click.option("--preset", "preset", metavar="NAME",
+              help="Run a coding-agent CLI per task: aider, claude-code, codex, gemini-cli, opencode, or one "
+              "defined under `agents:` in config.yaml. `--preset list` shows them all.")
 @click.option("--command", "command", help="Shell command run per task (cwd = the task's workspace).")
+@click.option("--secret-env", "secret_env", multiple=True, metavar="NAME",
+              help="Pass this secret environment variable through to the command (repeatable); every other "
+              "*_API_KEY, *_TOKEN, *_SECRET … is removed from its environment.")
 @click.option("--plan", "plan_id", help="Only take tasks of this plan id.")
 @click.option("--fork", "fork_id", help="Only take tasks of this fork id.")
 @click.option("--once", is_flag=True, help="Handle at most one task, then exit.")
 @click.option("--max-tasks", type=click.IntRange(min=1), help="Exit after handling N tasks.")
 @click.option("--idle-exit", type=click.FloatRange(min=0), help="Exit after SECONDS without a task.")
 @click.option("--name", default="conductor-agent", show_default=True, help="Agent name in results.")
+@click.option("--json", "as_json", is_flag=True, help="With `--preset list`: print the presets as JSON.")
 @root_option
-def agent_command(command: str | None, plan_id: str | None, fork_id: str | None, once: bool,
-                  max_tasks: int | None, idle_exit: float | None, name: str, root: Path | None) -> None:
-    """Run a reference agent: claim pending tasks and execute them.
+def agent_command(preset: str | None, command: str | None, secret_env: tuple[str, ...], plan_id: str | None,
+                  fork_id: str | None, once: bool, max_tasks: int | None, idle_exit: float | None, name: str,
+                  as_json: bool, root: Path | None) -> None:
+    """Run an agent: claim pending tasks and execute them.
 
     Claims tasks by renaming them from pending/ to in_progress/ (several agents may run at
     once; each task goes to exactly one), works only on the task's allowed_files and writes
-    step_NNN.explanation.md and step_NNN.result.json atomically. With --command, the command
-    gets CONDUCTOR_TASK_FILE, CONDUCTOR_TASK_ID, CONDUCTOR_WORKSPACE, CONDUCTOR_ALLOWED_FILES
-    (one per line) and CONDUCTOR_INSTRUCTION; exit code 0 means completed; for plan tasks its
-    stdout must be a plan JSON document. Without --command the configured LLM does the work.
+    step_NNN.explanation.md and step_NNN.result.json atomically, recording what ran.
+
+    With --preset, a coding-agent CLI does the work: the task (instruction, allowed files,
+    constraints, limits) becomes its prompt, config.yaml's model is passed to it where the tool
+    takes one (its own login otherwise), and a planning task's answer is parsed for the plan
+    document. With --command, the command gets CONDUCTOR_TASK_FILE, CONDUCTOR_TASK_ID,
+    CONDUCTOR_WORKSPACE, CONDUCTOR_ALLOWED_FILES (one per line) and CONDUCTOR_INSTRUCTION; exit
+    code 0 means completed; for plan tasks its stdout carries a plan JSON document. Both run
+    in a bubblewrap sandbox (behavior.sandbox, behavior.network in policy.yaml). Without
+    either, the configured LLM does the work.
     """
+    if preset == "list":
+        _list_presets(root, as_json)
+        return
     from conductor.handoff.agent import Agent, AgentError, AgentOptions
 
     options = AgentOptions(root=_root(root), command=command, plan_id=plan_id, fork_id=fork_id, once=once,
-                           max_tasks=max_tasks, idle_exit=idle_exit, name=name)
+                           max_tasks=max_tasks, idle_exit=idle_exit, name=name, preset=preset,
+                           secret_env=list(secret_env))
     try:
         agent = Agent(options, out=lambda line: click.echo(line))
     except AgentError as exc:
@@ -56,6 +74,34 @@ def agent_command(command: str | None, plan_id: str | None, fork_id: str | None,
     except KeyboardInterrupt:
         return
     click.echo(f"agent {agent.identity}: {handled} task(s) handled")
+
+
+def _list_presets(root: Path | None, as_json: bool) -> None:
+    """Every preset: the command line it runs, whether the tool is installed, what it is trusted to do."""
+    from conductor.handoff.agent import AgentError, preset_listing
+    from conductor.project.layout import find_project_root
+
+    try:
+        listing = preset_listing(find_project_root(root) if root is not None else find_project_root())
+    except AgentError as exc:
+        fail(str(exc), EXIT_UNUSABLE)
+    if as_json:
+        emit_json(listing)
+        return
+    target = listing["project_model"]
+    for row in listing["presets"]:
+        if row["installed"]:
+            state = f"installed ({row['path']})"
+        else:
+            state = f"not installed ({row['install'] or 'see its documentation'})"
+        model = f"config.yaml's model ({target['model']})" if row["uses_project_model"] else "its own login or key"
+        passes = f"; secrets passed through: {', '.join(row['secrets'])}" if row["secrets"] else ""
+        click.echo(f"{row['name']}: {row['description']}")
+        click.echo(f"  command:  {row['command']}")
+        click.echo(f"  status:   {state}")
+        click.echo(f"  model:    {model}{passes}")
+        click.echo(f"  trusted:  {row['trusted']}")
+        click.echo(f"  tested:   {row['tested']}")
 
 
 @cli.command("verify")

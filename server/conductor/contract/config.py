@@ -130,6 +130,11 @@ class AgentPreset(BaseModel):
         description="Arguments, environment and files that point the tool at config.yaml's model.",
         examples=[{"args": ["--model", "openai/{model}"], "env": {"OPENAI_API_KEY": "{api_key}"}}],
     )
+    step_args: list[str] = Field(
+        default_factory=list,
+        description="Arguments added for a step (a task that edits files).",
+        examples=[["--permission-mode", "acceptEdits"]],
+    )
     plan_args: list[str] = Field(
         default_factory=list,
         description="Arguments added for a planning task (the answer is a plan document, not file edits).",

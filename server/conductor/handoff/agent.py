@@ -11,37 +11,63 @@ what any agent must do (docs/handoff.md, "For agents"):
    atomically (temp file + rename); ``files_changed`` from a before/after hash of the
    allowed files.
 
-With ``--command`` the work is a shell command (cwd = workspace; env
-``CONDUCTOR_TASK_FILE``, ``CONDUCTOR_TASK_ID``, ``CONDUCTOR_WORKSPACE``,
-``CONDUCTOR_ALLOWED_FILES`` newline-separated, ``CONDUCTOR_INSTRUCTION``); exit code 0
-means completed. For a ``plan`` task the command's stdout must be the plan JSON. Without
-``--command`` the agent asks the configured LLM (``conductor.llm``) and writes only
-allowed files. New tasks are noticed through file-system events (polling as fallback).
+With ``--preset NAME`` the work is done by a coding-agent CLI (aider, Claude Code, Codex CLI,
+Gemini CLI, OpenCode, or one defined under ``agents:`` in config.yaml; :mod:`conductor.agents`):
+the task becomes the tool's prompt, and for a ``plan`` task the tool's answer is parsed for the
+plan document like any model reply. With ``--command`` the work is a shell command (cwd =
+workspace; env ``CONDUCTOR_TASK_FILE``, ``CONDUCTOR_TASK_ID``, ``CONDUCTOR_WORKSPACE``,
+``CONDUCTOR_ALLOWED_FILES`` newline-separated, ``CONDUCTOR_INSTRUCTION``); exit code 0 means
+completed, and for a ``plan`` task stdout carries the plan JSON. Both run in the bubblewrap
+sandbox the policy asks for (:mod:`conductor.sandbox`), with only the secrets their
+configuration names, and the result records what ran (``agent_run``). Without either, the
+agent asks the configured LLM (``conductor.llm``) and writes only allowed files (through the
+sandboxed apply). New tasks are noticed through file-system events (polling as fallback).
 """
 
 from __future__ import annotations
 
 import contextlib
+import glob
 import hashlib
 import json
 import os
-import signal
+import shlex
+import shutil
 import socket
-import subprocess
+import stat
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from conductor.agents.presets import (
+    Context,
+    ModelTarget,
+    PresetError,
+    executable,
+    expand_home,
+    get_preset,
+    installed,
+    load_config,
+    model_target,
+    render,
+    tool_version,
+)
+from conductor.agents.prompt import plan_prompt, step_prompt
+from conductor.agents.run import AgentRun, ProcessOutcome, agent_env, run_process
 from conductor.contract.checksum import task_checksum
+from conductor.contract.config import AgentPreset
 from conductor.contract.result import Result
 from conductor.contract.task import Task
 from conductor.handoff.audit import utc_now
 from conductor.handoff.claim import PendingTask, claim, claim_next
 from conductor.policy.globs import matches_allowed, normalize, path_problem
 from conductor.project.layout import ProjectLayout
+from conductor.sandbox import SandboxSettings, SandboxUnavailable, probe, project_mounts
+from conductor.secrets import redactor, register_value
 from conductor.storage.atomic import atomic_write_text
 
 NO_LLM = "no --command given and no LLM configured"
@@ -64,6 +90,8 @@ class AgentOptions:
     idle_exit: float | None = None
     name: str = "conductor-agent"
     poll_interval: float = 0.5
+    preset: str | None = None
+    secret_env: list[str] = field(default_factory=list)  # secrets passed through to --command by name
 
 
 @dataclass
@@ -75,6 +103,7 @@ class WorkDone:
     plan: dict[str, Any] | None
     explanation: str
     timed_out: bool = False
+    agent_run: AgentRun | None = None
 
 
 def _glob(entry: str) -> bool:
@@ -111,55 +140,185 @@ def changed_files(workspace: Path, allowed: list[str], before: dict[str, str | N
     return [p for p in paths if before.get(p) != after.get(p)]
 
 
-def _run_shell(command: str, workspace: Path, env: dict[str, str], timeout: float) -> tuple[int | None, str, str]:
-    proc = subprocess.Popen(command, shell=True, cwd=workspace, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, start_new_session=True)
-    try:
-        out, err = proc.communicate(timeout=timeout)
-        return proc.returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        out, err = proc.communicate()
-        return None, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
+@dataclass
+class RunSetup:
+    """What every agent process of this agent shares: project, sandbox policy, secrets, how to warn."""
+
+    root: Path
+    settings: SandboxSettings
+    secret_env: list[str]
+    warn: Callable[[str], None]
 
 
-def work_with_command(task: Task, task_file: Path, workspace: Path, command: str) -> WorkDone:
-    env = {**os.environ,
-           "CONDUCTOR_TASK_FILE": str(task_file),
-           "CONDUCTOR_TASK_ID": task.task_id,
-           "CONDUCTOR_PLAN_ID": task.plan_id,
-           "CONDUCTOR_FORK_ID": task.fork_id,
-           "CONDUCTOR_TASK_KIND": task.kind,
-           "CONDUCTOR_WORKSPACE": str(workspace),
-           "CONDUCTOR_ALLOWED_FILES": "\n".join(task.allowed_files),
-           "CONDUCTOR_INSTRUCTION": task.instruction}
+def task_env(task: Task, task_file: Path, workspace: Path) -> dict[str, str]:
+    return {"CONDUCTOR_TASK_FILE": str(task_file),
+            "CONDUCTOR_TASK_ID": task.task_id,
+            "CONDUCTOR_PLAN_ID": task.plan_id,
+            "CONDUCTOR_FORK_ID": task.fork_id,
+            "CONDUCTOR_TASK_KIND": task.kind,
+            "CONDUCTOR_WORKSPACE": str(workspace),
+            "CONDUCTOR_ALLOWED_FILES": "\n".join(task.allowed_files),
+            "CONDUCTOR_INSTRUCTION": task.instruction}
+
+
+def parse_plan(output: str) -> tuple[dict[str, Any] | None, str | None]:
+    """The plan document in an agent's output (bare, fenced or in prose), or why there is none."""
+    from conductor.contract.schemas import load
+    from conductor.llm.client import extract_json, make_validator
+
+    document, problem = extract_json(output, make_validator(load("plan")))
+    if problem is not None or not isinstance(document, dict):
+        return None, f"the output holds no plan document ({problem or 'not a JSON object'})"
+    return document, None
+
+
+def _tool_files_present(workspace: Path, patterns: list[str]) -> set[str]:
+    found: set[str] = set()
+    for pattern in patterns:
+        for match in glob.glob(pattern, root_dir=workspace, include_hidden=True):
+            found.add(normalize(match))
+    return found
+
+
+def remove_tool_files(workspace: Path, patterns: list[str], before: set[str], allowed: list[str]) -> list[str]:
+    """Remove what the tool wrote for itself (``tool_files``), unless it was there before or is allowed."""
+    removed = []
+    for rel in sorted(_tool_files_present(workspace, patterns) - before):
+        if matches_allowed(rel, allowed) or path_problem(rel):
+            continue
+        target = workspace / rel
+        with contextlib.suppress(FileNotFoundError):
+            if stat.S_ISDIR(os.lstat(target).st_mode):
+                shutil.rmtree(target)  # rmtree never follows a symlink inside
+            else:
+                target.unlink()
+            removed.append(rel)
+    return removed
+
+
+def _explanation(task: Task, what: str, run: ProcessOutcome, changed: list[str], removed: list[str],
+                 prompt: str | None = None) -> str:
+    code = "timed out (killed)" if run.timed_out else f"exit code {run.exit_code}"
+    parts = [f"# {task.task_id}: {task.title or task.instruction[:60]}\n",
+             f"Ran {what} in `{task.workspace}`: {code} after {run.duration_seconds:.1f} s, {run.sandbox}.\n",
+             f"Files changed: {', '.join(changed) or 'none'}.\n"]
+    if removed:
+        parts.append(f"Removed the tool's own files from the working copy: {', '.join(removed)}.\n")
+    if prompt is not None:
+        parts.append(f"## Prompt\n\n````\n{redactor().text(prompt)}\n````\n")
+    parts.append(f"## stdout (tail)\n\n```\n{run.stdout[-OUTPUT_TAIL:]}\n```\n")
+    parts.append(f"## stderr (tail)\n\n```\n{run.stderr[-OUTPUT_TAIL:]}\n```\n")
+    return "\n".join(parts)
+
+
+def _finish(task: Task, run: ProcessOutcome, label: str) -> tuple[str | None, dict[str, Any] | None]:
+    """(error, plan) from how the process ended and, for a plan task, what it printed."""
+    if run.timed_out:
+        return f"{label} timed out after {task.timeout_seconds}s", None
+    if run.exit_code != 0:
+        return f"{label} exited {run.exit_code}: {(run.stderr or run.stdout).strip()[-500:]}", None
+    if task.kind == "plan":
+        plan, problem = parse_plan(run.stdout)
+        if problem is not None:
+            return f"{label} answered the planning task, but {problem}", None
+        return None, plan
+    return None, None
+
+
+def work_with_command(task: Task, task_file: Path, workspace: Path, command: str,
+                      setup: RunSetup | None = None) -> WorkDone:
+    """Run a shell command for the task in the sandbox; exit 0 means completed."""
+    setup = setup or RunSetup(workspace, SandboxSettings(), [], lambda _line: None)
+    env = agent_env(setup.secret_env, task_env(task, task_file, workspace))
     before = hash_files(workspace, expand_allowed(workspace, task.allowed_files))
-    code, out, err = _run_shell(command, workspace, env, float(task.timeout_seconds) + COMMAND_GRACE)
+    run = run_process(["/bin/sh", "-c", command], cwd=workspace, env=env,
+                      timeout=float(task.timeout_seconds) + COMMAND_GRACE,
+                      mounts=project_mounts(workspace, setup.root), settings=setup.settings, warn=setup.warn)
     changed = changed_files(workspace, task.allowed_files, before)
-    plan: dict[str, Any] | None = None
-    error: str | None = None
-    if code is None:
-        error = f"command timed out after {task.timeout_seconds}s"
-    elif code != 0:
-        error = f"command exited {code}: {(err or out).strip()[-500:]}"
-    elif task.kind == "plan":
+    error, plan = _finish(task, run, "command")
+    shown = redactor().text(command)
+    agent_run = AgentRun(agent=shlex.split(command)[0] if command.strip() else "command", version=None,
+                         command=shown, exit_code=run.exit_code, duration_seconds=run.duration_seconds)
+    summary = f"ran `{shown}`: exit {run.exit_code}" if not run.timed_out else f"`{shown}` timed out"
+    return WorkDone("failed" if error else "completed", changed, summary, error, plan,
+                    _explanation(task, f"`{shown}`", run, changed, []), timed_out=run.timed_out,
+                    agent_run=agent_run)
+
+
+@dataclass
+class PresetRunner:
+    """A coding-agent CLI, resolved once per ``conductor agent`` process."""
+
+    name: str
+    preset: AgentPreset
+    target: ModelTarget | None
+    version: str | None
+
+    def work(self, task: Task, task_file: Path, workspace: Path, setup: RunSetup) -> WorkDone:
+        from conductor.contract.schemas import load
+
+        plan = task.kind == "plan"
+        prompt = plan_prompt(task, load("plan")) if plan else step_prompt(task)
+        files = [] if plan else expand_allowed(workspace, task.allowed_files)
+        home = Path(tempfile.mkdtemp(prefix=f"conductor-{self.name}-"))
         try:
-            parsed = json.loads(out)
-            if not isinstance(parsed, dict):
-                raise ValueError("not a JSON object")
-            plan = parsed
-        except ValueError as exc:
-            error = f"a plan task's command must print a plan JSON document on stdout ({exc})"
-    status = "failed" if error else "completed"
-    explanation = (f"# {task.task_id}: {task.title or task.instruction[:60]}\n\n"
-                   f"Ran `{command}` in `{task.workspace}`: "
-                   f"{'timed out' if code is None else f'exit code {code}'}.\n\n"
-                   f"Files changed: {', '.join(changed) or 'none'}.\n\n"
-                   f"## stdout (tail)\n\n```\n{out[-OUTPUT_TAIL:]}\n```\n\n"
-                   f"## stderr (tail)\n\n```\n{err[-OUTPUT_TAIL:]}\n```\n")
-    summary = f"ran `{command}`: exit {code}" if code is not None else f"`{command}` timed out"
-    return WorkDone(status, changed, summary, error, plan, explanation, timed_out=code is None)
+            (home / "prompt.md").write_text(prompt, encoding="utf-8")
+            ctx = Context(prompt=prompt, prompt_file=str(home / "prompt.md"), files=files, workspace=str(workspace),
+                          home=str(home), task_file=str(task_file), task_id=task.task_id, target=self.target)
+            invocation = render(self.preset, ctx, plan=plan)
+            for name, content in invocation.files.items():
+                (home / name).write_text(content, encoding="utf-8")
+            extra = {**task_env(task, task_file, workspace), **invocation.env}
+            if "HOME" in invocation.env:  # the user's git identity lives in the real home
+                for var, value in (("GIT_AUTHOR_NAME", f"{self.name} (conductor agent)"),
+                                   ("GIT_AUTHOR_EMAIL", "agent@conductor.invalid"),
+                                   ("GIT_COMMITTER_NAME", f"{self.name} (conductor agent)"),
+                                   ("GIT_COMMITTER_EMAIL", "agent@conductor.invalid")):
+                    extra.setdefault(var, value)
+            env = agent_env([*invocation.secrets, *setup.secret_env], extra)
+            writable = [home, *(expand_home(entry) for entry in self.preset.writable)]
+            tool_before = _tool_files_present(workspace, self.preset.tool_files)
+            before = hash_files(workspace, files)
+            key = [self.target.api_key] if self.target else []
+            run = run_process(invocation.argv, cwd=workspace, env=env,
+                              timeout=float(task.timeout_seconds) + COMMAND_GRACE,
+                              mounts=project_mounts(workspace, setup.root, writable=writable),
+                              settings=setup.settings, stdin=invocation.stdin, warn=setup.warn, secrets=key)
+        finally:
+            shutil.rmtree(home, ignore_errors=True)
+        removed = remove_tool_files(workspace, self.preset.tool_files, tool_before, task.allowed_files)
+        changed = [] if plan else changed_files(workspace, task.allowed_files, before)
+        error, plan_doc = _finish(task, run, self.name)
+        shown = redactor().text(invocation.shown)
+        for value in key:
+            shown = shown.replace(value, "[REDACTED]")
+        agent_run = AgentRun(agent=self.name, version=self.version, command=shown, exit_code=run.exit_code,
+                             duration_seconds=run.duration_seconds)
+        summary = (f"{self.name} {'planned' if plan else 'ran'}: exit {run.exit_code}" if not run.timed_out
+                   else f"{self.name} timed out")
+        return WorkDone("failed" if error else "completed", changed, summary, error, plan_doc,
+                        _explanation(task, f"{self.name} (`{shown}`)", run, changed, removed, prompt),
+                        timed_out=run.timed_out, agent_run=agent_run)
+
+
+def make_preset_runner(root: Path, name: str) -> PresetRunner:
+    """Resolve preset ``name`` for the project at ``root``; :class:`AgentError` if it cannot run here."""
+    try:
+        config = load_config(root)
+        preset = get_preset(name, config)
+        probe_env = agent_env(list(preset.secrets), {})
+        found = installed(preset, probe_env.get("PATH"))
+    except PresetError as exc:
+        raise AgentError(str(exc)) from None
+    if found is None:
+        hint = f" (install: {preset.install})" if preset.install else ""
+        raise AgentError(f"preset `{name}` runs `{executable(preset)}`, which is not installed or not on PATH{hint}; "
+                         "`conductor agent --preset list` shows every preset")
+    target = model_target(config)
+    if target is not None:
+        register_value(target.api_key)
+    version = tool_version(preset, {**probe_env, **({"HOME": tempfile.gettempdir()} if "HOME" in preset.env else {})})
+    return PresetRunner(name=name, preset=preset, target=target, version=version)
 
 
 EDITS_SCHEMA: dict[str, Any] = {
@@ -192,11 +351,12 @@ def make_llm(root: Path) -> Any:
             config = Config.model_validate(yaml.safe_load(config_path.read_text(encoding="utf-8")) or {})
     client = LLMClient(config.llm)
     if not client.is_configured():
-        raise AgentError(f"{NO_LLM} (set {config.llm.api_key_env} or pass --command)")
+        raise AgentError(f"{NO_LLM} (set {config.llm.api_key_env}, or pass --command, or --preset with a "
+                         "coding-agent CLI: `conductor agent --preset list`)")
     return client
 
 
-def work_with_llm(task: Task, workspace: Path, llm: Any) -> WorkDone:
+def work_with_llm(task: Task, workspace: Path, llm: Any, setup: RunSetup | None = None) -> WorkDone:
     if task.kind == "plan":
         from conductor.contract.schemas import load
 
@@ -206,6 +366,8 @@ def work_with_llm(task: Task, workspace: Path, llm: Any) -> WorkDone:
             {"role": "user", "content": task.instruction}], load("plan"), "handoff-plan")
         return WorkDone("completed", [], "planned with the LLM", None, reply.data,
                         f"# {task.task_id}\n\nPlanned with model {llm.model}.\n")
+    from conductor.sandbox.apply import apply_edits
+
     files = expand_allowed(workspace, task.allowed_files)
     current = []
     for rel in files:
@@ -218,22 +380,33 @@ def work_with_llm(task: Task, workspace: Path, llm: Any) -> WorkDone:
          + "; ".join(task.constraints)},
         {"role": "user", "content": task.instruction + "\n\nCurrent files:\n" + "\n".join(current)}],
         EDITS_SCHEMA, "handoff-step")
-    refused = []
-    for edit in reply.data.get("files", []):
-        rel = normalize(str(edit["path"]))
-        if path_problem(str(edit["path"])) or not matches_allowed(rel, task.allowed_files):
-            refused.append(rel)
-            continue
-        if edit.get("delete"):
-            with contextlib.suppress(FileNotFoundError):
-                (workspace / rel).unlink()
-        else:
-            atomic_write_text(workspace / rel, str(edit["content"]))
+    edits = [item for item in reply.data.get("files", []) if isinstance(item, dict)]
+    report = apply_edits(workspace, edits, task.allowed_files, task.protected_patterns,
+                         settings=setup.settings if setup else None, project_root=setup.root if setup else None,
+                         warn=setup.warn if setup else None)
+    refused = [item["path"] for item in report.refused]
     changed = changed_files(workspace, task.allowed_files, before)
     note = f" Refused edits outside allowed_files: {', '.join(refused)}." if refused else ""
     summary = str(reply.data.get("summary", "")) + note
     return WorkDone("completed", changed, summary, None, None,
-                    f"# {task.task_id}\n\n{summary}\n\nModel: {llm.model}. Files: {', '.join(changed) or 'none'}.\n")
+                    f"# {task.task_id}\n\n{summary}\n\nModel: {llm.model}. Files: {', '.join(changed) or 'none'}. "
+                    f"Edits applied {report.sandbox}.\n")
+
+
+def preset_listing(root: Path | None) -> dict[str, Any]:
+    """``conductor agent --preset list``: every preset with its command line, install state and trust."""
+    from conductor.agents.presets import all_presets, as_json
+    from conductor.contract.config import Config
+
+    try:
+        config = load_config(root) if root is not None else Config()
+        presets = all_presets(config)
+    except PresetError as exc:
+        raise AgentError(str(exc)) from None
+    target = model_target(config)
+    return {"presets": [as_json(name, preset, target) for name, preset in sorted(presets.items())],
+            "project_model": None if target is None else {"base_url": target.base_url, "model": target.model,
+                                                          "key_from": target.key_source}}
 
 
 class Agent:
@@ -245,9 +418,29 @@ class Agent:
         self.out = out
         self.identity = f"{options.name}@{socket.gethostname()}:{os.getpid()}"
         self._llm: Any = None
+        self._preset: PresetRunner | None = None
         self.stopped = threading.Event()  # set from another thread to stop after the current task
-        if options.command is None:
+        if options.command is not None and options.preset is not None:
+            raise AgentError("give --command or --preset, not both")
+        if options.preset is not None:
+            self._preset = make_preset_runner(self.layout.root, options.preset)
+            self.identity = f"{options.preset}@{socket.gethostname()}:{os.getpid()}"
+        elif options.command is None:
             self._llm = make_llm(self.layout.root)
+        self.settings = self._sandbox_settings()
+        if self.settings.mode == "required" and not probe().ok:
+            raise AgentError(f"behavior.sandbox is `required` but {probe().reason}; no task was claimed")
+
+    def _sandbox_settings(self) -> SandboxSettings:
+        from conductor.policy import PolicyError, load_project_policy
+
+        try:
+            return SandboxSettings.from_policy(load_project_policy(self.layout.root))
+        except PolicyError as exc:
+            raise AgentError(f"the project policy cannot be used ({exc}); run `conductor validate`") from None
+
+    def _setup(self) -> RunSetup:
+        return RunSetup(self.layout.root, self._sandbox_settings(), list(self.options.secret_env), self.out)
 
     def _changes(self) -> Iterator[list[Path]]:
         """Yields the new pending task files (an empty list every poll interval without any)."""
@@ -342,12 +535,18 @@ class Agent:
             return
         workspace = (self.layout.root / task.workspace).resolve()
         try:
-            if self.options.command is not None:
-                done = work_with_command(task, task_file, workspace, self.options.command)
+            setup = self._setup()
+            if self._preset is not None:
+                done = self._preset.work(task, task_file, workspace, setup)
+            elif self.options.command is not None:
+                done = work_with_command(task, task_file, workspace, self.options.command, setup)
             else:
-                done = work_with_llm(task, workspace, self._llm)
+                done = work_with_llm(task, workspace, self._llm, setup)
+        except (AgentError, SandboxUnavailable, PresetError) as exc:
+            done = WorkDone("failed", [], "", str(exc), None, f"# {stem}\n\nNothing was run: {exc}\n")
         except Exception as exc:
-            done = WorkDone("failed", [], "", f"agent error: {exc}", None, f"# {stem}\n\nAgent error: {exc}\n")
+            message = redactor().text(str(exc))
+            done = WorkDone("failed", [], "", f"agent error: {message}", None, f"# {stem}\n\nAgent error: {message}\n")
         if not task_file.exists():
             self.out(f"withdrawn {plan}/{fork}/{stem} (timed out before the result was written)")
             return
@@ -356,19 +555,23 @@ class Agent:
             self.out(f"timeout {plan}/{fork}/{stem}: command killed, no result written")
             return
         self._write(task_file, stem, done.status, done.files_changed, done.summary, done.error, done.plan,
-                    done.explanation, started)
+                    done.explanation, started, done.agent_run)
         self.out(f"done {plan}/{fork}/{stem} {done.status}")
 
     def _write(self, task_file: Path, stem: str, status: str, files: list[str], summary: str,
-               error: str | None, plan: dict[str, Any] | None, explanation: str, started: str) -> None:
+               error: str | None, plan: dict[str, Any] | None, explanation: str, started: str,
+               agent_run: AgentRun | None = None) -> None:
         folder = task_file.parent
-        atomic_write_text(folder / f"{stem}.explanation.md", explanation)
+        scrub = redactor()
+        atomic_write_text(folder / f"{stem}.explanation.md", scrub.text(explanation))
         try:
             body = json.loads(task_file.read_bytes())
         except (OSError, ValueError):
             body = {}
-        result = Result.answering(body if isinstance(body, dict) else {}, task_id=stem, status=status,
-                                  files_changed=files, summary=summary, error=error, executor=self.identity,
-                                  started_at=started, finished_at=utc_now(), plan=plan)
+        result = Result.answering(
+            body if isinstance(body, dict) else {}, task_id=stem, status=status, files_changed=files,
+            summary=scrub.text(summary), error=scrub.text(error) if error else error, executor=self.identity,
+            started_at=started, finished_at=utc_now(), plan=plan,
+            agent_run=agent_run.to_json() if agent_run is not None else None)
         atomic_write_text(folder / f"{stem}.result.json",
                           result.model_dump_json(indent=2, exclude_none=True) + "\n")

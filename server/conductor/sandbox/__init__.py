@@ -65,8 +65,8 @@ class SandboxSettings:
         limits = getattr(policy, "limits", {}) or {}
         mode = getattr(limits.get("sandbox"), "value", "auto")
         network = getattr(limits.get("network"), "value", "allow")
-        return cls(mode=mode if mode in ("auto", "required", "off") else "auto",
-                   network=network if network in ("allow", "deny") else "allow")
+        return cls(mode="required" if mode == "required" else "off" if mode == "off" else "auto",
+                   network="deny" if network == "deny" else "allow")
 
 
 @dataclass(frozen=True)
