@@ -6,7 +6,7 @@ is code here: the built-in presets are data (``presets.yaml`` beside this module
 extends or changes them under ``agents:`` in ``config.yaml``, and :func:`render` fills a
 preset's placeholders for one task. What a preset may reach is decided here too: the key of
 config.yaml's model (only in the environment, never on the command line) and the variables the
-preset names in ``secrets``, nothing else.
+preset names in ``pass_env``, nothing else.
 """
 
 from __future__ import annotations
@@ -171,7 +171,7 @@ class Invocation:
     stdin: str | None
     shown: str
     uses_model: bool
-    secrets: list[str]
+    pass_env: list[str]
 
 
 def _args(words: list[str], ctx: Context) -> tuple[list[str], list[str]]:
@@ -180,8 +180,9 @@ def _args(words: list[str], ctx: Context) -> tuple[list[str], list[str]]:
     shown: list[str] = []
     for word in words:
         if word == "{files}":
-            argv += ctx.files
-            shown += ctx.files
+            files = [f"./{name}" if name.startswith("-") else name for name in ctx.files]  # never a flag
+            argv += files
+            shown += files
             continue
         argv.append(fill(word, ctx))
         shown.append(fill(word.replace("{prompt}", "\0"), ctx).replace("\0", PROMPT_SHOWN))
@@ -210,7 +211,7 @@ def render(preset: AgentPreset, ctx: Context, *, plan: bool = False) -> Invocati
         if "/" in name or name in ("", ".", ".."):
             raise PresetError(f"preset file name `{name}` must be a plain file name (it goes into {{home}})")
     return Invocation(argv=argv, env=env, files=files, stdin=ctx.prompt if preset.prompt_stdin else None,
-                      shown=shlex.join(shown), uses_model=with_model, secrets=list(preset.secrets))
+                      shown=shlex.join(shown), uses_model=with_model, pass_env=list(preset.pass_env))
 
 
 def describe(preset: AgentPreset, target: ModelTarget | None = None) -> str:
@@ -245,4 +246,4 @@ def as_json(name: str, preset: AgentPreset, target: ModelTarget | None) -> dict[
     return {"name": name, "description": preset.description, "command": describe(preset, target),
             "installed": found is not None, "path": found, "install": preset.install,
             "uses_project_model": uses_model(preset, target), "trusted": preset.trusted, "tested": preset.tested,
-            "secrets": list(preset.secrets)}
+            "pass_env": list(preset.pass_env)}

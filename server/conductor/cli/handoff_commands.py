@@ -28,7 +28,7 @@ root_option = click.option("--root", type=click.Path(path_type=Path, file_okay=F
               help="Run a coding-agent CLI per task: aider, claude-code, codex, gemini-cli, opencode, or one "
               "defined under `agents:` in config.yaml. `--preset list` shows them all.")
 @click.option("--command", "command", help="Shell command run per task (cwd = the task's workspace).")
-@click.option("--secret-env", "secret_env", multiple=True, metavar="NAME",
+@click.option("--pass-env", "pass_env", multiple=True, metavar="NAME",
               help="Pass this secret environment variable through to the command (repeatable); every other "
               "*_API_KEY, *_TOKEN, *_SECRET … is removed from its environment.")
 @click.option("--plan", "plan_id", help="Only take tasks of this plan id.")
@@ -39,7 +39,7 @@ root_option = click.option("--root", type=click.Path(path_type=Path, file_okay=F
 @click.option("--name", default="conductor-agent", show_default=True, help="Agent name in results.")
 @click.option("--json", "as_json", is_flag=True, help="With `--preset list`: print the presets as JSON.")
 @root_option
-def agent_command(preset: str | None, command: str | None, secret_env: tuple[str, ...], plan_id: str | None,
+def agent_command(preset: str | None, command: str | None, pass_env: tuple[str, ...], plan_id: str | None,
                   fork_id: str | None, once: bool, max_tasks: int | None, idle_exit: float | None, name: str,
                   as_json: bool, root: Path | None) -> None:
     """Run an agent: claim pending tasks and execute them.
@@ -64,7 +64,7 @@ def agent_command(preset: str | None, command: str | None, secret_env: tuple[str
 
     options = AgentOptions(root=_root(root), command=command, plan_id=plan_id, fork_id=fork_id, once=once,
                            max_tasks=max_tasks, idle_exit=idle_exit, name=name, preset=preset,
-                           secret_env=list(secret_env))
+                           pass_env=list(pass_env))
     try:
         agent = Agent(options, out=lambda line: click.echo(line))
     except AgentError as exc:
@@ -95,7 +95,7 @@ def _list_presets(root: Path | None, as_json: bool) -> None:
         else:
             state = f"not installed ({row['install'] or 'see its documentation'})"
         model = f"config.yaml's model ({target['model']})" if row["uses_project_model"] else "its own login or key"
-        passes = f"; secrets passed through: {', '.join(row['secrets'])}" if row["secrets"] else ""
+        passes = f"; secrets passed through: {', '.join(row['pass_env'])}" if row['pass_env'] else ""
         click.echo(f"{row['name']}: {row['description']}")
         click.echo(f"  command:  {row['command']}")
         click.echo(f"  status:   {state}")

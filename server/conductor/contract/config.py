@@ -2,7 +2,7 @@
 
 Secrets are never part of it: ``llm.api_key_env`` names the environment variable that
 holds the key, and the key itself is read only from the environment. An agent preset
-names the variables its tool may see (``secrets``); their values stay in the environment.
+names the variables its tool may see (``pass_env``); their values stay in the environment.
 """
 
 from __future__ import annotations
@@ -114,7 +114,7 @@ class AgentPreset(BaseModel):
     env: dict[EnvName, str] = Field(
         default_factory=dict, description="Environment set for the tool (templated).", examples=[{"HOME": "{home}"}]
     )
-    secrets: list[EnvName] = Field(
+    pass_env: list[EnvName] = Field(
         default_factory=list,
         description="Names of environment variables holding secrets the tool may see (its own key). "
         "Every other `*_API_KEY`, `*_TOKEN`, `*_SECRET` … is removed from its environment.",
@@ -192,7 +192,7 @@ class Config(BaseModel):
         default_factory=dict,
         description="Coding-agent presets for `conductor agent --preset NAME`: new ones, or fields that change "
         "a built-in one (aider, claude-code, codex, gemini-cli, opencode).",
-        examples=[{"my-agent": {"command": "my-agent --task {prompt_file}", "secrets": ["MY_AGENT_API_KEY"]}}],
+        examples=[{"my-agent": {"command": "my-agent --task {prompt_file}", "pass_env": ["MY_AGENT_API_KEY"]}}],
     )
     planner: Literal["auto", "llm", "handoff"] = Field(
         default="auto",

@@ -91,7 +91,7 @@ class AgentOptions:
     name: str = "conductor-agent"
     poll_interval: float = 0.5
     preset: str | None = None
-    secret_env: list[str] = field(default_factory=list)  # secrets passed through to --command by name
+    pass_env: list[str] = field(default_factory=list)  # secret variables passed through to --command by name
 
 
 @dataclass
@@ -146,7 +146,7 @@ class RunSetup:
 
     root: Path
     settings: SandboxSettings
-    secret_env: list[str]
+    pass_env: list[str]
     warn: Callable[[str], None]
 
 
@@ -162,14 +162,21 @@ def task_env(task: Task, task_file: Path, workspace: Path) -> dict[str, str]:
 
 
 def parse_plan(output: str) -> tuple[dict[str, Any] | None, str | None]:
-    """The plan document in an agent's output (bare, fenced or in prose), or why there is none."""
+    """The plan document in an agent's output (bare, fenced or in prose), or why there is none.
+
+    A candidate valid for the plan schema wins; else the first object with ``steps`` is taken
+    (the engine then names what is wrong with it, with positions).
+    """
     from conductor.contract.schemas import load
-    from conductor.llm.client import extract_json, make_validator
+    from conductor.llm.client import extract_json, json_candidates, make_validator
 
     document, problem = extract_json(output, make_validator(load("plan")))
-    if problem is not None or not isinstance(document, dict):
-        return None, f"the output holds no plan document ({problem or 'not a JSON object'})"
-    return document, None
+    if problem is None and isinstance(document, dict):
+        return document, None
+    for candidate in json_candidates(output):
+        if isinstance(candidate, dict) and isinstance(candidate.get("steps"), list):
+            return candidate, None
+    return None, f"the output holds no plan document ({problem or 'not a JSON object'})"
 
 
 def _tool_files_present(workspace: Path, patterns: list[str]) -> set[str]:
@@ -229,7 +236,7 @@ def work_with_command(task: Task, task_file: Path, workspace: Path, command: str
                       setup: RunSetup | None = None) -> WorkDone:
     """Run a shell command for the task in the sandbox; exit 0 means completed."""
     setup = setup or RunSetup(workspace, SandboxSettings(), [], lambda _line: None)
-    env = agent_env(setup.secret_env, task_env(task, task_file, workspace))
+    env = agent_env(setup.pass_env, task_env(task, task_file, workspace))
     before = hash_files(workspace, expand_allowed(workspace, task.allowed_files))
     run = run_process(["/bin/sh", "-c", command], cwd=workspace, env=env,
                       timeout=float(task.timeout_seconds) + COMMAND_GRACE,
@@ -275,7 +282,7 @@ class PresetRunner:
                                    ("GIT_COMMITTER_NAME", f"{self.name} (conductor agent)"),
                                    ("GIT_COMMITTER_EMAIL", "agent@conductor.invalid")):
                     extra.setdefault(var, value)
-            env = agent_env([*invocation.secrets, *setup.secret_env], extra)
+            env = agent_env([*invocation.pass_env, *setup.pass_env], extra)
             writable = [home, *(expand_home(entry) for entry in self.preset.writable)]
             tool_before = _tool_files_present(workspace, self.preset.tool_files)
             before = hash_files(workspace, files)
@@ -306,7 +313,7 @@ def make_preset_runner(root: Path, name: str) -> PresetRunner:
     try:
         config = load_config(root)
         preset = get_preset(name, config)
-        probe_env = agent_env(list(preset.secrets), {})
+        probe_env = agent_env(list(preset.pass_env), {})
         found = installed(preset, probe_env.get("PATH"))
     except PresetError as exc:
         raise AgentError(str(exc)) from None
@@ -440,7 +447,7 @@ class Agent:
             raise AgentError(f"the project policy cannot be used ({exc}); run `conductor validate`") from None
 
     def _setup(self) -> RunSetup:
-        return RunSetup(self.layout.root, self._sandbox_settings(), list(self.options.secret_env), self.out)
+        return RunSetup(self.layout.root, self._sandbox_settings(), list(self.options.pass_env), self.out)
 
     def _changes(self) -> Iterator[list[Path]]:
         """Yields the new pending task files (an empty list every poll interval without any)."""

@@ -88,6 +88,7 @@ def explain_step(state: PlanState, step_id: str, fork_id: str | None = None) -> 
         "confidence": step.confidence,
         "attempts": step.attempts,
         "executor": step.executor,
+        "agent_run": step.agent_run,
         "approval": {"approved_by": step.approved_by, "rejected_by": step.rejected_by},
         "what_happened": step.timeline,
         "verdict": {
@@ -132,6 +133,13 @@ def _markdown(state: PlanState, step: StepState, strategy: str, data: dict[str, 
     else:
         lines.append("_Not scored yet._")
     lines += ["", "## What happened", ""]
+    run = step.agent_run
+    if run:
+        code = "killed at the timeout" if run.get("exit_code") is None else f"exit code {run.get('exit_code')}"
+        duration = run.get("duration_seconds")
+        lines.append(f"Agent: **{run.get('agent')}**" + (f" ({run.get('version')})" if run.get("version") else "")
+                     + f" — {code}" + (f" after {float(duration):.1f} s" if duration is not None else ""))
+        lines += [f"Command: `{run.get('command', '')}`", ""]
     if step.timeline:
         for entry in step.timeline:
             extras = ", ".join(f"{k}={v}" for k, v in entry.items() if k not in {"seq", "ts", "type"} and v is not None)

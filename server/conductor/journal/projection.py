@@ -51,6 +51,7 @@ class StepState:
     attempts: int = 0
     confidence: dict[str, Any] | None = None
     executor: str | None = None
+    agent_run: dict[str, Any] | None = None
     task_path: str | None = None
     checksum: str | None = None
     approved_by: str | None = None
@@ -415,6 +416,7 @@ def _step_verified(step: StepState, data: Mapping[str, Any]) -> None:
     step.verdict_reason = data.get("reason")
     step.evidence = data.get("evidence")
     step.provenance_path = data.get("provenance_path")
+    step.agent_run = data.get("agent_run") or step.agent_run  # what really ran (result's agent_run)
 
 
 def _step_completed(step: StepState, data: Mapping[str, Any]) -> None:
