@@ -8,6 +8,7 @@ test_codex_e2e.py.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -122,8 +123,13 @@ def test_network_deny_cuts_a_command_off_from_a_server_on_loopback(tmp_path: Pat
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
     server.listen()
-    accepted: list[int] = []
-    threading.Thread(target=lambda: accepted.append(server.accept()[0].fileno()), daemon=True).start()
+    accepted: list[object] = []
+
+    def serve() -> None:
+        with contextlib.suppress(OSError):  # closed at the end of the test
+            accepted.append(server.accept())
+
+    threading.Thread(target=serve, daemon=True).start()
     port = server.getsockname()[1]
     probe = (f"{sys.executable} -c \"import socket; socket.create_connection(('127.0.0.1', {port}), timeout=3)\""
              " && echo CONNECTED > hello.py || echo REFUSED > hello.py")

@@ -11,7 +11,7 @@ the attempt's working copy. Whatever it is, it runs the same way:
   the tail kept, and every known secret value redacted before it is shown or stored;
 * killed with its whole process group at the timeout.
 
-:class:`AgentRun` is what really ran, recorded in the result (``agent_run``).
+:class:`~conductor.contract.result.AgentRun` is what really ran, recorded in the result (``agent_run``).
 """
 
 from __future__ import annotations
@@ -25,27 +25,11 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from conductor.sandbox import Mounts, SandboxSettings, prepare
 from conductor.secrets import redactor, scrubbed_env
 
 OUTPUT_KEPT_BYTES = 256 * 1024  # the tail of stdout/stderr kept from a run
-
-
-@dataclass
-class AgentRun:
-    """What really ran: the ``agent_run`` of a result (contract 2.0)."""
-
-    agent: str
-    version: str | None
-    command: str
-    exit_code: int | None
-    duration_seconds: float
-
-    def to_json(self) -> dict[str, Any]:
-        return {"agent": self.agent, "version": self.version, "command": self.command,
-                "exit_code": self.exit_code, "duration_seconds": round(self.duration_seconds, 3)}
 
 
 @dataclass

@@ -57,10 +57,10 @@ from conductor.agents.presets import (
     tool_version,
 )
 from conductor.agents.prompt import plan_prompt, step_prompt
-from conductor.agents.run import AgentRun, ProcessOutcome, agent_env, run_process
+from conductor.agents.run import ProcessOutcome, agent_env, run_process
 from conductor.contract.checksum import task_checksum
 from conductor.contract.config import AgentPreset
-from conductor.contract.result import Result
+from conductor.contract.result import AgentRun, Result
 from conductor.contract.task import Task
 from conductor.handoff.audit import utc_now
 from conductor.handoff.claim import PendingTask, claim, claim_next
@@ -245,7 +245,7 @@ def work_with_command(task: Task, task_file: Path, workspace: Path, command: str
     error, plan = _finish(task, run, "command")
     shown = redactor().text(command)
     agent_run = AgentRun(agent=shlex.split(command)[0] if command.strip() else "command", version=None,
-                         command=shown, exit_code=run.exit_code, duration_seconds=run.duration_seconds)
+                         command=shown, exit_code=run.exit_code, duration_seconds=round(run.duration_seconds, 3))
     summary = f"ran `{shown}`: exit {run.exit_code}" if not run.timed_out else f"`{shown}` timed out"
     return WorkDone("failed" if error else "completed", changed, summary, error, plan,
                     _explanation(task, f"`{shown}`", run, changed, []), timed_out=run.timed_out,
@@ -300,7 +300,7 @@ class PresetRunner:
         for value in key:
             shown = shown.replace(value, "[REDACTED]")
         agent_run = AgentRun(agent=self.name, version=self.version, command=shown, exit_code=run.exit_code,
-                             duration_seconds=run.duration_seconds)
+                             duration_seconds=round(run.duration_seconds, 3))
         summary = (f"{self.name} {'planned' if plan else 'ran'}: exit {run.exit_code}" if not run.timed_out
                    else f"{self.name} timed out")
         return WorkDone("failed" if error else "completed", changed, summary, error, plan_doc,
@@ -579,6 +579,6 @@ class Agent:
             body if isinstance(body, dict) else {}, task_id=stem, status=status, files_changed=files,
             summary=scrub.text(summary), error=scrub.text(error) if error else error, executor=self.identity,
             started_at=started, finished_at=utc_now(), plan=plan,
-            agent_run=agent_run.to_json() if agent_run is not None else None)
+            agent_run=agent_run)
         atomic_write_text(folder / f"{stem}.result.json",
                           result.model_dump_json(indent=2, exclude_none=True) + "\n")
