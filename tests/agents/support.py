@@ -70,13 +70,15 @@ class Project:
     def conductor(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
         return conductor(*args, cwd=self.root, env=self.env, timeout=timeout)
 
-    def start_agent(self, *args: str) -> subprocess.Popen[str]:
-        return subprocess.Popen([sys.executable, "-m", "conductor", "agent", *args], cwd=self.root, env=self.env,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+    def start_agent(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+        return subprocess.Popen([sys.executable, "-m", "conductor", "agent", *args], cwd=self.root,
+                                env=env or self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                stdin=subprocess.DEVNULL)
 
-    def build(self, goal: str, *agent_args: str, timeout: float = 600) -> tuple[subprocess.CompletedProcess[str], str]:
+    def build(self, goal: str, *agent_args: str, timeout: float = 600,
+              agent_env: dict[str, str] | None = None) -> tuple[subprocess.CompletedProcess[str], str]:
         """``conductor build`` with ``conductor agent …`` running beside it; returns build and agent output."""
-        agent = self.start_agent(*agent_args)
+        agent = self.start_agent(*agent_args, env=agent_env)
         try:
             built = self.conductor("build", goal, timeout=timeout)
         finally:
@@ -99,3 +101,19 @@ class Project:
 
     def handoff_files(self, pattern: str) -> list[Path]:
         return sorted((self.root / ".conductor" / "handoff").rglob(pattern))
+
+    def results(self) -> dict[str, dict[str, Any]]:
+        """Every result file by step id (the last one written when a step has several)."""
+        return {p.name.removesuffix(".result.json"): json.loads(p.read_text())
+                for p in sorted(self.handoff_files("*.result.json"), key=lambda p: p.stat().st_mtime)}
+
+    def steps(self) -> dict[str, dict[str, Any]]:
+        (plan,) = self.status()["plans"]
+        return {step["step_id"]: step for fork in plan["forks"] for step in fork["steps"]}
+
+    def all_text(self) -> str:
+        """Every file Conductor wrote under .conductor/ and every commit, as text (to look for leaks)."""
+        texts = [p.read_text(errors="replace") for p in (self.root / ".conductor").rglob("*")
+                 if p.is_file() and not p.is_symlink() and p.stat().st_size < 5_000_000]
+        texts.append(self.git("log", "--all", "-p", "--format=%H %an %s%n%b"))
+        return "\n".join(texts)
