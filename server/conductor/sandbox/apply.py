@@ -11,15 +11,16 @@ stdin is one JSON object ``{"workspace", "allowed_files", "protected_patterns", 
 "refused": [{"path", "reason"}]}``. A path is refused when it is malformed or escapes
 (``..``, absolute), is outside ``allowed_files``, matches a protected pattern, or goes
 through a symlink or a non-directory (nothing is ever written *through* a link). Each write
-is atomic (temp file + fsync + rename). :func:`apply_edits` runs it sandboxed (or in-process
-when the policy has the sandbox off or unavailable).
+is atomic (temp file + fsync + rename). :func:`apply_edits` checks the rules in the caller
+and runs the writes in the sandbox through :mod:`conductor.sandbox.writer` (a
+standard-library-only process, so a sandboxed apply costs a Python start-up, not an import of
+Conductor), or in-process when the policy has the sandbox off or unavailable.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import stat
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
@@ -28,9 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from conductor.policy.globs import matches_allowed, matches_protected, normalize, path_problem
-from conductor.storage.atomic import atomic_write_bytes
-
-MAX_EDIT_BYTES = 8 * 1024 * 1024
+from conductor.sandbox import writer
+from conductor.sandbox.writer import apply_approved
 
 
 @dataclass
@@ -44,81 +44,38 @@ class ApplyReport:
         return {"written": self.written, "deleted": self.deleted, "refused": self.refused}
 
 
-def _link_problem(workspace: Path, rel: str) -> str | None:
-    """Why writing ``rel`` would go through something that is not a plain folder, else None."""
-    current = workspace
-    parts = rel.split("/")
-    for index, part in enumerate(parts):
-        current = current / part
-        try:
-            info = os.lstat(current)
-        except FileNotFoundError:
-            return None
-        last = index == len(parts) - 1
-        if stat.S_ISLNK(info.st_mode):
-            return f"`{'/'.join(parts[: index + 1])}` is a symlink"
-        if not last and not stat.S_ISDIR(info.st_mode):
-            return f"`{'/'.join(parts[: index + 1])}` is not a folder"
-        if last and not stat.S_ISREG(info.st_mode):
-            return f"`{rel}` exists and is not a regular file"
-    return None
-
-
-def _make_parents(workspace: Path, rel: str) -> None:
-    current = workspace
-    for part in rel.split("/")[:-1]:
-        current = current / part
-        try:
-            os.mkdir(current, 0o755)
-        except FileExistsError:
-            if not stat.S_ISDIR(os.lstat(current).st_mode):
-                raise NotADirectoryError(str(current)) from None
+def check_edits(files: Sequence[dict[str, Any]], allowed: Sequence[str],
+                protected: Sequence[str]) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+    """Split ``files`` into approved edits (normalized paths) and refusals by the rules of the task."""
+    approved: list[dict[str, Any]] = []
+    refused: list[dict[str, str]] = []
+    for item in files:
+        raw = item.get("path") if isinstance(item, dict) else None
+        if not isinstance(raw, str):
+            refused.append({"path": repr(raw), "reason": "the path is not a string"})
+            continue
+        problem = path_problem(raw)
+        rel = normalize(raw)
+        if problem is not None:
+            refused.append({"path": raw, "reason": problem[1]})
+        elif not rel or not matches_allowed(rel, allowed):
+            refused.append({"path": raw, "reason": "outside allowed_files"})
+        elif (pattern := matches_protected(rel, protected)) is not None:
+            refused.append({"path": raw, "reason": f"protected by `{pattern}`"})
+        elif not item.get("delete") and not isinstance(item.get("content"), str):
+            refused.append({"path": raw, "reason": "content is not a string"})
+        else:
+            approved.append({"path": rel, "shown": raw, "content": item.get("content", ""),
+                             "delete": bool(item.get("delete"))})
+    return approved, refused
 
 
 def apply_in_process(workspace: Path, files: Sequence[dict[str, Any]], allowed: Sequence[str],
                      protected: Sequence[str]) -> ApplyReport:
     """Apply ``files`` to ``workspace`` here, refusing anything outside the rules (see the module doc)."""
-    report = ApplyReport()
-    for item in files:
-        raw = item.get("path") if isinstance(item, dict) else None
-        if not isinstance(raw, str):
-            report.refused.append({"path": repr(raw), "reason": "the path is not a string"})
-            continue
-        problem = path_problem(raw)
-        rel = normalize(raw)
-        reason = None
-        if problem is not None:
-            reason = problem[1]
-        elif not matches_allowed(rel, allowed):
-            reason = "outside allowed_files"
-        elif (pattern := matches_protected(rel, protected)) is not None:
-            reason = f"protected by `{pattern}`"
-        else:
-            reason = _link_problem(workspace, rel)
-        if reason is not None:
-            report.refused.append({"path": raw, "reason": reason})
-            continue
-        target = workspace / rel
-        try:
-            if item.get("delete"):
-                if os.path.lexists(target):
-                    os.unlink(target)
-                    report.deleted.append(rel)
-                continue
-            content = item.get("content")
-            if not isinstance(content, str):
-                report.refused.append({"path": raw, "reason": "content is not a string"})
-                continue
-            data = content.encode("utf-8")
-            if len(data) > MAX_EDIT_BYTES:
-                report.refused.append({"path": raw, "reason": f"content over {MAX_EDIT_BYTES} bytes"})
-                continue
-            _make_parents(workspace, rel)
-            atomic_write_bytes(target, data)
-            report.written.append(rel)
-        except OSError as exc:
-            report.refused.append({"path": raw, "reason": f"{exc.strerror or exc} ({type(exc).__name__})"})
-    return report
+    approved, refused = check_edits(files, allowed, protected)
+    done = apply_approved(str(workspace), approved)
+    return ApplyReport(done["written"], done["deleted"], refused + done["refused"])
 
 
 def apply_edits(workspace: Path, files: Sequence[dict[str, Any]], allowed: Sequence[str],
@@ -136,20 +93,21 @@ def apply_edits(workspace: Path, files: Sequence[dict[str, Any]], allowed: Seque
     settings = settings or SandboxSettings(mode="auto", network="deny")
     settings = SandboxSettings(mode=settings.mode, network="deny")
     workspace = workspace.resolve()
-    prepared = prepare([sys.executable, "-m", "conductor.sandbox.apply"],
-                       project_mounts(workspace, project_root), settings, warn)
+    # The rules are checked here; the writes (and the link checks, which must see the folders as
+    # they are when writing) happen in a standard-library-only Python inside the sandbox.
+    prepared = prepare([sys.executable, "-I", "-S", writer.__file__], project_mounts(workspace, project_root),
+                       settings, warn)
+    approved, refused = check_edits(files, allowed, protected)
     if not prepared.sandboxed:
-        report = apply_in_process(workspace, files, allowed, protected)
-        report.sandbox = prepared.describe()
-        return report
-    request = {"workspace": str(workspace), "allowed_files": list(allowed),
-               "protected_patterns": list(protected), "files": list(files)}
-    done = subprocess.run(prepared.argv, input=json.dumps(request), capture_output=True, text=True,
-                          timeout=timeout, cwd=workspace, env=_minimal_env())
-    if done.returncode != 0:
-        raise RuntimeError(f"sandboxed apply failed (exit {done.returncode}): {done.stderr.strip()[-500:]}")
-    answer = json.loads(done.stdout)
-    return ApplyReport(answer["written"], answer["deleted"], answer["refused"], prepared.describe())
+        done = apply_approved(str(workspace), approved)
+    else:
+        request = {"workspace": str(workspace), "files": approved}
+        child = subprocess.run(prepared.argv, input=json.dumps(request), capture_output=True, text=True,
+                               timeout=timeout, cwd=workspace, env=_minimal_env())
+        if child.returncode != 0:
+            raise RuntimeError(f"sandboxed apply failed (exit {child.returncode}): {child.stderr.strip()[-500:]}")
+        done = json.loads(child.stdout)
+    return ApplyReport(done["written"], done["deleted"], refused + done["refused"], prepared.describe())
 
 
 def _minimal_env() -> dict[str, str]:
