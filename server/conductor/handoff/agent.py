@@ -232,6 +232,14 @@ def _finish(task: Task, run: ProcessOutcome, label: str) -> tuple[str | None, di
     return None, None
 
 
+def _first_word(command: str) -> str:
+    try:
+        words = shlex.split(command)
+    except ValueError:  # unbalanced quotes: the shell will say so
+        words = command.split()
+    return os.path.basename(words[0]) if words else "command"
+
+
 def work_with_command(task: Task, task_file: Path, workspace: Path, command: str,
                       setup: RunSetup | None = None) -> WorkDone:
     """Run a shell command for the task in the sandbox; exit 0 means completed."""
@@ -244,7 +252,7 @@ def work_with_command(task: Task, task_file: Path, workspace: Path, command: str
     changed = changed_files(workspace, task.allowed_files, before)
     error, plan = _finish(task, run, "command")
     shown = redactor().text(command)
-    agent_run = AgentRun(agent=shlex.split(command)[0] if command.strip() else "command", version=None,
+    agent_run = AgentRun(agent=_first_word(command), version=None,
                          command=shown, exit_code=run.exit_code, duration_seconds=round(run.duration_seconds, 3))
     summary = f"ran `{shown}`: exit {run.exit_code}" if not run.timed_out else f"`{shown}` timed out"
     return WorkDone("failed" if error else "completed", changed, summary, error, plan,
@@ -324,7 +332,8 @@ def make_preset_runner(root: Path, name: str) -> PresetRunner:
     target = model_target(config)
     if target is not None:
         register_value(target.api_key)
-    version = tool_version(preset, {**probe_env, **({"HOME": tempfile.gettempdir()} if "HOME" in preset.env else {})})
+    with tempfile.TemporaryDirectory(prefix="conductor-version-") as scratch:  # a tool may write into its HOME
+        version = tool_version(preset, {**probe_env, **({"HOME": scratch} if "HOME" in preset.env else {})})
     return PresetRunner(name=name, preset=preset, target=target, version=version)
 
 
