@@ -43,12 +43,9 @@ def aider_project(tmp_path: Path, server: ScriptedOpenAIServer) -> tuple[Project
     require_tool("bwrap")
     root = tmp_path / "proj"
     root.mkdir()
-    # TODO(attempt copies): sandbox on once each attempt has a repository of its own. Today a step's
-    # workspace is a linked worktree whose git config lives in the project's .git, and aider writes its
-    # repository config at start-up: the sandbox (rightly) refuses that write.
     project = Project.create(root, config={"llm": {"base_url": server.base_url, "model": "scripted-model",
                                                    "api_key_env": "SCRIPTED_MODEL_KEY"}},
-                             behavior={"max_repairs": 0, "sandbox": "off"}, verification=VERIFY)
+                             behavior={"max_repairs": 0, "sandbox": "required"}, verification=VERIFY)
     agent_env = {**project.env, "SCRIPTED_MODEL_KEY": KEY, "PATH": f"{bin_dir}{os.pathsep}{project.env['PATH']}"}
     return project, agent_env
 

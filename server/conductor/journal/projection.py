@@ -416,7 +416,7 @@ def _step_verified(step: StepState, data: Mapping[str, Any]) -> None:
     step.verdict_reason = data.get("reason")
     step.evidence = data.get("evidence")
     step.provenance_path = data.get("provenance_path")
-    step.agent_run = data.get("agent_run") or step.agent_run  # what really ran (result's agent_run)
+    step.agent_run = data.get("agent_run")  # what really ran (the result's agent_run), this attempt
 
 
 def _step_completed(step: StepState, data: Mapping[str, Any]) -> None:
