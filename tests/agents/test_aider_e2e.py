@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import time
 from pathlib import Path
@@ -88,7 +89,11 @@ def test_aider_plans_and_runs_both_steps_and_conductor_verifies_and_merges(
     edits = [r for r in chats if COMMIT_PROMPT not in r.system_prompt]
     commits = [r for r in chats if COMMIT_PROMPT in r.system_prompt]
     assert len(edits) == 3 and all(r.body.get("stream") for r in edits)
-    assert len(commits) >= 2  # aider auto-committed in the steps' working copies
+    assert len(commits) >= 2  # aider auto-committed in the steps' working copies …
+    for step in ("step_001", "step_002"):
+        explanation = project.handoff_files(f"{step}.explanation.md")[-1].read_text()
+        assert re.search(r"Commit [0-9a-f]{7} feat: apply the step", explanation), explanation  # … and they held
+        assert "bubblewrap sandbox" in explanation
     assert all(authorization(r) == f"Bearer {KEY}" for r in chats)
     assert "## Step step_001" in edits[1].last_user_message and "hello.py" in edits[1].last_user_message
 
