@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -77,17 +77,21 @@ class Project:
 
     def build(self, goal: str, *agent_args: str, timeout: float = 600,
               agent_env: dict[str, str] | None = None) -> tuple[subprocess.CompletedProcess[str], str]:
-        """``conductor build`` with ``conductor agent …`` running beside it; returns build and agent output."""
+        """``conductor build`` with ``conductor agent …`` running beside it; returns build and agent output.
+
+        The agent runs until the build is over (a busy machine may take a while to write the first
+        task), then gets Ctrl-C, as a person would stop it."""
         agent = self.start_agent(*agent_args, env=agent_env)
         try:
             built = self.conductor("build", goal, timeout=timeout)
         finally:
-            deadline = time.monotonic() + 60
-            while agent.poll() is None and time.monotonic() < deadline:
-                time.sleep(0.2)
             if agent.poll() is None:
-                agent.terminate()
-            out, err = agent.communicate(timeout=30)
+                agent.send_signal(signal.SIGINT)
+            try:
+                out, err = agent.communicate(timeout=60)
+            except subprocess.TimeoutExpired:
+                agent.kill()
+                out, err = agent.communicate()
         return built, out + err
 
     def status(self) -> dict[str, Any]:

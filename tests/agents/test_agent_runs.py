@@ -51,8 +51,7 @@ def test_a_preset_plans_and_runs_both_steps_of_a_build_in_the_sandbox(tmp_path: 
     require_tool("bwrap")
     project = make(tmp_path, {"plan": TWO_STEP_PLAN, "step_001": {"write": {"hello.py": HELLO}},
                               "step_002": {"write": {"test_hello.py": TEST_HELLO}}})
-    built, agent_out = project.build("Create a greeting module with a test", "--preset", "fake",
-                                     "--idle-exit", "5")
+    built, agent_out = project.build("Create a greeting module with a test", "--preset", "fake")
     assert built.returncode == 0, built.stdout + built.stderr + agent_out
     assert (project.root / "hello.py").read_text() == HELLO  # merged into the user's branch
     assert (project.root / "test_hello.py").read_text() == TEST_HELLO
@@ -75,7 +74,7 @@ def test_an_agent_gets_only_the_secrets_its_preset_names_and_output_is_redacted(
     project = make(tmp_path, {"plan": plan, "step_001": {"write": {"hello.py": HELLO}, "env_names_to": "env.txt",
                                                          "print_env": "FOO_API_KEY"}},
                    env, pass_env=["FOO_API_KEY"])
-    built, agent_out = project.build("Create a greeting", "--preset", "fake", "--idle-exit", "5")
+    built, agent_out = project.build("Create a greeting", "--preset", "fake")
     assert built.returncode == 0, built.stdout + built.stderr + agent_out
 
     names = (project.root / "env.txt").read_text().split()
@@ -95,7 +94,7 @@ def test_writes_outside_the_working_copy_fail_read_only_and_nothing_lands(tmp_pa
     project = make(tmp_path, {"plan": plan, "step_001": {"write": {
         "hello.py": HELLO, str(root / "injected.txt"): "pwned\n", str(hook): "#!/bin/sh\necho owned\n",
         str(Path.home() / ".bashrc-conductor-test"): "alias ls=rm\n"}}})
-    built, agent_out = project.build("Create a greeting", "--preset", "fake", "--idle-exit", "5")
+    built, agent_out = project.build("Create a greeting", "--preset", "fake")
     assert built.returncode == 0, built.stdout + built.stderr + agent_out
     assert not (root / "injected.txt").exists() and not hook.exists()
     assert not (Path.home() / ".bashrc-conductor-test").exists()
@@ -141,8 +140,7 @@ def test_network_deny_cuts_a_command_off_from_a_server_on_loopback(tmp_path: Pat
     script.write_text(f"import json, os\nif os.environ['CONDUCTOR_TASK_KIND'] == 'plan':\n"
                       f"    print(json.dumps({plan!r}))\nelse:\n    os.system({probe!r})\n")
     try:
-        built, agent_out = project.build("Probe the network", "--command", f"{sys.executable} {script}",
-                                         "--idle-exit", "5")
+        built, agent_out = project.build("Probe the network", "--command", f"{sys.executable} {script}")
     finally:
         server.close()
     assert built.returncode == 0, built.stdout + built.stderr + agent_out

@@ -61,8 +61,7 @@ def test_aider_plans_and_runs_both_steps_and_conductor_verifies_and_merges(
     project, agent_env = aider_project(tmp_path, openai_server)
 
     started = time.monotonic()
-    built, agent_out = project.build("Create a greeting module with a test", "--preset", "aider",
-                                     "--idle-exit", "30", agent_env=agent_env)
+    built, agent_out = project.build("Create a greeting module with a test", "--preset", "aider", agent_env=agent_env)
     print(f"aider build: {time.monotonic() - started:.1f} s for a planning task and 2 steps")
     assert built.returncode == 0, built.stdout + built.stderr + agent_out
 
@@ -113,7 +112,7 @@ def test_aider_editing_a_file_outside_allowed_files_is_refused_and_nothing_is_me
     project, agent_env = aider_project(tmp_path, openai_server)
     head_before = project.git("rev-parse", "HEAD") if (project.root / ".git").exists() else None
 
-    built, agent_out = project.build("Create a greeting module", "--preset", "aider", "--idle-exit", "30",
+    built, agent_out = project.build("Create a greeting module", "--preset", "aider",
                                      agent_env=agent_env)
     assert built.returncode == 1, built.stdout + built.stderr + agent_out
 

@@ -50,8 +50,7 @@ def test_codex_plans_and_runs_both_steps_through_the_responses_api(
     agent_env = {**project.env, "SCRIPTED_MODEL_KEY": KEY, "PATH": f"{bin_dir}{os.pathsep}{project.env['PATH']}"}
 
     started = time.monotonic()
-    built, agent_out = project.build("Create a greeting module with a test", "--preset", "codex",
-                                     "--idle-exit", "30", agent_env=agent_env)
+    built, agent_out = project.build("Create a greeting module with a test", "--preset", "codex", agent_env=agent_env)
     print(f"codex build: {time.monotonic() - started:.1f} s for a planning task and 2 steps")
     assert built.returncode == 0, built.stdout + built.stderr + agent_out
 
