@@ -36,14 +36,26 @@ def git(root: Path, *args: str) -> str:
                           env={**env(), **GIT_ENV}).stdout
 
 
-def make_project(root: Path, *, policy: str = "", parallel: int = 4) -> Path:
-    """``conductor init`` + a few files + a git repository with a commit and a second branch."""
+def make_project(root: Path, *, policy: str = "", parallel: int = 4, sandbox: str = "off") -> Path:
+    """``conductor init`` + a few files + a git repository with a commit and a second branch.
+
+    ``sandbox`` is the policy's ``behavior.sandbox``: ``off`` by default, because these agents
+    attack on purpose and what is tested here is detection (as for an agent in the editor);
+    tests/agents/test_sandboxed_attacks.py runs the same attacks sandboxed, where they are prevented.
+    """
     require_tool("git")
     root.mkdir(parents=True)
     assert conductor("init", ".", cwd=root).returncode == 0
     (root / ".conductor" / "config.yaml").write_text(CONFIG.format(parallel=parallel))
     if policy:
         (root / ".conductor" / "policy.yaml").write_text(policy)
+    policy_file = root / ".conductor" / "policy.yaml"
+    text = policy_file.read_text()
+    if "\nbehavior:" in "\n" + text:
+        text = text.replace("behavior:\n", f"behavior:\n  sandbox: \"{sandbox}\"\n", 1)
+    else:
+        text += f"\nbehavior:\n  sandbox: \"{sandbox}\"\n"
+    policy_file.write_text(text)
     (root / "README.md").write_text("# sample\nline two\n")
     (root / "src").mkdir()
     (root / "src" / "app.py").write_text("print('app')\n")
