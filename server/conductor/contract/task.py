@@ -54,6 +54,17 @@ class Confidence(BaseModel):
     )
 
 
+class SandboxRules(BaseModel):
+    """How an agent Conductor starts for this task must be confined (the effective policy's behavior keys)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mode: Literal["auto", "required", "off"] = Field(
+        description="`behavior.sandbox`: `required` refuses to run the agent without bubblewrap.", examples=["auto"])
+    network: Literal["allow", "deny"] = Field(description="`behavior.network` inside the sandbox.",
+                                              examples=["allow"])
+
+
 class Task(BaseModel):
     """One step handed to an executor. Written atomically; its checksum covers everything else."""
 
@@ -181,6 +192,12 @@ class Task(BaseModel):
         "once it has judged the result.",
         examples=["/home/me/proj/.conductor/handoff/plan_a1b2c3d4/fork_main/verdicts/step_001.1.verdict.json"],
     )
+    sandbox: SandboxRules | None = Field(
+        default=None,
+        description="The sandbox an agent Conductor starts must run in (`conductor agent`); an IDE agent may "
+        "ignore it.",
+        examples=[{"mode": "auto", "network": "allow"}],
+    )
     base_commit: str | None = Field(
         default=None,
         pattern=r"^[0-9a-f]{40}$",
@@ -221,9 +238,11 @@ class Task(BaseModel):
         if data.get("$schema") is None:
             data.pop("$schema", None)
         if self.contract_version != CONTRACT_VERSION:
-            for name in (*V2_REQUIRED, "base_commit"):
+            for name in (*V2_REQUIRED, "base_commit", "sandbox"):
                 if data.get(name) is None:
                     data.pop(name, None)
-        elif data.get("base_commit") is None:
-            data.pop("base_commit", None)
+        else:
+            for name in ("base_commit", "sandbox"):
+                if data.get(name) is None:
+                    data.pop(name, None)
         return data

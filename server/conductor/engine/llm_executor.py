@@ -1,5 +1,6 @@
 """llm mode: Conductor itself is the agent. It claims its own task, asks the model for edits,
-and applies them, only inside ``allowed_files``.
+and applies them, only inside ``allowed_files``, through the sandboxed writer
+(:func:`conductor.sandbox.apply.apply_edits`: in bubblewrap where only the working copy is writable).
 
 The step goes through exactly the same files and checks as a step done by an IDE agent: the
 task is written to ``pending/``, claimed by rename, the result written beside it, and the
@@ -15,19 +16,34 @@ import contextlib
 import json
 import logging
 import os
+import stat
 from pathlib import Path
 
 from conductor.contract.task import Task
 from conductor.handoff.claim import claim_next
 from conductor.llm import LLMError, StructuredLLM
 from conductor.llm.prompts import edit_prompt
-from conductor.policy.globs import matches_allowed, matches_protected, normalize, path_problem
 from conductor.project.layout import ProjectLayout
+from conductor.sandbox import SandboxSettings
+from conductor.sandbox.apply import apply_edits
 from conductor.storage import atomic_write_json, atomic_write_text
 
 EXECUTOR_NAME = "conductor-llm"
 log = logging.getLogger("conductor.engine.llm")
 MAX_CONTEXT_FILES = 40
+MAX_CONTEXT_BYTES = 256 << 10
+
+
+def _read(path: Path) -> str | None:
+    """A regular file's text (never through a symlink, at most ``MAX_CONTEXT_BYTES``), else ``None``."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+            return None
+        return fh.read(MAX_CONTEXT_BYTES).decode("utf-8", errors="replace")
 
 
 def _existing_matches(workspace: Path, allowed: list[str]) -> dict[str, str | None]:
@@ -36,12 +52,11 @@ def _existing_matches(workspace: Path, allowed: list[str]) -> dict[str, str | No
     for entry in allowed:
         if any(ch in entry for ch in "*?["):
             for path in sorted(workspace.glob(entry))[:MAX_CONTEXT_FILES]:
-                if path.is_file():
-                    rel = path.relative_to(workspace).as_posix()
-                    contents[rel] = path.read_text(encoding="utf-8", errors="replace")
+                text = _read(path)
+                if text is not None:
+                    contents[path.relative_to(workspace).as_posix()] = text
         else:
-            full = workspace / entry
-            contents[entry] = full.read_text(encoding="utf-8", errors="replace") if full.is_file() else None
+            contents[entry] = _read(workspace / entry)
     return contents
 
 
@@ -57,22 +72,17 @@ def execute(layout: ProjectLayout, claimed: Path, llm: StructuredLLM) -> Path:
         prompt = edit_prompt(task.instruction, task.allowed_files, _existing_matches(workspace, task.allowed_files),
                              task.constraints)
         reply = llm.complete_json(prompt.messages, prompt.schema, prompt.purpose)
-        for item in reply.data["files"]:
-            rel = normalize(item["path"])
-            if path_problem(item["path"]) or not matches_allowed(rel, task.allowed_files) or matches_protected(
-                rel, task.protected_patterns
-            ):
-                refused.append(item["path"])
-                continue
-            target = workspace / rel
-            target.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write_text(target, item["content"])
-            written.append(rel)
+        rules = task.sandbox
+        settings = SandboxSettings(mode=rules.mode, network=rules.network) if rules is not None else None
+        report = apply_edits(workspace, list(reply.data["files"]), task.allowed_files, task.protected_patterns,
+                             settings=settings, project_root=layout.root)
+        written = [*report.written, *report.deleted]
+        refused = [r["path"] for r in report.refused]
         summary = str(reply.data.get("summary", ""))
         if refused:
             summary += f" (refused edits outside allowed_files: {', '.join(refused)})"
         result = {"status": "completed", "summary": summary, "error": None}
-    except (LLMError, OSError, KeyError, ValueError) as exc:
+    except (LLMError, OSError, KeyError, ValueError, RuntimeError) as exc:
         result = {"status": "failed", "summary": "", "error": str(exc)}
     atomic_write_text(
         explanation_path,

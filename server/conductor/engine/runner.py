@@ -52,7 +52,7 @@ from conductor.handoff.tasks import TaskSpec
 from conductor.history.store import HistoryStore, SuccessRate
 from conductor.journal.journal import Journal
 from conductor.journal.projection import PlanState, StepState, apply, replay
-from conductor.llm import LLMClient, LLMError
+from conductor.llm import LLMClient, LLMError, LLMUnavailable
 from conductor.llm.prompts import repair_prompt
 from conductor.policy import merge
 from conductor.policy.globs import matches_protected
@@ -60,6 +60,7 @@ from conductor.policy.levels import PolicyLevel, level_from_text, load_policy_fi
 from conductor.policy.merge import EffectivePolicy
 from conductor.project.layout import ProjectLayout
 from conductor.provenance.trust import TrustError, project_key_fingerprint
+from conductor.sandbox import SandboxUnavailable
 from conductor.storage import atomic_write_json
 from conductor.storage.errors import DiskFull
 from conductor.validation import validate_document
@@ -879,7 +880,7 @@ def infrastructure_failure(error: BaseException) -> bool:
     """Whether ``error`` is the machine's or the endpoint's fault (halt resumably), not a step's."""
     if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
         return True
-    if isinstance(error, DiskFull | TrustError) or type(error).__name__ == "LLMUnavailable":
+    if isinstance(error, DiskFull | TrustError | SandboxUnavailable | LLMUnavailable):
         return True
     cause = error.__cause__ or error.__context__
     return cause is not None and cause is not error and infrastructure_failure(cause)

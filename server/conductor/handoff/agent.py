@@ -552,6 +552,8 @@ class Agent:
         workspace = (self.layout.root / task.workspace).resolve()
         try:
             setup = self._setup()
+            if task.sandbox is not None:  # the task's own rules (a plan may have tightened the project's)
+                setup.settings = SandboxSettings(mode=task.sandbox.mode, network=task.sandbox.network)
             if self._preset is not None:
                 done = self._preset.work(task, task_file, workspace, setup)
             elif self.options.command is not None:

@@ -80,6 +80,7 @@ from conductor.policy.merge import EffectivePolicy
 from conductor.project.layout import ProjectLayout
 from conductor.provenance.chain import append_record
 from conductor.provenance.keys import ProjectKey, load_or_create_key
+from conductor.sandbox import SandboxSettings
 from conductor.storage.atomic import atomic_write_bytes
 
 log = logging.getLogger("conductor.handoff")
@@ -585,7 +586,8 @@ class HandoffCoordinator:
         room = self.layout.verify_dir(task.plan_id, task.fork_id, task.task_id, task.attempt or 0)
         await self._run(copies.create, self.layout.root, room, commit)
         try:
-            return await run_verification(policy.commands, room, task)
+            return await run_verification(policy.commands, room, task, SandboxSettings.from_policy(policy),
+                                          self.layout.root)
         finally:
             await self._run(copies.remove, room)
 

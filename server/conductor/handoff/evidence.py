@@ -15,8 +15,8 @@ agent's result and the effective policy, it produces the ``Evidence`` recorded i
    outside the workspace always is; FIFOs, devices, paths git cannot store and oversized files too;
 5. an executor that reports ``failed`` fails the step; a plan task must return a valid plan;
 6. only when all that passes do the verification commands run (in a clean checkout of the verified
-   tree, secrets removed from their environment); exit code, duration, SHA-256 and the redacted
-   tail of the output are kept;
+   tree, in the sandbox the policy asks for — they run the agent's code —, secrets removed from
+   their environment); exit code, duration, SHA-256 and the redacted tail of the output are kept;
 7. anything that changed outside the attempt while it ran (the user's checkout, Conductor's own
    files, the shared git state) fails it (``evidence/outside-workspace``, ``evidence/policy-tampered``,
    ``evidence/git-tampered``).
@@ -48,6 +48,7 @@ from conductor.handoff.tree import MAX_FILE_BYTES, Scan, symlink_escapes
 from conductor.policy.enforce import check_changes
 from conductor.policy.globs import normalize
 from conductor.policy.merge import EffectivePolicy
+from conductor.sandbox import SandboxSettings, prepare, project_mounts
 
 PRIORITY = (
     "evidence/checksum-mismatch", "evidence/nonce-mismatch", "evidence/result-before-claim",
@@ -124,12 +125,19 @@ def verification_env(task: Task) -> dict[str, str]:
             "CONDUCTOR_FORK_ID": task.fork_id}
 
 
-async def run_command(command: VerificationCommand, workspace: Path,
-                      env: dict[str, str] | None = None) -> CommandEvidence:
-    """Run one verification command in ``workspace`` with its timeout (never blocks the loop)."""
+async def run_command(command: VerificationCommand, workspace: Path, env: dict[str, str] | None = None, *,
+                      settings: SandboxSettings | None = None, project_root: Path | None = None) -> CommandEvidence:
+    """Run one verification command in ``workspace`` with its timeout (never blocks the loop).
+
+    With ``settings`` it runs in the sandbox they ask for (the command runs the agent's code: tests),
+    where only ``workspace`` is writable and the project's keys are hidden.
+    """
     start = time.monotonic()
-    proc = await asyncio.create_subprocess_shell(
-        command.run, cwd=workspace, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    argv = ["/bin/sh", "-c", command.run]
+    if settings is not None:
+        argv = prepare(argv, project_mounts(workspace, project_root), settings).argv
+    proc = await asyncio.create_subprocess_exec(
+        *argv, cwd=workspace, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
         stdin=asyncio.subprocess.DEVNULL, start_new_session=True,
         env=env if env is not None else secrets.scrubbed_env())
     timed_out = False
@@ -148,10 +156,14 @@ async def run_command(command: VerificationCommand, workspace: Path,
         output_sha256=hashlib.sha256(out).hexdigest(), output_tail=tail(text))
 
 
-async def run_verification(commands: Sequence[VerificationCommand], room: Path, task: Task) -> list[CommandEvidence]:
-    """Each verification command in ``room`` (a clean checkout of the verified tree), in order."""
+async def run_verification(commands: Sequence[VerificationCommand], room: Path, task: Task,
+                           settings: SandboxSettings | None = None,
+                           project_root: Path | None = None) -> list[CommandEvidence]:
+    """Each verification command in ``room`` (a clean checkout of the verified tree), in order, sandboxed as
+    ``settings`` ask."""
     env = verification_env(task)
-    return [await run_command(command, room, env) for command in commands]
+    return [await run_command(command, room, env, settings=settings, project_root=project_root)
+            for command in commands]
 
 
 def violations_from_changes(found: Scan, task: Task, policy: EffectivePolicy, workspace: Path) -> list[Violation]:

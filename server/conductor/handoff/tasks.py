@@ -138,6 +138,9 @@ def build_task(spec: TaskSpec, policy: EffectivePolicy, workspace: str, task_id:
     }
     if spec.base_commit:
         body["base_commit"] = spec.base_commit
+    limits = policy.limits
+    if "sandbox" in limits and "network" in limits:
+        body["sandbox"] = {"mode": limits["sandbox"].value, "network": limits["network"].value}
     body["checksum"] = task_checksum(body)
     return Task.model_validate(body)
 
