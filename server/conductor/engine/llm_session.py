@@ -6,7 +6,8 @@ journaled is answered from the journal, in recorded order, before anything is se
 crashed plan never pays twice for the same question and replays exactly.
 
 Every request passes :func:`conductor.secrets.redact` before it is digested or sent: a key that
-reached a prompt (a verification's output, a file's content) never leaves the machine.
+reached a prompt (a verification's output, a file's content) never leaves the machine; every
+reply passes it before the engine acts on it (an endpoint that echoes a key).
 """
 
 from __future__ import annotations
@@ -64,4 +65,8 @@ class JournaledLLM:
         if self.live is None or not self.live.is_configured():
             raise LLMError(f"{purpose}: no model is configured and no recorded reply matches this request")
         self.live_calls += 1
-        return self.live.complete_json(messages, schema, purpose)
+        reply = self.live.complete_json(messages, schema, purpose)
+        # a reply that echoes a key (some endpoints do) is redacted as the journal will record it, so a
+        # live run and its resumed replay act on the same document
+        return reply.model_copy(update={"data": secrets.redact(reply.data),
+                                        "raw_text": secrets.redactor().text(reply.raw_text)})

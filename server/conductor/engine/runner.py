@@ -213,9 +213,9 @@ class PlanRunner:
             return 0
 
     def append(self, event_type: str, /, **data: Any) -> None:
-        """Journal an event (secrets redacted) and apply it to the in-memory state."""
+        """Journal an event (the journal redacts secrets) and apply it to the in-memory state."""
         state = self.state()
-        event = self.journal.append(event_type, **secrets.redact(data))
+        event = self.journal.append(event_type, **data)
         apply(state, event)
         self._journal_size = self._size()
         self.journal.maybe_checkpoint(state)

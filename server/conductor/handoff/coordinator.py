@@ -29,6 +29,7 @@ import asyncio
 import contextlib
 import hashlib
 import inspect
+import json
 import logging
 import os
 import time
@@ -38,6 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
+from conductor import secrets
 from conductor.contract.checksum import canonical_json, sha256_hex
 from conductor.contract.provenance import AuditAnchor, Evidence, FileDigest, Provenance, Violation
 from conductor.contract.result import Result
@@ -705,7 +707,8 @@ class HandoffCoordinator:
                 violations=list(ev.violations), provenance=rel_prov, decided_at=finished_at)
             await self._run(atomic_write_bytes, self.layout.verdict_file(
                 task.plan_id, task.fork_id, task.task_id, task.attempt),
-                (verdict_record.model_dump_json(indent=2) + "\n").encode("utf-8"))
+                (json.dumps(secrets.redact(verdict_record.model_dump(mode="json")), indent=2, ensure_ascii=False)
+                 + "\n").encode("utf-8"))
         await self._run(move)
         await self._run(clear_state, self.layout, task.plan_id, task.fork_id, task.task_id)
         if state == "completed":

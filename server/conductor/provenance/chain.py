@@ -28,6 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from conductor import secrets
 from conductor.provenance.keys import ProjectKey
 from conductor.provenance.signing import record_digest, sign_predicate
 from conductor.storage.atomic import atomic_write_json
@@ -96,7 +97,7 @@ def append_record(fork_dir: Path, target: Path, record: dict[str, Any], key: Pro
         previous = head["digest"] if head else None
         if before_write is not None:
             before_write(previous)
-        predicate = {k: v for k, v in record.items() if k != "signature"}
+        predicate = secrets.redact({k: v for k, v in record.items() if k != "signature"})  # no key is ever signed
         predicate["previous_digest"] = previous
         envelope = sign_predicate(predicate, key)
         digest = record_digest(envelope)
