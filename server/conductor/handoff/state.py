@@ -17,6 +17,7 @@ import base64
 import contextlib
 import hashlib
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from conductor.project.layout import ProjectLayout
 from conductor.storage.atomic import atomic_write_json
 from conductor.storage.regular import read_regular
 
+log = logging.getLogger("conductor.handoff")
 STATE_DIR = ".state"
 STATE_LIMIT = 32 << 20
 
@@ -120,6 +122,12 @@ def interrupted_steps(layout: ProjectLayout) -> list[tuple[str, str, str]]:
         if not live and any((fork_dir / state / f"{task_id}.provenance.json").exists()
                             for state in ("completed", "failed")):
             clear_state(layout, plan_id, fork_id, task_id)  # judged and moved; only the clean-up was missed
+            continue
+        if load_state(layout, plan_id, fork_id, task_id) is None:
+            # damaged, or not a regular file any more: it cannot be trusted to judge the attempt by, so the
+            # attempt is issued again instead of reattached
+            log.warning("%s: the saved hand-off state is unusable; the attempt will be issued again", path)
+            clear_state(layout, plan_id, fork_id, task_id)
             continue
         out.append((plan_id, fork_id, task_id))
     return out
