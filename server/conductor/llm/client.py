@@ -65,6 +65,14 @@ class LLMError(RuntimeError):
         self.attempts = attempts
 
 
+class LLMUnavailable(LLMError):
+    """The endpoint, not the model's answer, failed: unreachable, timing out, or 429/5xx on every attempt.
+
+    An infrastructure fault: the step did nothing wrong, so the caller should halt the plan
+    resumably (``conductor resume`` once the endpoint is back) rather than fail or repair it.
+    """
+
+
 class Usage(BaseModel):
     """Tokens spent, as reported by the endpoint (summed over attempts)."""
 
@@ -279,6 +287,7 @@ class LLMClient:
         usage = Usage()
         max_attempts = 1 + self.max_retries
         problem = "no attempt made"
+        infrastructure = False  # was the last problem the endpoint's rather than the answer's?
         for attempt in range(1, max_attempts + 1):
             retry_after: float | None = None
             try:
@@ -290,12 +299,12 @@ class LLMClient:
                     extra_headers={PURPOSE_HEADER: purpose},
                 )
             except openai.APITimeoutError:
-                problem = f"the request timed out after {self.timeout_seconds:g}s"
+                problem, infrastructure = f"the request timed out after {self.timeout_seconds:g}s", True
             except openai.APIStatusError as exc:
                 status = exc.status_code
                 detail = self._scrub(_short(exc.message))
                 if status == 429 or status >= 500:
-                    problem = f"HTTP {status} from the endpoint: {detail}"
+                    problem, infrastructure = f"HTTP {status} from the endpoint: {detail}", True
                     retry_after = _retry_after_seconds(exc.response.headers.get("retry-after"))
                 else:
                     raise LLMError(
@@ -304,8 +313,9 @@ class LLMClient:
                         attempts=attempt,
                     ) from None
             except openai.APIConnectionError as exc:
-                problem = f"could not reach {self.base_url}: {self._scrub(_short(str(exc)))}"
+                problem, infrastructure = f"could not reach {self.base_url}: {self._scrub(_short(str(exc)))}", True
             else:
+                infrastructure = False
                 if completion.usage is not None:
                     usage = usage + Usage(
                         prompt_tokens=completion.usage.prompt_tokens or 0,
@@ -350,7 +360,7 @@ class LLMClient:
                 continue  # invalid output is retried at once: waiting does not make it valid
             if attempt < max_attempts:
                 self._sleep(self.backoff_delay(attempt, retry_after))
-        raise LLMError(
+        raise (LLMUnavailable if infrastructure else LLMError)(
             usage=usage,
             attempts=max_attempts,
             message=self._scrub(
