@@ -129,7 +129,7 @@ def test_init_on_a_full_disk_says_where_in_one_line_and_exits_3(disk: Path):
     assert proc.returncode == EXIT_UNUSABLE, proc.stdout + proc.stderr
     assert_one_line(proc.stderr)
     assert proc.stderr.startswith(f"conductor: disk full writing {disk / 'proj'}"), proc.stderr
-    assert "free some space" in proc.stderr
+    assert proc.stderr.rstrip().endswith("free some space, then run `conductor init` again"), proc.stderr
     assert not list((disk / "proj").rglob(".*.tmp")), "a temporary file was left behind"
 
     free(disk)

@@ -32,15 +32,17 @@ class DiskFull(EngineError):
     """The disk (or quota) filled up; the message names the path. Nothing was left half-written."""
 
 
-def _disk_full(exc: OSError) -> DiskFull | None:
+def _disk_full(exc: OSError, then: str | None = None) -> DiskFull | None:
+    """One line naming the path and the space; ``then`` replaces the advice to resume."""
     from conductor.storage.errors import DiskFull as StorageFull
     from conductor.storage.errors import is_disk_full
 
-    if isinstance(exc, StorageFull):
-        return DiskFull(str(exc))
-    if is_disk_full(exc):
-        return DiskFull(str(StorageFull(exc.filename or ".", code=exc.errno or 0)))
-    return None
+    if not is_disk_full(exc):
+        return None
+    text = str(exc if isinstance(exc, StorageFull) else StorageFull(exc.filename or ".", code=exc.errno or 0))
+    if then is not None:
+        text = text.split(": free some space", 1)[0] + f": free some space, then {then}"
+    return DiskFull(text)
 
 
 def project_root(start: str | os.PathLike[str] | None = None) -> Path:
@@ -55,7 +57,7 @@ def init_project(path: str | os.PathLike[str] = ".", name: str | None = None) ->
     try:
         return _init_project(Path(path), name).to_json()
     except OSError as exc:
-        full = _disk_full(exc)
+        full = _disk_full(exc, "run `conductor init` again")
         if full is None:
             raise
         raise full from exc

@@ -105,7 +105,7 @@ def command_line() -> str:
 def holder(path: Path) -> dict[str, Any] | None:
     """Who holds the lock at ``path`` (``None`` when nobody does)."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)  # a FIFO planted there never blocks
     except OSError:
         return None
     try:
