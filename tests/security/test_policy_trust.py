@@ -100,6 +100,8 @@ BIG = "".join(f"row {i}\n" for i in range(800))  # over the project's max_diff_l
 
 def test_a_plan_that_loosens_policy_waits_for_a_person_then_runs_loosened_or_is_skipped(tmp_path: Path) -> None:
     root, env = new_project(tmp_path)
+    ignore = root / ".gitignore"  # init ignores .env; this project tracks it on purpose, once a person allows it
+    ignore.write_text("".join(line for line in ignore.read_text().splitlines(True) if line.strip() != ".env"))
     agent = run_agent(root, tmp_path, {"plan": LOOSENING_PLAN, "steps": {
         "step_001": {"*": {"files": {".env": "API_URL=http://127.0.0.1:9\n", "data.txt": BIG}}},
         "step_002": {"*": {"files": {"more.txt": "more\n"}}}}})

@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 from conductor.cli.main import cli
-from conductor.cli.output import EXIT_PROBLEMS, emit_json, fail, table
+from conductor.cli.output import EXIT_PROBLEMS, EXIT_UNUSABLE, emit_json, fail, table
 from conductor.engine import api
 from conductor.engine.report import STATE_MARK, status_text
 from conductor.policy import PolicyError
@@ -98,6 +98,8 @@ def _goal_command(goal: str, forks: int, mode: str | None, merge: bool, as_json:
         for diag in exc.diagnostics:
             click.echo(diag.format(exc.file), err=True)
         fail(str(exc))
+    except (api.PlanLocked, api.DiskFull) as exc:
+        fail(str(exc), EXIT_UNUSABLE)
     except (api.EngineError, RuntimeError) as exc:
         fail(str(exc), EXIT_PROBLEMS)
     _report(summary, as_json)
@@ -157,6 +159,8 @@ def resume_command(plan_id: str | None, as_json: bool, quiet: bool) -> None:
     printer = ProgressPrinter(quiet or as_json)
     try:
         summary = _run_async(lambda cancel: api.resume(None, plan_id, cancel=cancel, on_progress=printer))
+    except (api.PlanLocked, api.DiskFull) as exc:
+        fail(str(exc), EXIT_UNUSABLE)
     except (api.EngineError, RuntimeError) as exc:
         fail(str(exc), EXIT_PROBLEMS)
     _report(summary, as_json)

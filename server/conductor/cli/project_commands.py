@@ -26,6 +26,8 @@ def init_command(name: str, as_json: bool) -> None:
     """
     try:
         report = api.init_project(name)
+    except api.EngineError as exc:
+        fail(str(exc))
     except OSError as exc:
         fail(f"init: {exc}")
     if as_json:

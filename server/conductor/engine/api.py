@@ -12,10 +12,11 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from conductor.engine.lock import PlanLocked, describe, plan_holder
 from conductor.project.init import init_project as _init_project
 from conductor.project.layout import ProjectLayout, find_project_root
 
-__all__ = ["EngineError", "find_project_root", "project_root"]
+__all__ = ["EngineError", "PlanLocked", "find_project_root", "project_root"]
 from conductor.validation import detect_kind, validate_file
 
 SKIP_DIRS = frozenset(
@@ -27,6 +28,23 @@ class EngineError(Exception):
     """A request the engine cannot carry out; the message says what and where."""
 
 
+class DiskFull(EngineError):
+    """The disk (or quota) filled up; the message names the path. Nothing was left half-written."""
+
+
+def _disk_full(exc: OSError, then: str | None = None) -> DiskFull | None:
+    """One line naming the path and the space; ``then`` replaces the advice to resume."""
+    from conductor.storage.errors import DiskFull as StorageFull
+    from conductor.storage.errors import is_disk_full
+
+    if not is_disk_full(exc):
+        return None
+    text = str(exc if isinstance(exc, StorageFull) else StorageFull(exc.filename or ".", code=exc.errno or 0))
+    if then is not None:
+        text = text.split(": free some space", 1)[0] + f": free some space, then {then}"
+    return DiskFull(text)
+
+
 def project_root(start: str | os.PathLike[str] | None = None) -> Path:
     root = find_project_root(start)
     if root is None:
@@ -36,7 +54,13 @@ def project_root(start: str | os.PathLike[str] | None = None) -> Path:
 
 
 def init_project(path: str | os.PathLike[str] = ".", name: str | None = None) -> dict[str, Any]:
-    return _init_project(Path(path), name).to_json()
+    try:
+        return _init_project(Path(path), name).to_json()
+    except OSError as exc:
+        full = _disk_full(exc, "run `conductor init` again")
+        if full is None:
+            raise
+        raise full from exc
 
 
 def conductor_files(paths: Iterable[str | os.PathLike[str]]) -> list[tuple[Path, bool]]:
@@ -195,11 +219,12 @@ def status(root: str | os.PathLike[str] | None = None, plan_id: str | None = Non
                 steps.append(payload)
             forks.append({"fork_id": fork_id, "strategy": fork.strategy, "status": fork.status, "score": fork.score,
                           "branch": fork.branch, "steps": steps})
+        holder = plan_holder(layout, pid)
         plans.append({"plan_id": pid, "goal": state.goal, "mode": state.mode, "state": state.status,
                       "outcome": state.outcome, "halted_reason": state.halted_reason, "merged": state.merged,
                       "counts": state.counts(), "tokens": state.tokens.total_tokens,
                       "policy_changed": policy_drift(layout, journal) if state.status != "finished" else None,
-                      "forks": forks})
+                      "forks": forks, "held_by": None if holder is None else {**holder, "text": describe(holder)}})
     return {"plans": plans}
 
 
@@ -347,10 +372,16 @@ async def run_goal(root: str | os.PathLike[str] | None, goal: str, *, forks: int
     pid = plan_id or new_plan_id()
     options = RunOptions(goal=goal, forks=forks, mode=mode, merge=merge, on_progress=on_progress, on_step=on_step,
                          on_approval=on_approval)
-    runner = PlanRunner(layout, pid, options, cancel=cancel, llm=llm)
-    if on_plan is not None:
-        on_plan(pid)
-    return (await runner.run()).to_json()
+    try:
+        runner = PlanRunner(layout, pid, options, cancel=cancel, llm=llm)
+        if on_plan is not None:
+            on_plan(pid)
+        return (await runner.run()).to_json()
+    except OSError as exc:
+        full = _disk_full(exc)
+        if full is None:
+            raise
+        raise full from exc
 
 
 async def resume(root: str | os.PathLike[str] | None, plan_id: str | None = None, *, cancel: Any = None,
@@ -362,8 +393,14 @@ async def resume(root: str | os.PathLike[str] | None, plan_id: str | None = None
     layout = _layout(root)
     pid = resolve_plan(layout, plan_id)
     options = RunOptions(on_progress=on_progress, on_step=on_step, on_approval=on_approval)
-    runner = PlanRunner(layout, pid, options, cancel=cancel, llm=llm)
-    return (await runner.resume()).to_json()
+    try:
+        runner = PlanRunner(layout, pid, options, cancel=cancel, llm=llm)
+        return (await runner.resume()).to_json()
+    except OSError as exc:
+        full = _disk_full(exc)
+        if full is None:
+            raise
+        raise full from exc
 
 
 # --------------------------------------------------------------------------- evidence

@@ -20,6 +20,7 @@ import stat
 from pathlib import Path
 
 from conductor.contract.task import Task
+from conductor.engine.faults import halt_reason, infrastructure_failure
 from conductor.handoff.claim import claim_next
 from conductor.llm import LLMError, StructuredLLM
 from conductor.llm.prompts import edit_prompt
@@ -27,11 +28,13 @@ from conductor.project.layout import ProjectLayout
 from conductor.sandbox import SandboxSettings
 from conductor.sandbox.apply import apply_edits
 from conductor.storage import atomic_write_json, atomic_write_text
+from conductor.storage.regular import read_regular
 
 EXECUTOR_NAME = "conductor-llm"
 log = logging.getLogger("conductor.engine.llm")
 MAX_CONTEXT_FILES = 40
 MAX_CONTEXT_BYTES = 256 << 10
+MAX_TASK_BYTES = 8 << 20
 
 
 def _read(path: Path) -> str | None:
@@ -62,7 +65,7 @@ def _existing_matches(workspace: Path, allowed: list[str]) -> dict[str, str | No
 
 def execute(layout: ProjectLayout, claimed: Path, llm: StructuredLLM) -> Path:
     """Do one claimed task with the model; write its result and explanation; return the result path."""
-    task = Task.model_validate_json(claimed.read_bytes())
+    task = Task.model_validate_json(read_regular(claimed, MAX_TASK_BYTES))
     workspace = (layout.root / task.workspace).resolve()
     result_path = claimed.with_name(f"{task.task_id}.result.json")
     explanation_path = claimed.with_name(f"{task.task_id}.explanation.md")
@@ -83,6 +86,8 @@ def execute(layout: ProjectLayout, claimed: Path, llm: StructuredLLM) -> Path:
             summary += f" (refused edits outside allowed_files: {', '.join(refused)})"
         result = {"status": "completed", "summary": summary, "error": None}
     except (LLMError, OSError, KeyError, ValueError, RuntimeError) as exc:
+        if infrastructure_failure(exc):
+            raise  # not the step's failure: the plan halts, and the task is done again on resume
         result = {"status": "failed", "summary": "", "error": str(exc)}
     atomic_write_text(
         explanation_path,
@@ -120,6 +125,9 @@ async def serve_fork(layout: ProjectLayout, plan_id: str, fork_id: str, llm: Str
         try:
             await asyncio.to_thread(execute, layout, claimed, llm)
         except Exception as exc:  # the agent must outlive one bad task; the step fails, not the fork
+            if infrastructure_failure(exc):
+                log.warning("llm executor: %s stopped: %s", claimed.name, halt_reason(exc))
+                raise  # the machine's or the endpoint's fault: the runner halts the plan
             log.exception("llm executor: %s failed", claimed.name)
             await asyncio.to_thread(_write_failure, claimed, f"the llm executor crashed: {exc}")
         done += 1
@@ -132,7 +140,7 @@ def _write_failure(claimed: Path, error: str) -> None:
         return
     task_id = claimed.name.removesuffix(".task.json")
     try:
-        body = json.loads(claimed.read_bytes())
+        body = json.loads(read_regular(claimed, MAX_TASK_BYTES))
     except (OSError, ValueError):
         body = {}
     echo = {"contract_version": "2.0", "nonce": body["nonce"]} if isinstance(body, dict) and isinstance(

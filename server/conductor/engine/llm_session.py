@@ -4,6 +4,10 @@ On a fresh run every call goes to the live client and its reply is journaled as 
 ``llm.call`` event. On ``resume`` (or ``replay``) a request whose digest was already
 journaled is answered from the journal, in recorded order, before anything is sent: a
 crashed plan never pays twice for the same question and replays exactly.
+
+Every request passes :func:`conductor.secrets.redact` before it is digested or sent: a key that
+reached a prompt (a verification's output, a file's content) never leaves the machine; every
+reply passes it before the engine acts on it (an endpoint that echoes a key).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from collections import defaultdict, deque
 from collections.abc import Sequence
 from typing import Any
 
+from conductor import secrets
 from conductor.journal.journal import Journal
 from conductor.llm import LLMError, LLMRecord, LLMReply, StructuredLLM, request_digest
 from conductor.llm.client import Message, make_validator, parse_and_validate, with_schema_instruction
@@ -44,6 +49,7 @@ class JournaledLLM:
         self.journal.append("llm.call", **record.event_data())
 
     def complete_json(self, messages: Sequence[Message], schema: dict[str, Any], purpose: str) -> LLMReply:
+        messages = secrets.redact(list(messages))
         sent = with_schema_instruction(messages, schema, purpose)
         digest = request_digest(sent, self.model)
         with self._lock:
@@ -59,4 +65,8 @@ class JournaledLLM:
         if self.live is None or not self.live.is_configured():
             raise LLMError(f"{purpose}: no model is configured and no recorded reply matches this request")
         self.live_calls += 1
-        return self.live.complete_json(messages, schema, purpose)
+        reply = self.live.complete_json(messages, schema, purpose)
+        # a reply that echoes a key (some endpoints do) is redacted as the journal will record it, so a
+        # live run and its resumed replay act on the same document
+        return reply.model_copy(update={"data": secrets.redact(reply.data),
+                                        "raw_text": secrets.redactor().text(reply.raw_text)})

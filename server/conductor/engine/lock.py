@@ -16,11 +16,18 @@ import json
 import os
 import socket
 import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from conductor import secrets
 from conductor.project.layout import ProjectLayout
+
+#: How long a refused ``flock`` is retried while nobody is seen holding the lock: a reader
+#: (``conductor status`` asking who holds it) takes it shared for an instant, and a new holder
+#: writes who it is just after taking it; neither is a second engine.
+SETTLE_SECONDS = 1.0
 
 
 class PlanLocked(RuntimeError):
@@ -50,14 +57,20 @@ class PlanLock:
 
     def acquire(self) -> PlanLock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            raise PlanLocked(self.plan_id, holder(self.path)) from None
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644)
+        deadline = time.monotonic() + SETTLE_SECONDS
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                who = _recorded(fd)
+                if _alive(who) or time.monotonic() >= deadline:
+                    os.close(fd)
+                    raise PlanLocked(self.plan_id, who or None) from None
+                time.sleep(0.02)
         info = {"pid": os.getpid(), "host": socket.gethostname(),
-                "command": self.purpose or " ".join(os.path.basename(a) for a in sys.argv[:3]),
+                "command": self.purpose or command_line(),
                 "since": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
         with contextlib.suppress(OSError):  # who holds it is a courtesy; a full disk must not stop the lock
             os.ftruncate(fd, 0)
@@ -80,26 +93,56 @@ class PlanLock:
         self.release()
 
 
+def command_line() -> str:
+    """This process's command as a person typed it (``conductor resume --plan 1a2b``), secrets masked."""
+    program = os.path.basename(sys.argv[0]) if sys.argv else "conductor"
+    if program in ("__main__.py", "conductor", ""):
+        program = "conductor"
+    text = " ".join([program, *sys.argv[1:]])
+    return str(secrets.redact(text if len(text) <= 200 else text[:199] + "…"))
+
+
 def holder(path: Path) -> dict[str, Any] | None:
     """Who holds the lock at ``path`` (``None`` when nobody does)."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)  # a FIFO planted there never blocks
     except OSError:
         return None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except BlockingIOError:
-            data = os.pread(fd, 4096, 0)
-            try:
-                info = json.loads(data) if data else {}
-            except ValueError:
-                info = {}
-            return info if isinstance(info, dict) else {}
+            return _recorded(fd)
         fcntl.flock(fd, fcntl.LOCK_UN)
         return None
     finally:
         os.close(fd)
+
+
+def _recorded(fd: int) -> dict[str, Any]:
+    """Who the lock file says holds it (``{}`` when it says nothing usable)."""
+    try:
+        data = os.pread(fd, 4096, 0)
+        info = json.loads(data) if data else {}
+    except (OSError, ValueError):
+        info = {}
+    return info if isinstance(info, dict) else {}
+
+
+def _alive(info: dict[str, Any]) -> bool:
+    """Whether the process the lock file names runs (on this host); ``False`` when it names none."""
+    pid = info.get("pid")
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    if info.get("host") not in (None, socket.gethostname()):
+        return True  # another machine's process (a shared folder): take its word
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def plan_holder(layout: ProjectLayout, plan_id: str) -> dict[str, Any] | None:

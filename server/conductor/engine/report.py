@@ -20,6 +20,8 @@ def status_text(data: dict[str, Any]) -> str:
     for plan in data["plans"]:
         extra = f" ({plan['outcome']})" if plan["outcome"] else ""
         lines.append(f"plan {plan['plan_id']} [{plan['state']}{extra}] {plan['goal']}")
+        if plan.get("held_by"):
+            lines.append(f"  running in {plan['held_by']['text']}")
         if plan["halted_reason"]:
             lines.append(f"  halted: {plan['halted_reason']}")
         if plan.get("policy_changed"):

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import hashlib
 import logging
 import os
@@ -31,6 +30,7 @@ from conductor.confidence.scoring import score_step
 from conductor.contract.config import Config
 from conductor.contract.plan import Plan, PlanStep
 from conductor.contract.task import Confidence, ConfidenceFactor
+from conductor.engine.faults import halt_reason, infrastructure_failure
 from conductor.engine.llm_executor import serve_fork
 from conductor.engine.llm_session import JournaledLLM
 from conductor.engine.lock import PlanLock
@@ -52,17 +52,15 @@ from conductor.handoff.tasks import TaskSpec
 from conductor.history.store import HistoryStore, SuccessRate
 from conductor.journal.journal import Journal
 from conductor.journal.projection import PlanState, StepState, apply, replay
-from conductor.llm import LLMClient, LLMError, LLMUnavailable
+from conductor.llm import LLMClient, LLMError
 from conductor.llm.prompts import repair_prompt
 from conductor.policy import merge
 from conductor.policy.globs import matches_protected
 from conductor.policy.levels import PolicyLevel, level_from_text, load_policy_file
 from conductor.policy.merge import EffectivePolicy
 from conductor.project.layout import ProjectLayout
-from conductor.provenance.trust import TrustError, project_key_fingerprint
-from conductor.sandbox import SandboxUnavailable
+from conductor.provenance.trust import project_key_fingerprint
 from conductor.storage import atomic_write_json
-from conductor.storage.errors import DiskFull
 from conductor.validation import validate_document
 
 log = logging.getLogger("conductor.engine")
@@ -198,6 +196,7 @@ class PlanRunner:
         self._journal_size = 0
         self._background: set[asyncio.Future[Any]] = set()
         self._reattach: set[tuple[str, str]] = set()  # (fork, step) handed off before a restart, still live
+        self._fault: BaseException | None = None  # the infrastructure failure the plan is halting for
 
     # ------------------------------------------------------------------ the journal and its projection
     def state(self) -> PlanState:
@@ -214,9 +213,9 @@ class PlanRunner:
             return 0
 
     def append(self, event_type: str, /, **data: Any) -> None:
-        """Journal an event (secrets redacted) and apply it to the in-memory state."""
+        """Journal an event (the journal redacts secrets) and apply it to the in-memory state."""
         state = self.state()
-        event = self.journal.append(event_type, **secrets.redact(data))
+        event = self.journal.append(event_type, **data)
         apply(state, event)
         self._journal_size = self._size()
         self.journal.maybe_checkpoint(state)
@@ -270,11 +269,22 @@ class PlanRunner:
     def fork_ref(self, fork_id: str) -> str:
         return ref_of(fork_branch(self.plan_id, fork_id))
 
+    def stop_for(self, error: BaseException) -> None:
+        """An infrastructure failure (full disk, model endpoint down) in one step or executor: every
+        fork stops as on Ctrl-C, and the plan is journaled ``halted`` with its reason, resumably."""
+        if self._fault is None:
+            log.warning("halting: %s", halt_reason(error))
+            self._fault = error
+        self.cancel.set()
+
     # ------------------------------------------------------------------ entry points
     async def run(self) -> RunSummary:
         """Start the plan (journal ``plan.created``) and run it to its end or a halt."""
         self.lock.acquire()
         try:
+            if self.state().status != "new":
+                raise EngineError(f"plan {self.plan_id} already exists ({self.state().status}); "
+                                  f"`conductor resume --plan {self.plan_id}` continues it")
             notes = await asyncio.to_thread(self._prepare_repository)
             for note in notes:
                 self.progress(note)
@@ -363,6 +373,8 @@ class PlanRunner:
                 return_exceptions=True,
             )
             errors = [r for r in results if isinstance(r, BaseException)]
+            if self._fault is not None:
+                return self._halt(self._fault, notes)
             if self.cancel.is_set():
                 self.append("plan.halted", reason="cancelled by the user; `conductor resume` continues")
                 return self._summary(self.state(), notes)
@@ -429,12 +441,18 @@ class PlanRunner:
             if not self.llm.is_configured() and not self.llm.live:
                 raise EngineError("mode is `llm` but no API key is set; use mode `handoff` or set the key")
             agent = asyncio.create_task(serve_fork(self.layout, self.plan_id, fork_id, self.llm, stop))
+            agent.add_done_callback(self._executor_stopped)
         try:
             await self._run_steps(fork_id, plan)
         finally:
             stop.set()
             if agent is not None:
                 await agent
+
+    def _executor_stopped(self, agent: asyncio.Task[int]) -> None:
+        error = None if agent.cancelled() else agent.exception()
+        if error is not None and infrastructure_failure(error):
+            self.stop_for(error)
 
     async def _fork_start(self, fork_id: str) -> str:
         """Where the fork's branch starts: the fork's head when it exists (resume), else the plan's base."""
@@ -505,6 +523,15 @@ class PlanRunner:
 
     # ------------------------------------------------------------------ one step
     async def _run_step(self, fork_id: str, step_id: str) -> str:
+        try:
+            return await self._step(fork_id, step_id)
+        except Exception as error:
+            if not infrastructure_failure(error):
+                raise
+            self.stop_for(error)
+            return "halted"
+
+    async def _step(self, fork_id: str, step_id: str) -> str:
         plan = self.plans[fork_id]
         planned = next(s for s in plan.steps if s.id == step_id)
         state = self.state().forks[fork_id].steps[step_id]
@@ -874,27 +901,6 @@ def hold_for_loosening(confidence: Confidence, policy: EffectivePolicy) -> Confi
                               detail=f"the plan asks to loosen the policy, which only a person may do: {asked}")
     score = min(confidence.score, max(0.0, float(policy.limit("approval_below")) - 0.01))
     return Confidence(score=round(score, 4), level="low", factors=[*confidence.factors, factor])
-
-
-def infrastructure_failure(error: BaseException) -> bool:
-    """Whether ``error`` is the machine's or the endpoint's fault (halt resumably), not a step's."""
-    if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
-        return True
-    if isinstance(error, DiskFull | TrustError | SandboxUnavailable | LLMUnavailable):
-        return True
-    cause = error.__cause__ or error.__context__
-    return cause is not None and cause is not error and infrastructure_failure(cause)
-
-
-def halt_reason(error: BaseException) -> str:
-    """One line for a halt: what failed and where (no traceback)."""
-    if isinstance(error, DiskFull):
-        return str(error)
-    if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
-        where = f" writing {error.filename}" if error.filename else ""
-        return f"the disk is full{where}"
-    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-    return text
 
 
 def step_payload(layout: ProjectLayout, plan_id: str, step: StepState) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from conductor.git.command import GitError, git, run
+from conductor.git.command import GitError, failure, git, run
 from conductor.git.objects import commit_tree, is_ancestor, parents_of
 
 
@@ -79,7 +79,7 @@ def integrate(repo: Path, ref: str, step_commit: str, message: str, date: str,
         return Integration(False, head, "conflict", conflicts,
                            "conflicts with work merged into the fork meanwhile: " + ", ".join(conflicts[:10]))
     if proc.returncode != 0:
-        raise GitError(f"`git merge-tree` failed in {repo}: {proc.stderr.decode('utf-8', 'replace').strip()}")
+        raise failure(repo, ["merge-tree"], proc)
     tree = fields[0].strip()
     merged = commit_tree(repo, tree, [head, step_commit], message, date)
     move_ref(repo, ref, merged, head)

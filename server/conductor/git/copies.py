@@ -19,6 +19,7 @@ from pathlib import Path
 
 from conductor.git.command import run
 from conductor.git.objects import objects_dir
+from conductor.storage.errors import DiskFull, writing
 
 BRANCH = "attempt"
 CONFIG = """[core]
@@ -38,14 +39,20 @@ def create(repo: Path, dest: Path, commit: str) -> Path:
     if os.path.lexists(dest):
         remove(dest)
     dot_git = dest / ".git"
-    (dot_git / "objects" / "info").mkdir(parents=True)
-    (dot_git / "refs" / "heads").mkdir(parents=True)
-    (dot_git / "refs" / "tags").mkdir(parents=True)
-    (dot_git / "objects" / "info" / "alternates").write_text(f"{objects_dir(repo)}\n")
-    (dot_git / "HEAD").write_text(f"ref: refs/heads/{BRANCH}\n")
-    (dot_git / "config").write_text(CONFIG)
-    (dot_git / "refs" / "heads" / BRANCH).write_text(f"{commit}\n")
-    run(dest, "read-tree", "-u", "--reset", commit)
+    try:
+        with writing(dest):
+            (dot_git / "objects" / "info").mkdir(parents=True)
+            (dot_git / "refs" / "heads").mkdir(parents=True)
+            (dot_git / "refs" / "tags").mkdir(parents=True)
+            (dot_git / "objects" / "info" / "alternates").write_text(f"{objects_dir(repo)}\n")
+            (dot_git / "HEAD").write_text(f"ref: refs/heads/{BRANCH}\n")
+            (dot_git / "config").write_text(CONFIG)
+            (dot_git / "refs" / "heads" / BRANCH).write_text(f"{commit}\n")
+        run(dest, "read-tree", "-u", "--reset", commit)
+    except DiskFull:
+        with contextlib.suppress(OSError):
+            remove(dest)  # a half-made copy helps nobody; the attempt is made again after the halt
+        raise
     return dest
 
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from conductor.git.command import GitError, git, run
+from conductor.storage.errors import writing
 
 ZERO = "0" * 40
 MODE_FILE, MODE_EXEC, MODE_LINK, MODE_GITLINK = "100644", "100755", "120000", "160000"
@@ -109,17 +110,19 @@ def write_object(objects: Path, kind: str, body: bytes) -> str:
     target = objects / sha[:2] / sha[2:]
     if target.exists():
         return sha
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix="tmp_obj_", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(zlib.compress(data, 1))
-        os.chmod(tmp, 0o444)
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    packed = zlib.compress(data, 1)
+    with writing(target, len(packed)):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix="tmp_obj_", dir=target.parent)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(packed)
+            os.chmod(tmp, 0o444)
+            os.replace(tmp, target)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
     return sha
 
 
@@ -207,7 +210,8 @@ def read_blobs(repo: Path, shas: Iterable[str]) -> dict[str, bytes]:
 def build_commit_with_git(repo: Path, base: str, changes: Mapping[str, Entry | None], message: str,
                           date: str) -> tuple[str, str]:
     """What :func:`build_commit` does, with git's plumbing in a private index (the reference it is held to)."""
-    fd, index = tempfile.mkstemp(prefix="conductor-index-", dir=git_dir(repo))
+    with writing(git_dir(repo)):
+        fd, index = tempfile.mkstemp(prefix="conductor-index-", dir=git_dir(repo))
     os.close(fd)
     os.unlink(index)  # read-tree creates it
     env = {"GIT_INDEX_FILE": index, "GIT_AUTHOR_DATE": date, "GIT_COMMITTER_DATE": date}

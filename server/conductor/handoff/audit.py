@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from conductor import secrets
 from conductor.project.layout import ProjectLayout
 from conductor.provenance.heads import project_head_signer
 from conductor.storage.chainlog import ChainLog
@@ -63,7 +64,7 @@ class AuditLog:
                                   "fork_id": self.fork_id}
         if task_id is not None:
             record["task_id"] = task_id
-        record.update(data)
+        record.update(secrets.redact(data))  # the one redaction filter: no audit line carries a key
         return record
 
     def append(self, event: str, task_id: str | None = None, **data: Any) -> dict[str, Any]:

@@ -29,6 +29,7 @@ import asyncio
 import contextlib
 import hashlib
 import inspect
+import json
 import logging
 import os
 import time
@@ -38,6 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
+from conductor import secrets
 from conductor.contract.checksum import canonical_json, sha256_hex
 from conductor.contract.provenance import AuditAnchor, Evidence, FileDigest, Provenance, Violation
 from conductor.contract.result import Result
@@ -213,7 +215,7 @@ class HandoffCoordinator:
             self._metrics_task.cancel()
             self._metrics_task = None
         if self._started:
-            await self._run(lambda: write_metrics(self.layout, derive_metrics(self.layout)))
+            await self._run(self._write_metrics, None)
         self._started = False
         self._executor.shutdown(wait=False)
         self._executor = ThreadPoolExecutor(max_workers=16, thread_name_prefix="conductor-handoff")
@@ -278,8 +280,16 @@ class HandoffCoordinator:
             self._metrics_dirty = False
             if self._metrics is not None:
                 data = self._metrics.to_json()
-                await self._run(write_metrics, self.layout, data)
+                await self._run(self._write_metrics, data)
             await asyncio.sleep(0.25)
+
+    def _write_metrics(self, data: dict[str, Any] | None) -> None:
+        """Write ``metrics.json`` (derived from the audit logs when ``data`` is ``None``). It is derived data:
+        when it cannot be written (a full disk) the next write or ``conductor metrics`` makes it again."""
+        try:
+            write_metrics(self.layout, data if data is not None else derive_metrics(self.layout))
+        except OSError as exc:
+            log.warning("metrics not written: %s", exc)
 
     def _next_attempt(self, plan_id: str, fork_id: str, task_id: str, wanted: int | None) -> int:
         """The attempt number of the next hand-off of ``task_id``: one more than any before it."""
@@ -438,7 +448,7 @@ class HandoffCoordinator:
                         before_claim = before_claim or _predates(result_path, in_progress)
                         deadlines.mark_claimed()
                         claimed = await audit.append_async("task.claimed", task.task_id,
-                                                           path=self.layout.relative(in_progress))
+                                                           path=self.layout.relative_path(in_progress))
                         claimed_at = str(claimed["ts"])
                     elif deadlines.expired():
                         if withdraw(pending, fork_dir / "failed") is not None:
@@ -467,7 +477,7 @@ class HandoffCoordinator:
                             if read.digest not in reported_invalid:
                                 reported_invalid.add(read.digest)
                                 log.warning("%s: invalid result %s: %s", task.task_id,
-                                            self.layout.relative(result_path), read.summary())
+                                            self.layout.relative_path(result_path), read.summary())
                                 await audit.append_async("result.invalid", task.task_id,
                                                          result_digest=read.digest, diagnostics=read.diagnostics)
                         read = again
@@ -478,7 +488,8 @@ class HandoffCoordinator:
                         await audit.append_async("task.timeout", task.task_id,
                                                  timeout_seconds=task.timeout_seconds,
                                                  invalid_result=last_invalid is not None)
-                        extra = " (its last result file was invalid)" if last_invalid is not None else ""
+                        extra = f" (its last result file was invalid: {last_invalid.summary()})" \
+                            if last_invalid is not None else ""
                         return await self._finish_without_result(
                             written, policy, active, audit, TIMEOUT,
                             f"no valid result within {task.timeout_seconds}s of the claim{extra}", claimed_at,
@@ -538,7 +549,7 @@ class HandoffCoordinator:
         task = written.task
         assert read.result is not None
         try:
-            result_mtime: float | None = result_path.stat().st_mtime
+            result_mtime: float | None = result_path.lstat().st_mtime
         except FileNotFoundError:
             result_mtime = None
         await audit.append_async("result.received", task.task_id, result_digest=read.digest,
@@ -635,30 +646,34 @@ class HandoffCoordinator:
             verification=[c.model_dump(mode="json", exclude={"output_tail"}) for c in ev.verification],
             attempt=task.attempt, commit=commit, fork_head=fork_head)
 
-        # Move the step's files; the result archived is exactly the bytes that were judged.
+        # Everything that needs space is written before any file of the attempt moves: a full disk
+        # (DiskFull) leaves the task and the result in in_progress/ and the saved state in place, so
+        # the attempt is reattached and judged again on resume. The result archived is exactly the
+        # bytes that were judged.
         task_path = dest / f"{task.task_id}.task.json"
-        result_dest: Path | None = None
-        explanation: Path | None = None
+        result_src = src / f"{task.task_id}.result.json"
+        expl_src = src / f"{task.task_id}.explanation.md"
+        judged_bytes = read is not None and bool(read.data)
+        result_dest: Path | None = dest / result_src.name if judged_bytes or os.path.lexists(result_src) else None
+        explanation: Path | None = dest / expl_src.name if os.path.lexists(expl_src) else None
+
+        def keep_result() -> None:
+            _archive_unfinished_record(dest, task.task_id)
+            if judged_bytes and read is not None and result_dest is not None:
+                atomic_write_bytes(result_dest, read.data)
 
         def move() -> None:
-            nonlocal result_dest, explanation
             if not already_moved and (src / task_path.name).exists():
                 os.replace(src / task_path.name, task_path)
-            result_src = src / f"{task.task_id}.result.json"
-            if read is not None and read.data:
-                result_dest = dest / result_src.name
-                atomic_write_bytes(result_dest, read.data)
-                if os.path.lexists(result_src):
+            if judged_bytes:
+                with contextlib.suppress(FileNotFoundError):
                     result_src.unlink()
-            elif os.path.lexists(result_src):
-                result_dest = dest / result_src.name
+            elif result_dest is not None and os.path.lexists(result_src):
                 os.replace(result_src, result_dest)
-            expl_src = src / f"{task.task_id}.explanation.md"
-            if os.path.lexists(expl_src):
-                explanation = dest / expl_src.name
+            if explanation is not None and os.path.lexists(expl_src):
                 os.replace(expl_src, explanation)
 
-        await self._run(move)
+        await self._run(keep_result)
         finished_at = utc_now()
         paths = sorted({*task_paths(active.entries, found, task.allowed_files), *found.changed})
         before, after = await self._run(_file_digests, self.layout.root, paths, active.entries, found)
@@ -694,7 +709,9 @@ class HandoffCoordinator:
                 violations=list(ev.violations), provenance=rel_prov, decided_at=finished_at)
             await self._run(atomic_write_bytes, self.layout.verdict_file(
                 task.plan_id, task.fork_id, task.task_id, task.attempt),
-                (verdict_record.model_dump_json(indent=2) + "\n").encode("utf-8"))
+                (json.dumps(secrets.redact(verdict_record.model_dump(mode="json")), indent=2, ensure_ascii=False)
+                 + "\n").encode("utf-8"))
+        await self._run(move)
         await self._run(clear_state, self.layout, task.plan_id, task.fork_id, task.task_id)
         if state == "completed":
             await self._run(copies.remove, active.workspace)  # a failed attempt's copy stays for inspection
@@ -778,6 +795,24 @@ def _predates(result_path: Path, claimed_task: Path) -> bool:
     except FileNotFoundError:
         return False
     return result.st_ctime_ns < task.st_ctime_ns
+
+
+def _archive_unfinished_record(dest: Path, task_id: str) -> None:
+    """Set aside what an interrupted recording of this same attempt left in ``dest`` (a full disk stopped
+    it after the provenance was written), so its record stays in the chain and is not overwritten;
+    earlier attempts' files were archived when this one was handed off."""
+    record = dest / f"{task_id}.provenance.json"
+    if not os.path.lexists(record):
+        return
+    n = 1
+    while os.path.lexists(dest / "attempts" / str(n)):
+        n += 1
+    target = dest / "attempts" / str(n)
+    target.mkdir(parents=True)
+    for suffix in (".provenance.json", ".result.json"):
+        path = dest / f"{task_id}{suffix}"
+        if os.path.lexists(path):
+            os.replace(path, target / path.name)
 
 
 def _set_aside_stale_result(written: WrittenTask) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +25,7 @@ from typing import Any
 from conductor.handoff.audit import parse_ts
 from conductor.project.layout import ProjectLayout
 from conductor.storage.atomic import atomic_write_json
+from conductor.storage.regular import check_regular
 
 COUNTERS = ("created", "claimed", "completed", "failed", "timed_out", "unclaimed", "invalid_results")
 EVENT_COUNTER = {
@@ -128,7 +130,12 @@ def iter_audit_logs(layout: ProjectLayout) -> list[tuple[str, str, Any]]:
 def aggregate(layout: ProjectLayout) -> MetricsAggregator:
     agg = MetricsAggregator()
     for _plan, _fork, path in iter_audit_logs(layout):
-        with open(path, "rb") as fh:
+        try:
+            check_regular(path, 1 << 40)  # a FIFO or a symlink planted as audit.log is not read (verify names it)
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except OSError:
+            continue
+        with os.fdopen(fd, "rb") as fh:
             for raw in fh:
                 if raw.strip():
                     try:

@@ -6,6 +6,10 @@ Conductor reads the bytes once, validates exactly those bytes with ``conductor.v
 document; a half-written or invalid file yields diagnostics and is left where it is, so the
 agent can rewrite it until the task's timeout. The bytes that were judged are the bytes
 that are later archived and hashed into the provenance (``data`` / ``digest``).
+
+Only a regular file of at most :data:`MAX_RESULT_BYTES` is read (:mod:`conductor.storage.regular`):
+a FIFO, a device, a symlink or a folder under the result's name is refused with its reason
+(``result/not-regular``, ``result/too-large``) and never blocks the coordinator.
 """
 
 from __future__ import annotations
@@ -17,8 +21,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 from conductor.contract.result import Result
+from conductor.storage.regular import Unreadable, read_regular
 from conductor.validation import ValidationContext, validate_document
 from conductor.validation.diagnostics import Severity
+from conductor.validation.limits import MAX_BYTES
+
+MAX_RESULT_BYTES = MAX_BYTES  # the largest document validation reads
 
 
 @dataclass
@@ -40,9 +48,13 @@ def _diag(line: int, character: int, code: str, message: str) -> dict[str, Any]:
 def read_result(path: Path, task_id: str) -> ResultRead:
     """Read and validate the result at ``path`` for ``task_id`` (positions are 1-based)."""
     try:
-        data = path.read_bytes()
+        data = read_regular(path, MAX_RESULT_BYTES)
     except FileNotFoundError:
         return ResultRead("missing")
+    except Unreadable as exc:
+        code = "result/too-large" if exc.kind == "too-large" else "result/not-regular"
+        return ResultRead("invalid", b"", "", None,
+                          [_diag(1, 1, code, f"{path.name} {exc.reason}")])
     digest = hashlib.sha256(data).hexdigest()
     try:
         text = data.decode("utf-8")

@@ -17,8 +17,7 @@ import base64
 import contextlib
 import hashlib
 import json
-import os
-import stat
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,7 +28,9 @@ from conductor.handoff.outside import Checkout
 from conductor.handoff.tasks import WrittenTask
 from conductor.project.layout import ProjectLayout
 from conductor.storage.atomic import atomic_write_json
+from conductor.storage.regular import read_regular
 
+log = logging.getLogger("conductor.handoff")
 STATE_DIR = ".state"
 STATE_LIMIT = 32 << 20
 
@@ -80,10 +81,7 @@ def load_state(layout: ProjectLayout, plan_id: str, fork_id: str, task_id: str) 
     """The saved attempt, or ``None`` when there is none or it is damaged (never a half-trusted one)."""
     path = state_file(layout, plan_id, fork_id, task_id)
     try:
-        st = os.lstat(path)
-        if not stat.S_ISREG(st.st_mode) or st.st_size > STATE_LIMIT:
-            return None
-        data = json.loads(path.read_bytes())
+        data = json.loads(read_regular(path, STATE_LIMIT))  # a FIFO, a symlink, a huge file: Unreadable
         raw = _unb64(data["task_bytes"])
         if hashlib.sha256(raw).hexdigest() != data.get("task_digest"):
             return None
@@ -120,8 +118,16 @@ def interrupted_steps(layout: ProjectLayout) -> list[tuple[str, str, str]]:
         plan_id = fork_dir.parent.name.removeprefix("plan_")
         fork_id = fork_dir.name.removeprefix("fork_")
         task_id = path.name.removesuffix(".json")
-        if any((fork_dir / state / f"{task_id}.provenance.json").exists() for state in ("completed", "failed")):
-            clear_state(layout, plan_id, fork_id, task_id)  # judged; only the clean-up was missed
+        live = any((fork_dir / state / f"{task_id}.task.json").exists() for state in ("pending", "in_progress"))
+        if not live and any((fork_dir / state / f"{task_id}.provenance.json").exists()
+                            for state in ("completed", "failed")):
+            clear_state(layout, plan_id, fork_id, task_id)  # judged and moved; only the clean-up was missed
+            continue
+        if load_state(layout, plan_id, fork_id, task_id) is None:
+            # damaged, or not a regular file any more: it cannot be trusted to judge the attempt by, so the
+            # attempt is issued again instead of reattached
+            log.warning("%s: the saved hand-off state is unusable; the attempt will be issued again", path)
+            clear_state(layout, plan_id, fork_id, task_id)
             continue
         out.append((plan_id, fork_id, task_id))
     return out

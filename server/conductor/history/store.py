@@ -35,11 +35,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from conductor.storage.errors import DiskFull, free_bytes
+
 Outcome = Literal["completed", "failed", "skipped"]
 OUTCOMES = ("completed", "failed", "skipped")
 DEFAULT_MIN_SIMILARITY = 0.3
 DEFAULT_SCAN_LIMIT = 5000
 SCHEMA_VERSION = 1
+NEARLY_FULL_BYTES = 256 * 1024  # an I/O error with less free space than this is a full disk
 
 _STOPWORD_TEXT = """a an and are as at be by do for from has have in into is it its of on or so that the this
     to was were will with you your should must make sure all any each than then them they
@@ -198,6 +201,9 @@ class HistoryStore:
                 "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
             )
         except sqlite3.DatabaseError as exc:
+            full = _disk_full(exc, self.path)
+            if full is not None:
+                raise full from exc
             raise HistoryError(f"{self.path}: not a usable history database ({exc})") from None
 
     def close(self) -> None:
@@ -213,14 +219,20 @@ class HistoryStore:
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
             try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._db
+                    self._db.execute("COMMIT")
+                except BaseException:
+                    if self._db.in_transaction:
+                        self._db.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as exc:
+                full = _disk_full(exc, self.path)
+                if full is not None:
+                    raise full from exc
                 raise
-            else:
-                self._db.execute("COMMIT")
 
     # -- recording -------------------------------------------------------------------------
     def record_outcome(
@@ -413,6 +425,17 @@ class HistoryStore:
             result["step_outcomes"] += row["n"]
         result["repairs"] = self._rows("SELECT COUNT(*) AS n FROM repairs")[0]["n"]
         return result
+
+
+def _disk_full(exc: sqlite3.Error, path: Path) -> DiskFull | None:
+    """:class:`DiskFull` when SQLite failed for want of space (SQLITE_FULL, or an I/O error on a full disk)."""
+    code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+    if code == sqlite3.SQLITE_FULL:
+        return DiskFull(path)
+    free = free_bytes(path)
+    if code in (sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CANTOPEN) and free is not None and free < NEARLY_FULL_BYTES:
+        return DiskFull(path, free=free)
+    return None
 
 
 class HistoryError(ValueError):

@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from conductor import secrets
 from conductor.journal.events import Event, JournalError, check_event
 
 if TYPE_CHECKING:
@@ -61,7 +62,8 @@ class Journal:
     # -- writing ---------------------------------------------------------------------------
     def _record(self, event_type: str, data: Mapping[str, Any]) -> dict[str, Any]:
         check_event(event_type, data)
-        record = {"type": event_type, "ts": utc_now(), "plan_id": self.plan_id, "data": dict(data)}
+        # the one redaction filter: no event carries a key, whoever appends it
+        record = {"type": event_type, "ts": utc_now(), "plan_id": self.plan_id, "data": secrets.redact(dict(data))}
         try:
             json.dumps(record, allow_nan=False)
         except (TypeError, ValueError) as exc:

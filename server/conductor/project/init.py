@@ -30,6 +30,11 @@ GITIGNORE_ENTRIES = (
     ".conductor/plans/",
     ".conductor/worktrees/",
     ".conductor/*.lock",
+    ".env",
+    ".env.*",
+    "!.env.example",
+    "*.pem",
+    "*.key",
 )
 
 
@@ -181,7 +186,7 @@ def _gitignore(path: Path, report: InitReport) -> None:
     if not missing:
         report.kept.append(".gitignore")
         return
-    block = "# Conductor runtime state and signing keys (never commit keys)\n" + "\n".join(missing) + "\n"
+    block = "# Conductor runtime state, signing keys and secrets (never commit them)\n" + "\n".join(missing) + "\n"
     new = (text.rstrip("\n") + "\n\n" if text.strip() else "") + block
     atomic_write_text(path, new)
     (report.updated if text else report.created).append(".gitignore")

@@ -28,27 +28,30 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from conductor import secrets
 from conductor.provenance.keys import ProjectKey
 from conductor.provenance.signing import record_digest, sign_predicate
 from conductor.storage.atomic import atomic_write_json
+from conductor.storage.regular import Unreadable, read_regular
 
 HEAD_FILE = "provenance.head"
 INTENT_FILE = "provenance.next"
 LOCK_FILE = ".provenance.lock"
+RECORD_LIMIT = 16 << 20
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (FileNotFoundError, ValueError):
+    try:  # these files live where agents write: only a regular file is read (never a FIFO or a symlink)
+        data = json.loads(read_regular(path, RECORD_LIMIT))
+    except (FileNotFoundError, Unreadable, ValueError):
         return None
     return data if isinstance(data, dict) else None
 
 
 def _record_digest_at(path: Path) -> str | None:
     try:
-        record = json.loads(path.read_bytes())
-    except (FileNotFoundError, ValueError):
+        record = json.loads(read_regular(path, RECORD_LIMIT))
+    except (FileNotFoundError, Unreadable, ValueError):
         return None
     return record_digest(record) if isinstance(record, dict) else None
 
@@ -87,14 +90,14 @@ def append_record(fork_dir: Path, target: Path, record: dict[str, Any], key: Pro
     lock, before the file is written.
     """
     fork_dir.mkdir(parents=True, exist_ok=True)
-    fd = os.open(fork_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = os.open(fork_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         head = chain_head(fork_dir)
         previous = head["digest"] if head else None
         if before_write is not None:
             before_write(previous)
-        predicate = {k: v for k, v in record.items() if k != "signature"}
+        predicate = secrets.redact({k: v for k, v in record.items() if k != "signature"})  # no key is ever signed
         predicate["previous_digest"] = previous
         envelope = sign_predicate(predicate, key)
         digest = record_digest(envelope)

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import errno
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -55,3 +57,17 @@ def _rebuild(path: str, needed: int | None, code: int, free: int | None) -> Disk
 
 def is_disk_full(exc: BaseException) -> bool:
     return isinstance(exc, OSError) and exc.errno in FULL_ERRNOS
+
+
+@contextmanager
+def writing(path: str | os.PathLike[str], needed: int | None = None) -> Iterator[None]:
+    """Turn a full disk met while writing ``path`` (any ``OSError`` with ``ENOSPC``/``EDQUOT``) into
+    :class:`DiskFull`, for writers outside this package (git objects, working copies, SQLite)."""
+    try:
+        yield
+    except DiskFull:
+        raise
+    except OSError as exc:
+        if is_disk_full(exc):
+            raise DiskFull(exc.filename or path, needed, code=exc.errno or errno.ENOSPC) from exc
+        raise
