@@ -19,7 +19,10 @@ PLAN = {"goal": "Add the beta module", "strategy": "default", "steps": [
 
 
 def policy(outside: Path) -> str:
+    # unsandboxed: the command must be able to read a file under /tmp (a sandbox gives it a private /tmp)
     return f"""\
+behavior:
+  sandbox: "off"
 verification:
   - name: show-environment
     run: "env | sort; echo leaked: [$GEMINI_API_KEY] [$DEPLOY_TOKEN]; cat {outside}; test -f ok.txt"
