@@ -52,3 +52,30 @@ def test_executor_reported_failure(project: ProjectLayout, agent_thread) -> None
     assert outcome.status == "failed" and outcome.reason_code == "evidence/executor-failed"
     assert outcome.evidence.created == ["x.txt"]  # measured even though the step failed
     assert outcome.explanation_path is not None and outcome.explanation_path.parent.name == "failed"
+
+
+PASSES_A_SECRET = """\
+behavior:
+  timeout_seconds: 30
+  sandbox: "off"
+verification:
+  - name: needs the token
+    run: test -n "$NPM_TOKEN" && test -z "$OTHER_TOKEN"
+    pass_env: [NPM_TOKEN]
+  - name: gets none
+    run: test -z "$NPM_TOKEN"
+"""
+
+
+def test_a_verification_command_gets_only_the_secrets_it_names(tmp_path: Path, agent_thread, monkeypatch) -> None:
+    monkeypatch.setenv("NPM_TOKEN", "npm-token-value-123")
+    monkeypatch.setenv("OTHER_TOKEN", "other-token-value-456")
+    layout = make_project(tmp_path / "p", policy=PASSES_A_SECRET)
+
+    async def run():
+        async with HandoffCoordinator(layout) as coord:
+            agent_thread(layout)
+            return await coord.hand_off(TaskSpec("e3", "main", "write x.txt: x", ["x.txt"]))
+
+    outcome = asyncio.run(run())
+    assert outcome.status == "completed", [(c.name, c.exit_code) for c in outcome.evidence.verification]

@@ -142,3 +142,12 @@ def test_a_level_written_by_an_agent_may_tighten_but_only_asks_to_loosen():
     approved = merge([level(PROJECT), plan], trust_agents=True)
     assert "*.lock" not in approved.protected and approved.limit("max_diff_lines") == 100000
     assert approved.requested == []
+
+
+def test_a_plan_written_by_an_agent_only_asks_to_pass_a_secret_to_verification():
+    plan = level("verification:\n  - {name: deploy check, run: ./check, pass_env: [DEPLOY_TOKEN]}\n", "plan", "plan.json")
+    plan.by_agent = True
+    eff = merge([level(PROJECT), plan])
+    assert "deploy check" not in [c.name for c in eff.commands]
+    assert [r.message for r in eff.requested] == ["pass DEPLOY_TOKEN to verification `deploy check`"]
+    assert "deploy check" in [c.name for c in merge([level(PROJECT), plan], trust_agents=True).commands]

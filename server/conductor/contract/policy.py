@@ -34,6 +34,13 @@ class VerificationCommand(BaseModel):
         description="Seconds before the command is killed and counted as failed.",
         examples=[120],
     )
+    pass_env: list[str] = Field(
+        default_factory=list,
+        description="Secret environment variables this command needs, passed through by name (every other "
+        "`*_API_KEY`, `*_TOKEN`, `*_SECRET`… and the model key are removed). A plan written by an agent may "
+        "only ask for this; a person approves it.",
+        examples=[["NPM_TOKEN"]],
+    )
 
 
 class FileRules(BaseModel):

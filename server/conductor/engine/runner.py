@@ -29,6 +29,7 @@ from conductor import secrets
 from conductor.confidence.scoring import score_step
 from conductor.contract.config import Config
 from conductor.contract.plan import Plan, PlanStep
+from conductor.contract.provenance import decode_predicate
 from conductor.contract.task import Confidence, ConfidenceFactor
 from conductor.engine.faults import halt_reason, infrastructure_failure
 from conductor.engine.llm_executor import serve_fork
@@ -61,6 +62,7 @@ from conductor.policy.merge import EffectivePolicy
 from conductor.project.layout import ProjectLayout
 from conductor.provenance.trust import project_key_fingerprint
 from conductor.storage import atomic_write_json
+from conductor.storage.regular import read_json_regular
 from conductor.validation import validate_document
 
 log = logging.getLogger("conductor.engine")
@@ -737,6 +739,9 @@ class PlanRunner:
             return
         interrupted = [s.step_id for s in fork.steps.values()
                        if s.state == "in_progress" and self._journaled_verdict(fork_id, s.step_id) is None]
+        for step_id in list(interrupted):
+            if self._recover_verdict(fork_id, step_id, fork.steps[step_id].attempts):
+                interrupted.remove(step_id)
         if self.mode == "handoff" and self.coordinator is not None:
             saved = {(f, t) for p, f, t in self.coordinator.interrupted() if p == self.plan_id}
             folder = self.layout.fork_dir(self.plan_id, fork_id)
@@ -747,6 +752,29 @@ class PlanRunner:
                     interrupted.remove(step_id)
         for step_id in interrupted:
             self._set_aside(fork_id, step_id)
+
+    def _recover_verdict(self, fork_id: str, step_id: str, attempt: int) -> bool:
+        """Journal a verdict the coordinator recorded (signed provenance, verdict file) before the engine stopped.
+
+        The verdict file is written last, after the provenance and the audit line: when it is there, the
+        attempt was judged (and, on a pass, merged into the fork) and must not be done again.
+        """
+        path = self.layout.verdict_file(self.plan_id, fork_id, step_id, attempt) if attempt else None
+        data = read_json_regular(path) if path is not None else None
+        if not data or data.get("attempt") != attempt or data.get("task_id") != step_id:
+            return False
+        fork_dir = self.layout.fork_dir(self.plan_id, fork_id)
+        provenance = fork_dir / str(data.get("provenance") or "")
+        predicate = decode_predicate(read_json_regular(provenance)) if data.get("provenance") else None
+        if not predicate:
+            return False
+        self.append("step.verified", fork_id=fork_id, step_id=step_id, verdict=data["verdict"],
+                    reason=data.get("reason", ""), evidence=predicate.get("evidence") or {},
+                    provenance_path=self.layout.relative(provenance), attempt=attempt,
+                    commit=(predicate.get("evidence") or {}).get("commit"), recovered=True)
+        self.progress(f"{fork_id}/{step_id}: its verdict ({data['verdict']}) was recorded before the engine stopped; "
+                      "taken from its signed provenance")
+        return True
 
     async def _execute(self, fork_id: str, step: PlanStep, policy: EffectivePolicy, confidence: Confidence,
                        attempt: int) -> StepOutcome | None:

@@ -119,9 +119,9 @@ def tail(text: str) -> str:
     return "\n".join(lines)[-TAIL_CHARS:]
 
 
-def verification_env(task: Task) -> dict[str, str]:
-    """The environment of a verification command: Conductor's own without any secret."""
-    return {**secrets.scrubbed_env(), "CONDUCTOR_TASK_ID": task.task_id, "CONDUCTOR_PLAN_ID": task.plan_id,
+def verification_env(task: Task, keep: Sequence[str] = ()) -> dict[str, str]:
+    """The environment of a verification command: Conductor's own without any secret but those it names."""
+    return {**secrets.scrubbed_env(keep=keep), "CONDUCTOR_TASK_ID": task.task_id, "CONDUCTOR_PLAN_ID": task.plan_id,
             "CONDUCTOR_FORK_ID": task.fork_id}
 
 
@@ -161,9 +161,8 @@ async def run_verification(commands: Sequence[VerificationCommand], room: Path, 
                            project_root: Path | None = None) -> list[CommandEvidence]:
     """Each verification command in ``room`` (a clean checkout of the verified tree), in order, sandboxed as
     ``settings`` ask."""
-    env = verification_env(task)
-    return [await run_command(command, room, env, settings=settings, project_root=project_root)
-            for command in commands]
+    return [await run_command(command, room, verification_env(task, command.pass_env), settings=settings,
+                              project_root=project_root) for command in commands]
 
 
 def violations_from_changes(found: Scan, task: Task, policy: EffectivePolicy, workspace: Path) -> list[Violation]:

@@ -177,6 +177,10 @@ def merge(levels: list[PolicyLevel], *, trust_agents: bool = False) -> Effective
 
         for i, command in enumerate(policy.verification):
             origin = level.origin("verification", i)
+            if held and command.pass_env:
+                eff.requested.append(Refusal("verification", f"pass {', '.join(command.pass_env)} to verification "
+                                             f"`{command.name}`", origin))
+                continue
             existing = [s for s in eff.verification if s.value.name == command.name]
             if existing and existing[0].value != command and held:
                 eff.requested.append(Refusal("verification", f"replace verification `{command.name}`", origin))

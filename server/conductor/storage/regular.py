@@ -12,9 +12,11 @@ then ``open`` with ``O_NOFOLLOW | O_NONBLOCK`` whose ``fstat`` must be the same 
 from __future__ import annotations
 
 import errno
+import json
 import os
 import stat
 from pathlib import Path
+from typing import Any
 
 DEFAULT_LIMIT = 2 * 1024 * 1024
 
@@ -90,4 +92,12 @@ def read_regular(path: str | os.PathLike[str], limit: int = DEFAULT_LIMIT) -> by
         os.close(fd)
 
 
-__all__ = ["DEFAULT_LIMIT", "Unreadable", "check_regular", "read_regular", "what_is"]
+def read_json_regular(path: str | os.PathLike[str], limit: int = DEFAULT_LIMIT) -> Any:
+    """The JSON value in the regular file ``path``, or ``None`` when it is absent, not regular, or not JSON."""
+    try:
+        return json.loads(read_regular(path, limit))
+    except (OSError, ValueError):
+        return None
+
+
+__all__ = ["DEFAULT_LIMIT", "Unreadable", "check_regular", "read_json_regular", "read_regular", "what_is"]
