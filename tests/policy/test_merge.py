@@ -145,7 +145,8 @@ def test_a_level_written_by_an_agent_may_tighten_but_only_asks_to_loosen():
 
 
 def test_a_plan_written_by_an_agent_only_asks_to_pass_a_secret_to_verification():
-    plan = level("verification:\n  - {name: deploy check, run: ./check, pass_env: [DEPLOY_TOKEN]}\n", "plan", "plan.json")
+    text = "verification:\n  - {name: deploy check, run: ./check, pass_env: [DEPLOY_TOKEN]}\n"
+    plan = level(text, "plan", "plan.json")
     plan.by_agent = True
     eff = merge([level(PROJECT), plan])
     assert "deploy check" not in [c.name for c in eff.commands]
