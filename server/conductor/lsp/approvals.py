@@ -41,11 +41,12 @@ class Approvals:
         if known is None:
             score = confidence.get("score") if isinstance(confidence, dict) else None
             level = confidence.get("level") if isinstance(confidence, dict) else None
-            known = api.StepView(
-                plan_id=plan_id, fork_id=fork_id, step_id=step_id, title="", state="waiting_approval", since=None,
-                waiting_for="approval", waiting_since=None, claimed=False, executor=None, attempts=0,
-                confidence={"score": score, "level": level} if score is not None and level else None,
-                reason=None, paths={})
+            known = api.StepView.model_validate({
+                "plan_id": plan_id, "fork_id": fork_id, "step_id": step_id, "kind": "step", "title": "",
+                "state": "waiting_approval", "since": None, "waiting_for": "approval", "waiting_since": None,
+                "claimed": False, "executor": None, "attempts": 0,
+                "confidence": {"score": score, "level": level} if score is not None and level else None,
+                "reason": None, "paths": {}})
         self.ask(known)
 
     async def _ask(self, step: api.StepView) -> None:

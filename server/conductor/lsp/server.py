@@ -31,6 +31,7 @@ from urllib.parse import unquote, urlparse
 
 from lsprotocol import types as lsp
 from pygls.exceptions import JsonRpcException, JsonRpcInternalError, JsonRpcInvalidParams
+from pygls.io_ import StdinAsyncReader, StdoutWriter, run_async
 from pygls.lsp.server import LanguageServer
 
 from conductor import __version__
@@ -647,8 +648,6 @@ def serve_stdio() -> None:
     (pygls returns from its loop and ``asyncio.run`` then waits for every worker thread,
     so a running build kept the process alive after its client had gone.)
     """
-    from pygls.io_ import StdinAsyncReader, StdoutWriter, run_async
-
     stop_event = threading.Event()
     server._stop_event = stop_event
     reader = StdinAsyncReader(sys.stdin.buffer, server.thread_pool)
