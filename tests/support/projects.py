@@ -156,13 +156,16 @@ def build_demo(root: Path) -> str:
     return run_build(root, "Create a greeting module with a test", DEMO_AGENT)
 
 
-def build_mixed(root: Path, on_started: Callable[[Path], None] | None = None, halt: bool = True) -> str:
+def build_mixed(root: Path, on_started: Callable[[Path], None] | None = None,
+                keep_running: list[subprocess.Popen[str]] | None = None) -> str:
     """The four-state plan (see the module docstring); returns its plan id.
 
     ``on_started`` runs once the project exists and before the build starts (a test starts its
-    language server there, to see the steps move). With ``halt`` the build is stopped with
-    SIGINT at the end (a clean halt: `conductor resume` would go on).
+    language server there, to see the steps move). The build is then stopped with SIGINT (a
+    clean halt: `conductor resume` would go on), unless ``keep_running`` is given: the running
+    build is appended to it and the caller stops it.
     """
+    halt = keep_running is None
     init(root, MIXED_POLICY, "mode: handoff\nforks: 1\nplanner: handoff\nmax_parallel_steps: 4\n",
          replace={"max_repairs: 2 ": "max_repairs: 0 ", "approval_below: 0.5 ": "approval_below: 0.75"})
     plan_file = root.parent / f"{root.name}-plan.json"
@@ -191,11 +194,18 @@ def build_mixed(root: Path, on_started: Callable[[Path], None] | None = None, ha
         wait_for(lambda: ("step.rejected", "step_002") in [(t, d.get("step_id"))
                                                            for t, d in journal_types(root, plan_id)],
                  what="step_002 rejected", proc=build)
-        if halt:
+        if keep_running is not None:
+            keep_running.append(build)
+        else:
             build.send_signal(signal.SIGINT)
             build.wait(60)
             assert any(t == "plan.halted" for t, _ in journal_types(root, plan_id))
         return str(plan_id)
+    except BaseException:
+        if build.poll() is None:
+            build.kill()
+            build.wait(10)
+        raise
     finally:
         if build.poll() is None and halt:
             build.kill()

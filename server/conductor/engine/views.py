@@ -233,7 +233,11 @@ def fork_steps(layout: ProjectLayout, plan_id: str, fork_id: str, state: PlanSta
     fork = state.forks.get(fork_id)
     steps = [step_view(layout, plan_id, s) for s in fork.steps.values()] if fork is not None else []
     planning = planning_view(layout, plan_id, fork_id) if PLANNING_STEP not in (fork.steps if fork else {}) else None
-    return ([planning] if planning is not None else []) + steps
+    out = ([planning] if planning is not None else []) + steps
+    if state.status not in RUNNING:  # halted or finished: nothing waits until `conductor resume`
+        for step in out:
+            step.waiting_for = step.waiting_since = None
+    return out
 
 
 def _display_state(state: PlanState, waiting: Waiting | None) -> str:
@@ -251,10 +255,6 @@ def plan_view(layout: ProjectLayout, plan_id: str, state: PlanState, policy_chan
     forks = [ForkView(fork_id=fork_id, strategy=fork.strategy, status=fork.status, score=fork.score,
                       branch=fork.branch, steps=fork_steps(layout, plan_id, fork_id, state))
              for fork_id, fork in state.forks.items()]
-    if state.status not in RUNNING:
-        for fork_view in forks:
-            for step in fork_view.steps:
-                step.waiting_for = step.waiting_since = None
     waiting = next((Waiting(waiting_for=wanted, fork_id=s.fork_id, step_id=s.step_id, title=s.title,
                             since=s.waiting_since, task=s.paths.task)
                     for wanted in ("approval", "agent") for f in forks for s in f.steps if s.waiting_for == wanted),
