@@ -141,19 +141,19 @@ def test_secrets_and_keys_are_ignored_by_git(tmp_path: Path):
 
 @pytest.fixture
 def full_disk(tmp_path: Path) -> Iterator[Path]:
-    """A 64 KiB tmpfs, filled to the last byte (mounted for the test; needs root, which CI has)."""
+    """A 1 MiB tmpfs, filled to the last byte (mounted for the test; needs root, which CI has)."""
     if os.geteuid() != 0 or shutil.which("mount") is None:
         pytest.skip("mounting a small tmpfs needs root (CI runs as root)")
     disk = tmp_path / "disk"
     disk.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(disk)], capture_output=True,
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(disk)], capture_output=True,
                              text=True, check=False)
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
     try:
         with contextlib.suppress(OSError), (disk / "filler").open("wb", buffering=0) as fh:
             while True:
-                fh.write(b"x" * 512)
+                fh.write(b"x" * 4096)
         yield disk
     finally:
         subprocess.run(["umount", "-l", str(disk)], check=False)

@@ -57,6 +57,9 @@ def test_a_100k_constraint_policy_is_merged_as_fast_as_it_is_validated(tmp_path:
         assert proc.returncode == 0, proc.stderr
         return time.perf_counter() - started
 
-    validate = min(timed("validate", ".conductor/policy.yaml") for _ in range(2))
-    policy = min(timed("policy", "--json") for _ in range(2))
+    validate, policy = [], []
+    for _ in range(3):  # alternated, so a burst of load on the machine hits both alike; the best of each
+        validate.append(timed("validate", ".conductor/policy.yaml"))
+        policy.append(timed("policy"))
+    validate, policy = min(validate), min(policy)
     assert policy <= 2 * validate, (policy, validate)
