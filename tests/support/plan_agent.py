@@ -1,8 +1,9 @@
-"""A scripted agent command (``conductor agent --command "python plan_agent.py PLAN.json"``) for tests.
+"""A scripted agent command (``conductor agent --command "python plan_agent.py '<plan JSON>'"``) for tests.
 
-For a planning task it prints the plan document stored in ``PLAN.json`` (goal and strategy
-taken from the task's instruction). For a step, each line of the instruction is a directive:
-``write PATH: TEXT`` writes a file in the workspace, ``sleep SECONDS`` waits, ``exit CODE`` ends
+For a planning task it prints the plan document given as its argument (goal and strategy
+taken from the task's instruction); the plan travels on the command line because the agent
+runs in a sandbox that sees only its working copy and the project. For a step, each line of
+the instruction is a directive: ``write PATH: TEXT`` writes a file in the workspace, ``sleep SECONDS`` waits, ``exit CODE`` ends
 with that exit code (non-zero: the agent reports the step failed). Anything else is prose.
 """
 
@@ -16,7 +17,7 @@ from pathlib import Path
 
 def main() -> int:
     if os.environ.get("CONDUCTOR_TASK_KIND") == "plan":
-        plan = json.loads(Path(sys.argv[1]).read_text(encoding="utf-8"))
+        plan = json.loads(sys.argv[1])
         instruction = os.environ.get("CONDUCTOR_INSTRUCTION", "")
         goal = re.search(r"Goal: (.*)", instruction)
         strategy = re.search(r"Strategy: ([^ ]+)", instruction)

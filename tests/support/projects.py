@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -168,9 +169,7 @@ def build_mixed(root: Path, on_started: Callable[[Path], None] | None = None,
     halt = keep_running is None
     init(root, MIXED_POLICY, "mode: handoff\nforks: 1\nplanner: handoff\nmax_parallel_steps: 4\n",
          replace={"max_repairs: 2 ": "max_repairs: 0 ", "approval_below: 0.5 ": "approval_below: 0.75"})
-    plan_file = root.parent / f"{root.name}-plan.json"
-    plan_file.write_text(json.dumps(MIXED_PLAN), encoding="utf-8")
-    command = f"{sys.executable} {AGENT} {plan_file}"
+    command = f"{shlex.quote(sys.executable)} {shlex.quote(str(AGENT))} {shlex.quote(json.dumps(MIXED_PLAN))}"
     if on_started is not None:
         on_started(root)
     build = start("build", "Show every state", "--quiet", cwd=root)
