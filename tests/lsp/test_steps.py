@@ -82,7 +82,8 @@ async def test_an_agent_claiming_the_handed_off_task_is_seen(client, built: Buil
            (claimed, lsp.FileChangeType.Created))
     change = await wait_for(lambda: next((c for c in recorder.step_changes if c["step_id"] == "step_004"), None),
                             what="stepChanged of step_004")
-    assert change["state"] == "in_progress" and change["claimed"] is True and change["waiting_for"] == "agent"
+    # claimed, and (the plan being halted) waiting for nobody until `conductor resume`
+    assert change["state"] == "in_progress" and change["claimed"] is True and change["waiting_for"] is None
     assert change["paths"]["task"] == str(claimed) and change["plan_id"] == built.plan_id
     if client.caps_name == "visual_studio_code":
         await wait_for(lambda: recorder.lens_refreshes > 0, what="workspace/codeLens/refresh")

@@ -3,8 +3,9 @@
 For a planning task it prints the plan document given as its argument (goal and strategy
 taken from the task's instruction); the plan travels on the command line because the agent
 runs in a sandbox that sees only its working copy and the project. For a step, each line of
-the instruction is a directive: ``write PATH: TEXT`` writes a file in the workspace, ``sleep SECONDS`` waits, ``exit CODE`` ends
-with that exit code (non-zero: the agent reports the step failed). Anything else is prose.
+the instruction is a directive: ``write PATH: TEXT`` writes a file in the workspace,
+``sleep SECONDS`` waits, ``exit CODE`` ends with that exit code (non-zero: the agent reports
+the step failed). Anything else is prose.
 """
 
 import json
