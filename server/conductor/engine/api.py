@@ -419,9 +419,13 @@ def unreadable_diagnostic(exc: BaseException) -> Diagnostic:
     if isinstance(exc, Unreadable):
         exc = exc.__cause__ if isinstance(exc.__cause__, _files.Unreadable) else exc
     if isinstance(exc, _files.Unreadable) and exc.kind == "too-large":
+        try:
+            size = os.stat(exc.path).st_size
+        except OSError:
+            size = MAX_BYTES + 1
         return Diagnostic(START, Severity.ERROR, "file/too-large",
-                          f"file is {exc.size / 1_048_576:.1f} MiB; Conductor documents are limited to "
-                          f"{MAX_BYTES // 1_048_576} MiB and this one was not parsed", {"size": exc.size})
+                          f"file is {size / 1_048_576:.1f} MiB; Conductor documents are limited to "
+                          f"{MAX_BYTES // 1_048_576} MiB and this one was not parsed", {"size": size})
     reason = exc.reason if isinstance(exc, _files.Unreadable) else str(exc)
     return Diagnostic(START, Severity.ERROR, "file/not-regular", f"not read: the file {reason}")
 
