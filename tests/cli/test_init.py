@@ -164,7 +164,7 @@ def test_init_on_a_full_disk_says_so_in_one_line(full_disk: Path):
     assert proc.returncode == 3, proc.stdout + proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
-    assert "no space left" in lines[0] and str(full_disk) in lines[0] and "bytes free" in lines[0]
+    assert "disk full" in lines[0] and str(full_disk) in lines[0] and "bytes free" in lines[0]
     leftovers = [p.name for p in full_disk.rglob("*") if p.name.endswith(".tmp")]
     assert leftovers == []  # atomic writes leave no half-written file behind
     (full_disk / "filler").unlink()  # space freed: the same command completes the project
