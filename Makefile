@@ -18,9 +18,11 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 lint: install
-	$(VENV)/bin/ruff check server tests bench
+	$(VENV)/bin/ruff check server tests bench scripts
 	$(VENV)/bin/mypy
 	$(PY) -m conductor.contract.schemas --check
+	$(VENV)/bin/lint-imports
+	$(PY) scripts/check_lazy_imports.py
 
 test-extension:
 	@if [ -f editor-client/package.json ]; then \

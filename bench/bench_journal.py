@@ -216,11 +216,11 @@ def measure(count: int, folder: Path, writers: int, seconds: float) -> dict[str,
     started = time.perf_counter()
     status = api.status(layout.root, "bench")
     figures["status_s"] = time.perf_counter() - started
-    assert sum(status["plans"][0]["counts"].values()) == STEPS
+    assert sum(status.plans[0].counts.values()) == STEPS
     started = time.perf_counter()
     explained = api.explain_step(layout.root, "step_0500", "bench")
     figures["explain_s"] = time.perf_counter() - started
-    assert explained["step_id"] == "step_0500"
+    assert explained.step_id == "step_0500"
     state = replay(journal)
     assert journal.last_rejection is None, journal.last_rejection
     assert state.event_count == count + 1_998

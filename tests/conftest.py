@@ -25,4 +25,5 @@ def require_tool(name: str) -> str:
     pytest.skip(message)
 
 
-from tests.support.fixtures import openai_server  # noqa: E402,F401  (a real OpenAI-compatible server on loopback)
+# a real OpenAI-compatible server on loopback; projects the real engine built
+from tests.support.fixtures import demo_project, mixed_project, openai_server  # noqa: E402,F401

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
+
+from tests.conftest import require_tool
 
 
 def conductor(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -113,3 +121,53 @@ def test_init_refuses_a_schemas_path_that_is_not_a_folder(tmp_path: Path):
     proc = conductor("init", ".", cwd=tmp_path)
     assert proc.returncode != 0 and "Traceback" not in proc.stderr
     assert ".conductor/schemas is not a folder" in proc.stderr
+def test_secrets_and_keys_are_ignored_by_git(tmp_path: Path):
+    """Issue 13: a project `.env` holding a key must never be committed (by Conductor or `git add -A`)."""
+    require_tool("git")
+    assert conductor("init", ".", cwd=tmp_path).returncode == 0
+    ignore = (tmp_path / ".gitignore").read_text().splitlines()
+    assert {".env", ".env.*", "*.pem", "*.key", ".conductor/keys/"} <= set(ignore)
+    (tmp_path / ".env").write_text("GEMINI_API_KEY=sk-never-commit\n")
+    (tmp_path / ".env.local").write_text("OPENAI_API_KEY=sk-never-commit\n")
+    (tmp_path / ".env.example").write_text("GEMINI_API_KEY=\n")
+    (tmp_path / "deploy.pem").write_text("-----BEGIN PRIVATE KEY-----\n")
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    subprocess.run(["git", "add", "-A"], cwd=tmp_path, check=True)
+    staged = subprocess.run(["git", "diff", "--cached", "--name-only"], cwd=tmp_path, capture_output=True,
+                            text=True, check=True).stdout.split()
+    assert ".env.example" in staged and ".gitignore" in staged
+    assert not {".env", ".env.local", "deploy.pem"} & set(staged)
+
+
+@pytest.fixture
+def full_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 1 MiB tmpfs, filled to the last byte (mounted for the test; needs root, which CI has)."""
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("mounting a small tmpfs needs root (CI runs as root)")
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(disk)], capture_output=True,
+                             text=True, check=False)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+    try:
+        with contextlib.suppress(OSError), (disk / "filler").open("wb", buffering=0) as fh:
+            while True:
+                fh.write(b"x" * 4096)
+        yield disk
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+def test_init_on_a_full_disk_says_so_in_one_line(full_disk: Path):
+    proc = conductor("init", "project", cwd=full_disk)
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert "disk full" in lines[0] and str(full_disk) in lines[0] and "bytes free" in lines[0]
+    leftovers = [p.name for p in full_disk.rglob("*") if p.name.endswith(".tmp")]
+    assert leftovers == []  # atomic writes leave no half-written file behind
+    (full_disk / "filler").unlink()  # space freed: the same command completes the project
+    again = conductor("init", "project", cwd=full_disk)
+    assert again.returncode == 0, again.stderr
+    assert conductor("validate", cwd=full_disk / "project").returncode == 0

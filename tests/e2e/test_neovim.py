@@ -18,8 +18,10 @@ from pathlib import Path
 
 import pytest
 
+from conductor.contract.checksum import task_checksum
 from tests.conftest import require_tool
-from tests.lsp.helpers import dump, make_project, task, task_path
+from tests.lsp.helpers import dump, load, task_file
+from tests.support.fixtures import Built
 
 pytestmark = pytest.mark.e2e
 
@@ -38,12 +40,17 @@ behavior:
 """
 
 
-def test_neovim_shows_diagnostics_hover_and_validate(tmp_path: Path) -> None:
+def test_neovim_shows_diagnostics_hover_and_validate(tmp_path: Path, demo_project: Built) -> None:
     nvim = require_tool("nvim")
-    root = make_project(tmp_path / "proj")
+    # `make demo`'s project, built by the real engine (no step waits for approval: a headless
+    # Neovim would block on the prompt); its task, re-signed with one path leaving the workspace
+    built = demo_project.copy(tmp_path / "proj")
+    root = built.root
     (root / ".conductor" / "policy.yaml").write_text(BROKEN_POLICY, encoding="utf-8")
-    path = task_path(root)
-    path.write_text(dump(task(allowed=["hello.py", "../secrets.txt"])), encoding="utf-8")
+    path = task_file(root, built.plan_id, "step_002", "completed")
+    body = {**load(path), "allowed_files": ["tests/test_hello.py", "../secrets.txt"]}
+    body["checksum"] = task_checksum(body)
+    path.write_text(dump(body), encoding="utf-8")
     out = tmp_path / "probe.json"
     env = {
         **os.environ,

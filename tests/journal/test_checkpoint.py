@@ -12,7 +12,8 @@ import pytest
 
 from conductor.journal import Journal, PlanState, apply, replay
 from conductor.journal import checkpoint as cp
-from conductor.journal.checkpoint import check_against_replay, load_checkpoint, state_digest
+from conductor.journal.checkpoint import load_checkpoint, state_digest
+from conductor.journal.projection import check_against_replay
 from conductor.project.layout import ProjectLayout
 from tests.journal.test_projection import CONFIDENCE, PLAN
 

@@ -1,10 +1,10 @@
 """A real ``conductor lsp`` process per test, driven by pytest-lsp with a real client's capabilities.
 
 ``client`` is parametrized over the recorded capabilities of VS Code, Neovim and Emacs; the
-server runs ``[sys.executable, "-m", "conductor", "lsp"]`` against a fresh project in a
-temporary folder. The scripted engine (``tests/lsp/fake_engine.py``) stands in for the
-facade through ``CONDUCTOR_ENGINE_MODULE`` so progress, cancellation and approvals are
-exercised whether or not ``conductor.engine.api`` is installed.
+server runs ``[sys.executable, "-m", "conductor", "lsp"]`` on ``project``: a copy of a project
+the real engine built (``mixed_project``: a plan with a failed, a rejected, a LOW-waiting and
+a handed-off step, and a second, completed plan with the same step ids). Nothing under
+``.conductor/`` was written by a test.
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ import pytest_asyncio
 from lsprotocol import types as lsp
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 
-from tests.lsp.helpers import make_project, wait_for
+from tests.lsp.helpers import wait_for
+from tests.support.fixtures import Built
 
 REPO = Path(__file__).resolve().parents[2]
 CLIENTS = ["visual_studio_code", "neovim", "emacs"]
@@ -29,16 +30,19 @@ SERVER = [sys.executable, "-m", "conductor", "lsp"]
 
 
 @pytest.fixture
-def project(tmp_path: Path) -> Path:
-    return make_project(tmp_path / "proj")
+def built(mixed_project: Built, tmp_path: Path) -> Built:
+    """A copy of the session's engine-built project (two plans), for this test alone."""
+    return mixed_project.copy(tmp_path / "proj")
 
 
-def server_env(tmp_path: Path, engine: str | None = "tests.lsp.fake_engine") -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("CONDUCTOR_API_KEY", "GEMINI_API_KEY")}
+@pytest.fixture
+def project(built: Built) -> Path:
+    return built.root
+
+
+def server_env(tmp_path: Path | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GEMINI_", "CONDUCTOR_", "OPENAI_"))}
     env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
-    if engine:
-        env["CONDUCTOR_ENGINE_MODULE"] = engine
-    env["FAKE_ENGINE_LOG"] = str(tmp_path / "engine.log")
     return env
 
 

@@ -1,4 +1,4 @@
-"""Building a Conductor project on disk for language-server tests, and waiting for results."""
+"""Finding the engine's files in a built project, opening them in the editor, and waiting for results."""
 
 from __future__ import annotations
 
@@ -10,87 +10,41 @@ from typing import Any
 
 from lsprotocol import types as lsp
 
-from conductor.contract.checksum import task_checksum
 
-POLICY = """\
-global_constraints:
-  - Always include tests for new functions
-file_rules:
-  protected_patterns:
-    - "*.lock"
-    - "migrations/*"
-behavior:
-  max_diff_lines: 400
-  timeout_seconds: 300
-verification:
-  - name: unit tests
-    run: python -m pytest -q
-"""
-
-PLAN_ID = "p1"
+def plan_document(root: Path, plan_id: str, fork_id: str = "main") -> Path:
+    """The plan document the runner wrote for a fork."""
+    return root / ".conductor" / "plans" / plan_id / f"{fork_id}.plan.json"
 
 
-def task(step_id: str = "step_001", allowed: list[str] | None = None, score: float = 0.9, level: str = "high",
-         title: str = "Add hello.py", plan_id: str = PLAN_ID, **extra: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "contract_version": "1.0",
-        "task_id": step_id,
-        "plan_id": plan_id,
-        "fork_id": "main",
-        "title": title,
-        "instruction": "Create hello.py that prints Hello.",
-        "allowed_files": allowed if allowed is not None else ["hello.py"],
-        "constraints": ["Always include tests for new functions"],
-        "protected_patterns": [],
-        "max_diff_lines": 400,
-        "timeout_seconds": 300,
-        "confidence": {"score": score, "level": level, "factors": [
-            {"name": "history", "value": 0.9, "weight": 0.4, "detail": "4 of 5 similar steps succeeded"}]},
-        "depends_on": [],
-        "created_at": "2026-11-26T10:00:00Z",
-    }
-    body.update(extra)
-    body["checksum"] = task_checksum(body)
-    return body
+def fork_dir(root: Path, plan_id: str, state: str, fork_id: str = "main") -> Path:
+    return root / ".conductor" / "handoff" / f"plan_{plan_id}" / f"fork_{fork_id}" / state
+
+
+def task_file(root: Path, plan_id: str, step_id: str, state: str) -> Path:
+    path = fork_dir(root, plan_id, state) / f"{step_id}.task.json"
+    assert path.is_file(), f"the engine wrote no {path}"
+    return path
+
+
+def pending_task(root: Path, plan_id: str) -> Path:
+    """``step_004``: handed off by the engine, not claimed by any agent."""
+    return task_file(root, plan_id, "step_004", "pending")
+
+
+def load(path: Path) -> dict[str, Any]:
+    data = json.loads(path.read_text(encoding="utf-8"))
+    assert isinstance(data, dict)
+    return data
 
 
 def dump(data: Any) -> str:
     return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
 
 
-def fork_dir(root: Path, state: str, plan_id: str = PLAN_ID) -> Path:
-    folder = root / ".conductor" / "handoff" / f"plan_{plan_id}" / "fork_main" / state
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-def make_project(root: Path) -> Path:
-    conductor = root / ".conductor"
-    conductor.mkdir(parents=True, exist_ok=True)
-    (conductor / "policy.yaml").write_text(POLICY, encoding="utf-8")
-    (conductor / "config.yaml").write_text("mode: handoff\nforks: 2\n", encoding="utf-8")
-    (root / "hello.py").write_text("print('hi')\n", encoding="utf-8")
-    (root / "src").mkdir(exist_ok=True)
-    (root / "src" / "app.py").write_text("x = 1\n", encoding="utf-8")
-    (root / "migrations").mkdir(exist_ok=True)
-    (root / "migrations" / "0001.sql").write_text("-- m\n", encoding="utf-8")
-    plan_dir = conductor / "plans" / PLAN_ID
-    plan_dir.mkdir(parents=True, exist_ok=True)
-    (plan_dir / "plan.json").write_text(dump({
-        "contract_version": "1.0", "goal": "Say hello", "strategy": "minimal",
-        "steps": [
-            {"id": "step_001", "title": "Add hello.py", "instruction": "Create hello.py.",
-             "allowed_files": ["hello.py"]},
-            {"id": "step_002", "title": "Add tests", "instruction": "Test hello.py.",
-             "allowed_files": ["tests/test_hello.py"], "depends_on": ["step_001"], "estimated_confidence": 0.4},
-        ],
-    }), encoding="utf-8")
-    (fork_dir(root, "pending") / "step_001.task.json").write_text(dump(task()), encoding="utf-8")
-    return root
-
-
-def task_path(root: Path, step_id: str = "step_001", state: str = "pending") -> Path:
-    return fork_dir(root, state) / f"{step_id}.task.json"
+def line_of(path_or_text: Path | str, needle: str) -> int:
+    """0-based line of the first line containing ``needle``."""
+    text = path_or_text.read_text(encoding="utf-8") if isinstance(path_or_text, Path) else path_or_text
+    return next(i for i, line in enumerate(text.splitlines()) if needle in line)
 
 
 async def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
@@ -120,3 +74,10 @@ def replace_all(client: Any, uri: str, text: str, version: int) -> None:
     client.text_document_did_change(lsp.DidChangeTextDocumentParams(
         text_document=lsp.VersionedTextDocumentIdentifier(uri=uri, version=version),
         content_changes=[lsp.TextDocumentContentChangeWholeDocument(text=text)]))
+
+
+def notify(client: Any, registered: bool, *changes: tuple[Path, lsp.FileChangeType]) -> None:
+    """What the editor does for files it watches; without registration the server's own watcher sees them."""
+    if registered:
+        client.workspace_did_change_watched_files(lsp.DidChangeWatchedFilesParams(
+            changes=[lsp.FileEvent(uri=p.as_uri(), type=t) for p, t in changes]))

@@ -1,4 +1,5 @@
-"""workspace/executeCommand: the CLI's commands over the facade; progress, cancellation, errors."""
+"""workspace/executeCommand: the CLI's commands over the engine API, on engine-built projects;
+progress, cancellation, engine refusals as error responses, settings, and secrets kept out."""
 
 from __future__ import annotations
 
@@ -14,14 +15,22 @@ from lsprotocol import types as lsp
 from pygls.exceptions import JsonRpcException
 
 from tests.lsp.conftest import Recorder, server_env, start_client
-from tests.lsp.helpers import open_doc, wait_for
+from tests.lsp.helpers import line_of, open_doc, wait_for
+from tests.support.fixtures import Built
+from tests.support.projects import conductor, init
 
 INVALID_PARAMS = -32602
+REQUEST_FAILED = -32803
 
 
 async def run(client, command: str, *arguments: object) -> object:
     return await client.workspace_execute_command_async(lsp.ExecuteCommandParams(
         command=command, arguments=list(arguments) if arguments else None))
+
+
+def journal(root: Path, plan_id: str) -> list[dict]:
+    path = root / ".conductor" / "plans" / plan_id / "journal.jsonl"
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()] if path.exists() else []
 
 
 async def test_commands_are_advertised(client) -> None:
@@ -31,10 +40,13 @@ async def test_commands_are_advertised(client) -> None:
             "conductor.handoffMetrics", "conductor.verify", "conductor.validate"} <= set(provider.commands)
 
 
-async def test_validate_matches_the_cli(client, project: Path) -> None:
+async def test_validate_matches_the_cli(client, built: Built) -> None:
+    project = built.root
     result = await run(client, "conductor.validate", {})
-    assert result["ok"] is True and result["errors"] == 0
-    assert {f["path"] for f in result["files"]} >= {".conductor/policy.yaml", ".conductor/plans/p1/plan.json"}
+    assert result["ok"] is True and result["errors"] == 0, result
+    paths = {f["path"] for f in result["files"]}
+    assert {".conductor/policy.yaml", f".conductor/plans/{built.plan_id}/main.plan.json",
+            f".conductor/handoff/plan_{built.plan_id}/fork_main/pending/step_004.task.json"} <= paths
     broken = project / ".conductor" / "policy.yaml"
     broken.write_text("behaviour: {}\nbehavior:\n  max_diff_lines: -1\n", encoding="utf-8")
     result = await run(client, "conductor.validate", {"paths": [".conductor/policy.yaml"]})
@@ -45,28 +57,44 @@ async def test_validate_matches_the_cli(client, project: Path) -> None:
     assert any("conductor validate: 2 error(s)" in m.message for m in client.messages)
 
 
-async def test_policy_with_origins(client, project: Path) -> None:
+async def test_policy_with_origins_of_every_level(client, built: Built) -> None:
     result = await run(client, "conductor.policy", {})
     assert result["ok"] is True
-    behavior = result["policy"]["behavior"]
-    assert behavior["max_diff_lines"] == {"value": 400, "origin": {"level": "project",
-                                                                  "file": ".conductor/policy.yaml", "line": 8}}
-    assert behavior["max_repairs"]["origin"]["level"] == "default"
+    line = line_of(built.root / ".conductor" / "policy.yaml", "max_diff_lines:") + 1
+    assert result["policy"]["behavior"]["max_diff_lines"] == {
+        "value": 500, "origin": {"level": "project", "file": ".conductor/policy.yaml", "line": line}}
+    assert result["policy"]["behavior"]["fork_below"]["origin"]["level"] == "default"
+    step = await run(client, "conductor.policy", {"plan_id": built.plan_id, "step_id": "step_004"})
+    assert [(v["value"]["name"], v["origin"]["level"]) for v in step["policy"]["verification"]] == [
+        ("project check", "project"), ("plan check", "plan"), ("step check", "step")]
 
 
-async def test_facade_commands(client, project: Path) -> None:
-    explained = await run(client, "conductor.explain", {"step_id": "step_001", "plan_id": "p1"})
-    assert explained["markdown"].startswith("### EXPLAINED step_001")
-    events = await run(client, "conductor.events", {"plan_id": "p1", "type": "step.claimed"})
-    assert events == [{"seq": 0, "type": "step.claimed", "plan_id": "p1"}]
-    assert await run(client, "conductor.status", {}) == {"plans": []}
-    assert (await run(client, "conductor.handoffMetrics", {}))["handed_off"] == 1
+async def test_engine_commands_on_a_real_plan(client, built: Built) -> None:
+    explained = await run(client, "conductor.explain", {"step_id": "step_001", "plan_id": built.plan_id})
+    assert explained["markdown"].startswith("# step_001: A step whose agent fails")
+    assert explained["failure"]["cause"] == "evidence/executor-failed"
+    events = await run(client, "conductor.events", {"plan_id": built.plan_id, "type": "step.failed"})
+    assert [(e["type"], e["data"]["step_id"]) for e in events] == [("step.failed", "step_001")]
+    status = await run(client, "conductor.status", {})
+    cli = json.loads(conductor("status", "--json", cwd=built.root).stdout)
+    assert status == cli and len(status["plans"]) == 2
+    metrics = await run(client, "conductor.handoffMetrics", {})
+    assert metrics["forks"][f"{built.plan_id}/main"]["failed"] == 1 and metrics["overall"]["failed"] == 1
     assert (await run(client, "conductor.verify"))["ok"] is True
     init = await run(client, "conductor.init", {"path": "sub"})
-    assert init["root"].endswith("sub") and (project / "sub" / ".conductor").is_dir()
-    approved = await run(client, "conductor.approve", {"step_id": "step_002", "plan_id": "p1",
+    assert init["root"].endswith("sub") and (built.root / "sub" / ".conductor" / "policy.yaml").is_file()
+    approved = await run(client, "conductor.approve", {"step_id": "step_003", "plan_id": built.plan_id,
                                                        "decision": "reject"})
-    assert approved["decision"] == "reject"
+    assert approved["decision"] == "reject" and approved["forks"] == ["main"]
+    assert journal(built.root, built.plan_id)[-1]["type"] == "step.rejected"
+    with pytest.raises(JsonRpcException) as info:  # an engine refusal is an error response with its code
+        await run(client, "conductor.approve", {"step_id": "step_003", "plan_id": built.plan_id,
+                                                "decision": "approve"})
+    assert info.value.code == REQUEST_FAILED and "not waiting for approval (main: skipped)" in info.value.message
+    assert info.value.data == {"code": "step/not-waiting"}
+    with pytest.raises(JsonRpcException) as info:
+        await run(client, "conductor.explain", {"step_id": "step_042", "plan_id": built.plan_id})
+    assert info.value.code == INVALID_PARAMS and info.value.data == {"code": "step/not-found"}
 
 
 BAD_ARGUMENTS = {
@@ -96,80 +124,82 @@ async def test_invalid_params(project: Path, tmp_path: Path) -> None:
         await client.stop()
 
 
-async def test_build_reports_progress_and_returns_at_once(client, project: Path, tmp_path: Path) -> None:
-    started = time.perf_counter()
-    result = await run(client, "conductor.build", {"goal": "Say hello"})
-    assert time.perf_counter() - started < 2.5
-    assert result["status"] == "running" and result["plan_id"] and result["token"]
-    token = result["token"]
-    await wait_for(lambda: any(m.message.endswith("finished") for m in client.messages), what="finished message")
-    log = [json.loads(line) for line in (tmp_path / "engine.log").read_text().splitlines()]
-    assert log[0]["call"] == "run_goal" and log[0]["forks"] == "1" and log[0]["plan_id"] == result["plan_id"]
-    reports = client.progress_reports[token]  # all three clients declare window.workDoneProgress
-    assert isinstance(reports[0], lsp.WorkDoneProgressBegin) and reports[0].cancellable
-    middle = [r for r in reports if isinstance(r, lsp.WorkDoneProgressReport)]
-    assert [r.percentage for r in middle] == [25, 50, 75, 100]
-    assert isinstance(reports[-1], lsp.WorkDoneProgressEnd) and reports[-1].message == "finished"
-    # one line per user-visible event at Info (the whole outcome goes to the trace)
-    await wait_for(lambda: any(m.message == f"Conductor build {result['plan_id']} finished (outcome: completed)"
-                               for m in client.log_messages), what="the one-line outcome in the log")
+@pytest.fixture
+def fresh(tmp_path: Path) -> Path:
+    """A project just made by `conductor init` (no agent: a build waits for its planning task)."""
+    return init(tmp_path / "fresh")
 
 
-async def test_explore_is_cancellable_and_does_not_block(client, project: Path, tmp_path: Path) -> None:
-    result = await run(client, "conductor.explore", {"goal": "a slow goal", "forks": 2})
-    token = result["token"]
-    await wait_for(lambda: len(client.progress_reports.get(token, [])) >= 3, what="some progress")
-    # other requests stay fast while it runs
-    uri = open_doc(client, project / ".conductor" / "policy.yaml")
-    started = time.perf_counter()
-    hover = await client.text_document_hover_async(lsp.HoverParams(
-        text_document=lsp.TextDocumentIdentifier(uri=uri), position=lsp.Position(line=0, character=2)))
-    assert hover is not None and time.perf_counter() - started < 2.0
-    client.window_work_done_progress_cancel(lsp.WorkDoneProgressCancelParams(token=token))
-    await wait_for(lambda: isinstance(client.progress_reports[token][-1], lsp.WorkDoneProgressEnd),
-                   what="progress end")
-    assert client.progress_reports[token][-1].message == "cancelled"
-    log = (tmp_path / "engine.log").read_text()
-    assert '"forks": "2"' in log and '"call": "cancelled"' in log
-
-
-async def test_cancel_command_and_resume(client, project: Path) -> None:
-    result = await run(client, "conductor.explore", {"goal": "slow again"})
-    cancelled = await run(client, "conductor.cancel", {"plan_id": result["plan_id"]})
-    assert cancelled["cancelled"] == [result["token"]]
-    resumed = await run(client, "conductor.resume", {"plan_id": "p1"})
-    assert resumed["plan_id"] == "p1"
-    await wait_for(lambda: any("resume p1 finished" in m.message for m in client.messages), what="resume done")
-
-
-async def test_errors_become_responses_not_crashes(project: Path, tmp_path: Path) -> None:
-    client = await start_client(project, "neovim", tmp_path, Recorder())
+async def test_build_returns_at_once_reports_progress_and_halts_on_cancel(fresh: Path, tmp_path: Path) -> None:
+    client = await start_client(fresh, "visual_studio_code", tmp_path, Recorder())
     try:
-        (project / "RAISE").write_text("x", encoding="utf-8")
+        started = time.perf_counter()
+        result = await run(client, "conductor.build", {"goal": "Say hello"})
+        assert time.perf_counter() - started < 2.5
+        assert result["status"] == "running" and result["token"]
+        plan_id, token = result["plan_id"], result["token"]
+        await wait_for(lambda: any(e["type"] == "plan.created" for e in journal(fresh, plan_id)), timeout=30,
+                       what="the plan created under the id the command answered")
+        reports = client.progress_reports[token]  # all three clients declare window.workDoneProgress
+        assert isinstance(reports[0], lsp.WorkDoneProgressBegin) and reports[0].cancellable
+        await wait_for(lambda: any(isinstance(r, lsp.WorkDoneProgressReport)
+                                   and "planning fork main" in (r.message or "")
+                                   for r in client.progress_reports[token]), timeout=30, what="the engine's progress")
+        # other requests stay fast while the engine waits for an agent
+        uri = open_doc(client, fresh / ".conductor" / "policy.yaml")
+        asked = time.perf_counter()
+        hover = await client.text_document_hover_async(lsp.HoverParams(
+            text_document=lsp.TextDocumentIdentifier(uri=uri), position=lsp.Position(line=7, character=4)))
+        assert hover is not None and time.perf_counter() - asked < 2.0
+        client.window_work_done_progress_cancel(lsp.WorkDoneProgressCancelParams(token=token))
+        await wait_for(lambda: isinstance(client.progress_reports[token][-1], lsp.WorkDoneProgressEnd), timeout=30,
+                       what="progress end")
+        assert client.progress_reports[token][-1].message == "cancelled"
+        assert journal(fresh, plan_id)[-1]["type"] == "plan.halted"  # resumable
+    finally:
+        await client.shutdown_session()
+        await client.stop()
+
+
+async def test_cancel_command_and_resume(fresh: Path, tmp_path: Path) -> None:
+    client = await start_client(fresh, "neovim", tmp_path, Recorder())
+    try:
+        result = await run(client, "conductor.explore", {"goal": "Say hello", "forks": 2})
+        plan_id = result["plan_id"]
+        await wait_for(lambda: journal(fresh, plan_id), timeout=30, what="the journal")
+        cancelled = await run(client, "conductor.cancel", {"plan_id": plan_id})
+        assert cancelled["cancelled"] == [result["token"]]
+        await wait_for(lambda: journal(fresh, plan_id)[-1]["type"] == "plan.halted", timeout=30, what="halted")
+        await wait_for(lambda: any(f"explore {plan_id} cancelled" in m.message for m in client.messages), timeout=30,
+                       what="the job ended (the plan's lock released)")
+        assert journal(fresh, plan_id)[0]["data"]["forks"] == 2
+        resumed = await run(client, "conductor.resume", {"plan_id": plan_id[:5]})
+        assert resumed["plan_id"] == plan_id
+        await wait_for(lambda: any(e["type"] == "plan.resumed" for e in journal(fresh, plan_id)), timeout=30,
+                       what="resumed")
+        await run(client, "conductor.cancel", {"token": resumed["token"]})
+        await wait_for(lambda: any(f"resume {plan_id} cancelled" in m.message for m in client.messages), timeout=30,
+                       what="resume cancelled")
+    finally:
+        await client.shutdown_session()
+        await client.stop()
+
+
+async def test_a_damaged_journal_is_an_error_response_not_a_crash(built: Built, tmp_path: Path) -> None:
+    client = await start_client(built.root, "neovim", tmp_path, Recorder())
+    try:
+        path = built.root / ".conductor" / "plans" / built.plan_id / "journal.jsonl"
+        with path.open("a", encoding="utf-8") as fh:
+            fh.write("this line is not an event\n")
         with pytest.raises(JsonRpcException) as info:
             await run(client, "conductor.status", {})
-        assert "scripted failure" in str(info.value.message)
-        assert any("scripted failure" in m.message for m in client.log_messages)
+        assert "not a journal event" in info.value.message and info.value.data == {"code": "journal/damaged"}
+        assert any("not a journal event" in m.message for m in client.log_messages)
         assert (await run(client, "conductor.policy", {}))["ok"] is True
     finally:
         await client.shutdown_session()
         await client.stop()
     assert client._server.returncode == 0  # clean exit after shutdown + exit
-
-
-async def test_real_facade(project: Path, tmp_path: Path) -> None:
-    client = await start_client(project, "visual_studio_code", tmp_path, Recorder(),
-                                env=server_env(tmp_path, engine=None))
-    try:
-        status = await run(client, "conductor.status", {})
-        assert isinstance(status["plans"], list)
-        explained = await run(client, "conductor.explain", {"step_id": "step_001", "plan_id": "p1"})
-        assert "Create hello.py that prints Hello." in explained["markdown"]  # no journal yet: the task file
-        metrics = await run(client, "conductor.handoffMetrics", {})
-        assert isinstance(metrics, dict)
-    finally:
-        await client.shutdown_session()
-        await client.stop()
 
 
 async def test_exits_when_the_editor_dies(project: Path, tmp_path: Path) -> None:
@@ -191,18 +221,45 @@ async def test_exits_when_the_editor_dies(project: Path, tmp_path: Path) -> None
         await client.stop()
 
 
-async def test_settings_reach_the_engine_and_keys_never_do(project: Path, tmp_path: Path) -> None:
+async def test_settings_reach_the_engine_and_keys_never_do(fresh: Path, tmp_path: Path) -> None:
     secret = "sk-never-log-this"
-    client = await start_client(project, "visual_studio_code", tmp_path, Recorder(),
+    client = await start_client(fresh, "visual_studio_code", tmp_path, Recorder(),
                                 init_options={"mode": "llm", "forks": 5, "apiKey": secret})
     try:
         result = await run(client, "conductor.explore", {"goal": "Say hello"})
-        await wait_for(lambda: any(f"explore {result['plan_id']} finished" in m.message for m in client.messages),
-                       what="explore finished")
-        log = (tmp_path / "engine.log").read_text()
-        assert '"mode": "llm"' in log and '"forks": "5"' in log
+        await wait_for(lambda: journal(fresh, result["plan_id"]), timeout=30, what="the plan created")
+        await run(client, "conductor.cancel", {"plan_id": result["plan_id"]})
+        await wait_for(lambda: any(f"explore {result['plan_id']} " in m.message for m in client.messages),
+                       timeout=30, what="explore ended")
+        created = journal(fresh, result["plan_id"])[0]
+        assert created["type"] == "plan.created" and created["data"]["mode"] == "llm" and created["data"]["forks"] == 5
         assert all(secret not in m.message for m in [*client.log_messages, *client.messages])
-        assert secret not in log
+        assert not [p for p in fresh.rglob("*") if p.is_file() and secret.encode() in p.read_bytes()]
+    finally:
+        await client.shutdown_session()
+        await client.stop()
+
+
+async def test_validating_a_large_folder_blocks_nothing_and_stops_on_cancel(built: Built, tmp_path: Path) -> None:
+    """Issue 13: `conductor.validate` of a large system folder blocked every request for seconds and
+    ignored its `$/cancelRequest`. The walk now runs in a worker thread and stops between files."""
+    client = await start_client(built.root, "neovim", tmp_path, Recorder())
+    try:
+        big = Path("/usr")  # hundreds of thousands of entries: walking it all takes many seconds
+        walking = asyncio.ensure_future(client.protocol.send_request_async(
+            lsp.WORKSPACE_EXECUTE_COMMAND, lsp.ExecuteCommandParams(command="conductor.validate",
+                                                                    arguments=[{"paths": [str(big)]}]),
+            msg_id="validate-usr"))
+        await asyncio.sleep(0.3)
+        uri = open_doc(client, built.root / ".conductor" / "policy.yaml")
+        hover = await client.text_document_hover_async(lsp.HoverParams(
+            text_document=lsp.TextDocumentIdentifier(uri=uri), position=lsp.Position(line=7, character=4)))
+        assert hover is not None and not walking.done()  # answered while the walk goes on
+        client.protocol.notify("$/cancelRequest", lsp.CancelParams(id="validate-usr"))
+        with pytest.raises(JsonRpcException) as info:
+            await asyncio.wait_for(walking, 30)
+        assert info.value.code == -32800  # RequestCancelled
+        assert (await run(client, "conductor.validate", {}))["ok"] is True  # and the server goes on
     finally:
         await client.shutdown_session()
         await client.stop()

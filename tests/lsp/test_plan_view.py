@@ -50,8 +50,7 @@ def _plain(value: Any) -> Any:
 
 async def test_a_handoff_build_waits_for_an_agent_and_says_so(tmp_path: Path) -> None:
     project = _project(tmp_path / "proj")
-    env = server_env(tmp_path, engine=None)
-    env.pop("CONDUCTOR_ENGINE_MODULE", None)
+    env = server_env(tmp_path)
     client = await start_client(project, "visual_studio_code", tmp_path, Recorder(), env=env)
     try:
         started = await client.workspace_execute_command_async(
@@ -93,8 +92,7 @@ async def test_a_handoff_build_waits_for_an_agent_and_says_so(tmp_path: Path) ->
 
 async def test_llm_mode_without_a_key_is_reported_without_the_key(tmp_path: Path) -> None:
     project = _project(tmp_path / "proj", mode="llm")
-    env = server_env(tmp_path, engine=None)
-    env.pop("CONDUCTOR_ENGINE_MODULE", None)
+    env = server_env(tmp_path)
     client = await start_client(project, "neovim", tmp_path, Recorder(), env=env)
     try:
         ready = (await _plans(client))["projects"][0]

@@ -31,7 +31,7 @@ async def test_a_low_confidence_step_is_approved_from_the_editor(tmp_path: Path,
     openai_server.add(PLAN, purpose="plan")
     openai_server.add({"files": [{"path": "risky.py", "content": "R = 1\n"}], "summary": "done"}, purpose="edit",
                       match="RISKY-ONE")
-    env = server_env(tmp_path, engine=None)
+    env = server_env(tmp_path)
     env.update({"CONDUCTOR_LLM_BASE_URL": openai_server.base_url, "CONDUCTOR_LLM_MODEL": "scripted-model",
                 "GEMINI_API_KEY": "sk-lsp-test-key"})
     rec = Recorder()

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conductor.mcp.config import mcp_servers_config, vscode_config, write_project_configs
 from conductor.project.init import init_project
+from conductor.project.mcp_config import mcp_servers_config, vscode_config, write_project_configs
 
 
 def test_init_writes_vscode_and_claude_code_configs(tmp_path: Path) -> None:

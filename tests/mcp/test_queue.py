@@ -12,6 +12,7 @@ import anyio
 import pytest
 from mcp import MCPError
 
+from conductor.engine import api
 from conductor.handoff import HandoffCoordinator, TaskSpec
 from conductor.project.layout import ProjectLayout
 from tests.mcp.conftest import Client, claim_record, conductor, mcp_client, step_policy, tree, write_pending
@@ -208,11 +209,9 @@ async def test_outside_a_project_the_tools_say_so(tmp_path: Path) -> None:
 
 
 def test_claim_deadline_is_the_task_timeout(project: ProjectLayout) -> None:
-    from conductor.mcp import queue
-
     write_pending(project, "write a.txt", ["a.txt"], timeout_seconds=7)
     before = time.time()
-    task = queue.claim_next_task(project, "dave")
+    task = api.next_task(project.root, "dave")
     assert task is not None
     record = claim_record(project, "p1", "main", "step_001")
     assert before + 7 <= record["deadline_epoch"] <= time.time() + 7 and record["via"] == "mcp"

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from conductor.contract.globs import glob_problem, matches_allowed, matches_protected
 from conductor.policy import check_changes, is_path_allowed, merge
-from conductor.policy.globs import glob_problem, matches_allowed, matches_protected
 from conductor.policy.levels import PolicyLevel
 from conductor.validation import validate_document
 

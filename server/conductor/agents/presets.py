@@ -25,6 +25,7 @@ import yaml
 from pydantic import ValidationError
 
 from conductor.contract.config import AgentPreset, Config
+from conductor.project.layout import ProjectLayout
 
 PRESETS_RESOURCE = "presets.yaml"
 #: The placeholders a preset may use; anything else in braces (JSON, TOML) is left alone.
@@ -55,7 +56,6 @@ def builtin_presets() -> dict[str, AgentPreset]:
 
 def load_config(root: Path) -> Config:
     """The project's ``config.yaml`` (defaults when there is none); a clear error when it is invalid."""
-    from conductor.project.layout import ProjectLayout
 
     path = ProjectLayout.at(root).config_file
     if not path.is_file():

@@ -10,16 +10,14 @@ import asyncio
 import json
 import signal
 import sys
-from pathlib import Path
 from typing import Any
 
 import click
 
-from conductor.cli.main import cli
-from conductor.cli.output import EXIT_PROBLEMS, EXIT_UNUSABLE, emit_json, fail, table
+from conductor.cli.group import cli
+from conductor.cli.output import EXIT_PROBLEMS, emit_json, table
 from conductor.engine import api
-from conductor.engine.report import STATE_MARK, status_text
-from conductor.policy import PolicyError
+from conductor.engine.api import STATE_MARK, status_text
 
 
 class ProgressPrinter:
@@ -75,8 +73,9 @@ def _print_summary(summary: dict[str, Any]) -> None:
         click.echo(summary["merge_message"])
 
 
-def _report(summary: dict[str, Any], as_json: bool) -> None:
+def _report(result: Any, as_json: bool) -> None:
     """Print a run's summary; exit 1 unless the plan completed."""
+    summary = result.to_json()
     if as_json:
         emit_json(summary)
     else:
@@ -91,17 +90,8 @@ def _goal_command(goal: str, forks: int, mode: str | None, merge: bool, as_json:
     def announce(plan_id: str) -> None:
         printer(f"plan {plan_id}: {goal}")
 
-    try:
-        summary = _run_async(lambda cancel: api.run_goal(None, goal, forks=forks, mode=mode, merge=merge,
-                                                         cancel=cancel, on_progress=printer, on_plan=announce))
-    except PolicyError as exc:
-        for diag in exc.diagnostics:
-            click.echo(diag.format(exc.file), err=True)
-        fail(str(exc))
-    except (api.PlanLocked, api.DiskFull) as exc:
-        fail(str(exc), EXIT_UNUSABLE)
-    except (api.EngineError, RuntimeError) as exc:
-        fail(str(exc), EXIT_PROBLEMS)
+    summary = _run_async(lambda cancel: api.run_goal(None, goal, forks=forks, mode=mode, merge=merge,
+                                                     cancel=cancel, on_progress=printer, on_plan=announce))
     _report(summary, as_json)
 
 
@@ -140,13 +130,7 @@ def explore_command(goal: str, forks: int | None, mode: str | None, no_merge: bo
     """Plan GOAL under several strategies, run each fork in its own git worktree concurrently,
     score them on their evidence and merge the winner; the others stay on their branches."""
     if forks is None:
-        from conductor.engine.runner import load_config
-        from conductor.project.layout import ProjectLayout
-
-        try:
-            forks = load_config(ProjectLayout.at(api.project_root())).forks
-        except api.EngineError as exc:
-            fail(str(exc))
+        forks = api.project_config().forks
     _goal_command(goal, forks, mode, not no_merge, as_json, quiet)
 
 
@@ -157,12 +141,7 @@ def explore_command(goal: str, forks: int | None, mode: str | None, no_merge: bo
 def resume_command(plan_id: str | None, as_json: bool, quiet: bool) -> None:
     """Continue a halted or crashed plan from its journal; nothing completed is issued again."""
     printer = ProgressPrinter(quiet or as_json)
-    try:
-        summary = _run_async(lambda cancel: api.resume(None, plan_id, cancel=cancel, on_progress=printer))
-    except (api.PlanLocked, api.DiskFull) as exc:
-        fail(str(exc), EXIT_UNUSABLE)
-    except (api.EngineError, RuntimeError) as exc:
-        fail(str(exc), EXIT_PROBLEMS)
+    summary = _run_async(lambda cancel: api.resume(None, plan_id, cancel=cancel, on_progress=printer))
     _report(summary, as_json)
 
 
@@ -171,10 +150,7 @@ def resume_command(plan_id: str | None, as_json: bool, quiet: bool) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def status_command(plan_id: str | None, as_json: bool) -> None:
     """Plans, their forks and steps: state, confidence and verdicts."""
-    try:
-        data = api.status(None, plan_id)
-    except api.EngineError as exc:
-        fail(str(exc))
+    data = api.status(None, plan_id)
     if as_json:
         emit_json(data)
         return
@@ -189,14 +165,11 @@ def status_command(plan_id: str | None, as_json: bool) -> None:
 def explain_command(step_id: str, plan_id: str | None, fork_id: str | None, as_json: bool) -> None:
     """Why STEP_ID was planned, its confidence factors, what happened, the evidence,
     the failure cause and what to do about it."""
-    try:
-        data = api.explain_step(None, step_id, plan_id, fork_id)
-    except api.EngineError as exc:
-        fail(str(exc), EXIT_PROBLEMS)
+    data = api.explain_step(None, step_id, plan_id, fork_id)
     if as_json:
         emit_json(data)
     else:
-        click.echo(data["markdown"])
+        click.echo(data.markdown)
 
 
 @cli.command("events")
@@ -209,11 +182,8 @@ def explain_command(step_id: str, plan_id: str | None, fork_id: str | None, as_j
 def events_command(plan_id: str | None, all_plans: bool, types: tuple[str, ...], fork_id: str | None,
                    step_id: str | None, as_json: bool) -> None:
     """The plan's journal: every state change, in order."""
-    try:
-        events = api.list_events(None, plan_id, types=list(types), fork_id=fork_id, step_id=step_id,
-                                 all_plans=all_plans)
-    except api.EngineError as exc:
-        fail(str(exc))
+    events = [e.model_dump(mode="json") for e in api.list_events(None, plan_id, types=list(types), fork_id=fork_id,
+                                                                  step_id=step_id, all_plans=all_plans)]
     if as_json:
         emit_json(events)
         return
@@ -234,14 +204,11 @@ def events_command(plan_id: str | None, all_plans: bool, types: tuple[str, ...],
 @click.option("--json", "as_json", is_flag=True)
 def approve_command(step_id: str, plan_id: str | None, fork_id: str | None, reject: bool, as_json: bool) -> None:
     """Approve (or --reject) a step that waits at LOW confidence."""
-    try:
-        data = api.approve_step(None, step_id, plan_id, fork_id, "reject" if reject else "approve")
-    except api.EngineError as exc:
-        fail(str(exc), EXIT_PROBLEMS)
+    data = api.approve_step(None, step_id, plan_id, fork_id, "reject" if reject else "approve")
     if as_json:
         emit_json(data)
     else:
-        click.echo(f"{data['decision']}d {step_id} of plan {data['plan_id']} ({', '.join(data['forks'])})")
+        click.echo(f"{data.decision}d {step_id} of plan {data.plan_id} ({', '.join(data.forks)})")
 
 
 @cli.command("replay")
@@ -253,10 +220,10 @@ def approve_command(step_id: str, plan_id: str | None, fork_id: str | None, reje
 def replay_command(plan_id: str | None, to_seq: int | None, rerun_planning: bool, as_json: bool) -> None:
     """The full state of a plan as it was at event --to: every step's status, the policy in
     force, confidence and evidence (computed from the journal alone)."""
-    try:
-        data = api.replay_plan(None, plan_id, to_seq, rerun_planning=rerun_planning)
-    except api.EngineError as exc:
-        fail(str(exc))
+    view = api.replay_plan(None, plan_id, to_seq, rerun_planning=rerun_planning)
+    data = view.to_json()
+    if not rerun_planning:
+        data.pop("replanned")
     if as_json:
         emit_json(data)
         return
@@ -272,12 +239,10 @@ def replay_command(plan_id: str | None, to_seq: int | None, rerun_planning: bool
                        + (f" verdict {step['verdict']}" if step.get("verdict") else ""))
     if state.get("policy"):
         click.echo("  policy: " + json.dumps(state["policy"])[:200])
-    for item in data.get("replanned", []):
+    for item in data.get("replanned") or []:
         if item["replanned"]:
             verdict = "identical to the recorded plan" if item["identical"] else "DIFFERS from the recorded plan"
             click.echo(f"  re-planned fork {item['fork_id']} from recorded replies: {verdict}")
         else:
             click.echo(f"  fork {item['fork_id']} not re-planned: {item['why']}")
 
-
-__all__ = ["Path"]

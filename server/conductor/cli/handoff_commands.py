@@ -6,13 +6,13 @@ from pathlib import Path
 
 import click
 
-from conductor.cli.main import cli
+from conductor.cli.group import cli
 from conductor.cli.output import EXIT_PROBLEMS, EXIT_UNUSABLE, emit_json, fail
+from conductor.engine import api
+from conductor.project.layout import find_project_root
 
 
 def _root(root: Path | None) -> Path:
-    from conductor.project.layout import find_project_root
-
     found = find_project_root(root) if root is not None else find_project_root()
     if found is None:
         fail(f"no .conductor folder at or above {root or Path.cwd()} (run `conductor init`)", EXIT_UNUSABLE)
@@ -60,15 +60,9 @@ def agent_command(preset: str | None, command: str | None, pass_env: tuple[str, 
     if preset == "list":
         _list_presets(root, as_json)
         return
-    from conductor.handoff.agent import Agent, AgentError, AgentOptions
-
-    options = AgentOptions(root=_root(root), command=command, plan_id=plan_id, fork_id=fork_id, once=once,
-                           max_tasks=max_tasks, idle_exit=idle_exit, name=name, preset=preset,
-                           pass_env=list(pass_env))
-    try:
-        agent = Agent(options, out=lambda line: click.echo(line))
-    except AgentError as exc:
-        fail(str(exc), EXIT_UNUSABLE)
+    agent = api.reference_agent(lambda line: click.echo(line), root=_root(root), command=command, plan_id=plan_id,
+                                fork_id=fork_id, once=once, max_tasks=max_tasks, idle_exit=idle_exit, name=name,
+                                preset=preset, pass_env=list(pass_env))
     try:
         handled = agent.run()
     except KeyboardInterrupt:
@@ -78,13 +72,7 @@ def agent_command(preset: str | None, command: str | None, pass_env: tuple[str, 
 
 def _list_presets(root: Path | None, as_json: bool) -> None:
     """Every preset: the command line it runs, whether the tool is installed, what it is trusted to do."""
-    from conductor.handoff.agent import AgentError, preset_listing
-    from conductor.project.layout import find_project_root
-
-    try:
-        listing = preset_listing(find_project_root(root) if root is not None else find_project_root())
-    except AgentError as exc:
-        fail(str(exc), EXIT_UNUSABLE)
+    listing = api.agent_presets(find_project_root(root) if root is not None else find_project_root())
     if as_json:
         emit_json(listing)
         return
@@ -113,21 +101,18 @@ def verify_command(as_json: bool, root: Path | None) -> None:
     Names the first broken link of each chain (file and line, or step). Exit 1 when
     anything is broken.
     """
-    from conductor.engine import api
-    from conductor.provenance.verify import Problem
-
     report = api.verify_project(_root(root))
     if as_json:
         emit_json(report)
     else:
-        for note in report["notes"]:
+        for note in report.notes:
             click.echo(f"note: {note}")
-        for problem in report["problems"]:
-            click.echo(f"BROKEN {Problem(**problem)}")
-        state = "OK" if report["ok"] else f"{len(report['problems'])} problem(s)"
-        checked = f"{report['records_checked']} provenance record(s), {report['logs_checked']} chained log(s)"
+        for problem in report.problems:
+            click.echo(f"BROKEN {problem}")
+        state = "OK" if report.ok else f"{len(report.problems)} problem(s)"
+        checked = f"{report.records_checked} provenance record(s), {report.logs_checked} chained log(s)"
         click.echo(f"{state}: {checked}")
-    if not report["ok"]:
+    if not report.ok:
         raise SystemExit(EXIT_PROBLEMS)
 
 
@@ -136,11 +121,8 @@ def verify_command(as_json: bool, root: Path | None) -> None:
 @root_option
 def handoff_metrics_command(as_json: bool, root: Path | None) -> None:
     """Show hand-off metrics (counts, success rate, latency percentiles), derived from the audit logs."""
-    from conductor.engine import api
-    from conductor.handoff.metrics import format_table
-
     metrics = api.handoff_metrics(_root(root))
     if as_json:
         emit_json(metrics)
     else:
-        click.echo(format_table(metrics))
+        click.echo(api.format_metrics(metrics))

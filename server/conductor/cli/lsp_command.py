@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from conductor.cli.main import cli
+from conductor.cli.group import cli
 
 
 @cli.command("lsp")
@@ -16,6 +16,6 @@ def lsp_command(stdio: bool, tcp: str | None) -> None:
         _host, _, port = tcp.rpartition(":")
         if not port.isdigit():
             raise click.BadParameter("expected HOST:PORT, for example 127.0.0.1:2087", param_hint="--tcp")
-    from conductor.lsp import main
+    from conductor.lsp import main  # lazy: pygls and lsprotocol cost ~1 s to import; other commands never need them
 
     main(tcp)

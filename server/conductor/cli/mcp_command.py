@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import json
-import shutil
 from pathlib import Path
 
 import click
 
-from conductor.cli.main import cli
+from conductor.cli.group import cli
+from conductor.engine import api
 
 
 @cli.command("mcp")
@@ -32,15 +32,9 @@ def mcp_command(root: Path | None, allow_approve: bool, wait_seconds: float, pri
     same files as the file protocol and are verified the same way by the running engine.
     """
     if print_config:
-        from conductor.mcp.config import mcp_servers_config
-        from conductor.project.layout import find_project_root
-
-        found = find_project_root(root) if root is not None else find_project_root()
-        args = ["mcp", *(["--root", str(found)] if found is not None else [])]
-        command = shutil.which("conductor") or "conductor"
-        click.echo(json.dumps(mcp_servers_config(command, args), indent=2))
+        click.echo(json.dumps(api.mcp_client_config(root), indent=2))
         return
-    from conductor.mcp.server import run
+    from conductor.mcp.server import run  # lazy: the MCP SDK costs ~1 s to import; other commands never need it
 
     with contextlib.suppress(KeyboardInterrupt):
         run(root.resolve() if root is not None else None, allow_approve=allow_approve, wait_seconds=wait_seconds)

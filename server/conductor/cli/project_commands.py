@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
-from conductor.cli.main import cli
-from conductor.cli.output import EXIT_PROBLEMS, emit_json, fail
+from conductor.cli.group import cli
+from conductor.cli.output import EXIT_PROBLEMS, emit_json
 from conductor.engine import api
-from conductor.policy import PolicyError
+from conductor.project.layout import ProjectLayout
 
 
 @cli.command("init")
@@ -24,22 +25,17 @@ def init_command(name: str, as_json: bool) -> None:
     and the schemas an agent needs in .conductor/schemas/ (refreshed when they differ from this
     version's). Never overwrites a file of yours; running it again changes nothing.
     """
-    try:
-        report = api.init_project(name)
-    except api.EngineError as exc:
-        fail(str(exc))
-    except OSError as exc:
-        fail(f"init: {exc}")
+    report = api.init_project(name)  # a refusal (a full disk, a file where a folder belongs) is one line, exit 3
     if as_json:
         emit_json(report)
         return
-    for rel in report["created"]:
+    for rel in report.created:
         click.echo(f"created  {rel}")
-    for rel in report["updated"]:
+    for rel in report.updated:
         click.echo(f"updated  {rel}")
-    for rel in report["kept"]:
+    for rel in report.kept:
         click.echo(f"kept     {rel}")
-    click.echo(f"Conductor project ready at {report['root']}")
+    click.echo(f"Conductor project ready at {report.root}")
 
 
 @cli.command("validate")
@@ -55,22 +51,18 @@ def validate_command(paths: tuple[Path, ...], as_json: bool, strict: bool) -> No
     """
     if not paths:
         root = api.find_project_root()
-        paths = (root / ".conductor",) if root else (Path("."),)
+        paths = (ProjectLayout.at(root).conductor_dir,) if root else (Path("."),)
     results = api.validate_paths(paths)
-    errors = warnings = 0
-    for entry in results:
-        for diag in entry["diagnostics"]:
-            errors += diag["severity"] == "error"
-            warnings += diag["severity"] == "warning"
-        errors += "error" in entry
+    errors = sum(r.errors for r in results)
+    warnings = sum(r.warnings for r in results)
     if as_json:
-        emit_json({"files": results, "errors": errors, "warnings": warnings})
+        emit_json({"files": [r.to_json() for r in results], "errors": errors, "warnings": warnings})
     else:
-        for entry in results:
-            if "error" in entry:
-                click.echo(f"{entry['path']}: error {entry['error']}")
-            for diag in entry["diagnostics"]:
-                click.echo(api.format_diagnostic(entry["path"], diag))
+        for report in results:
+            if report.error:
+                click.echo(f"{report.path}: error {report.error}")
+            for diag in report.diagnostics:
+                click.echo(diag.format(str(report.path)))
         click.echo(f"{len(results)} file(s) checked: {errors} error(s), {warnings} warning(s)", err=True)
     if errors or (strict and warnings):
         raise SystemExit(EXIT_PROBLEMS)
@@ -80,49 +72,37 @@ def validate_command(paths: tuple[Path, ...], as_json: bool, strict: bool) -> No
 @click.option("--show-origin", is_flag=True, help="Show the level, file and line each value came from.")
 @click.option("--json", "as_json", is_flag=True, help="Print the effective policy as JSON (with origins).")
 @click.option("--plan", "plan_id", help="Merge this plan's policy level over the project's.")
+@click.option("--fork", "fork_id", help="Whose plan document (default: the merged fork, else main, else the first).")
 @click.option("--step", "step_id", help="Also merge this step's level (needs --plan).")
-def policy_command(show_origin: bool, as_json: bool, plan_id: str | None, step_id: str | None) -> None:
+def policy_command(show_origin: bool, as_json: bool, plan_id: str | None, fork_id: str | None,
+                   step_id: str | None) -> None:
     """Show the effective policy: project, plan and step levels merged.
 
     Lists accumulate, limits can only be tightened unless a level says allow_loosen, and a
     protection is dropped only by file_rules.unprotect. Refused loosenings are listed.
     """
-    try:
-        eff = api.effective_policy(plan_id=plan_id, step_id=step_id, show_origin=True)
-    except PolicyError as exc:
-        for diag in exc.diagnostics:
-            click.echo(diag.format(exc.file), err=True)
-        fail(str(exc))
-    except api.EngineError as exc:
-        fail(str(exc))
+    eff = api.effective_policy(plan_id=plan_id, step_id=step_id, fork_id=fork_id).to_json(show_origin=True)
     if as_json:
         emit_json(eff)
         return
 
-    def line(label: str, item: dict[str, object]) -> str:
+    def line(label: str, item: dict[str, Any]) -> str:
         origin = item["origin"]
-        assert isinstance(origin, dict)
         where = origin["level"] if not origin.get("file") else f"{origin['level']} {origin['file']}:{origin['line']}"
         return f"  {label}{item['value']}" + (f"    ({where})" if show_origin else "")
 
-    click.echo("global_constraints:")
-    for item in eff["global_constraints"]:
-        click.echo(line("- ", item))
-    click.echo("protected_patterns:")
-    for item in eff["file_rules"]["protected_patterns"]:
-        click.echo(line("- ", item))
+    out = ["global_constraints:", *(line("- ", item) for item in eff["global_constraints"]),
+           "protected_patterns:", *(line("- ", item) for item in eff["file_rules"]["protected_patterns"])]
     if eff["file_rules"]["released_patterns"]:
-        click.echo("released (unprotected) patterns:")
-        for item in eff["file_rules"]["released_patterns"]:
-            click.echo(line("- ", item))
-    click.echo("behavior:")
-    for name, item in eff["behavior"].items():
-        click.echo(line(f"{name}: ", item))
+        out.append("released (unprotected) patterns:")
+        out.extend(line("- ", item) for item in eff["file_rules"]["released_patterns"])
+    out.append("behavior:")
+    out.extend(line(f"{name}: ", item) for name, item in eff["behavior"].items())
     if eff["verification"]:
-        click.echo("verification:")
-        for item in eff["verification"]:
-            value = item["value"]
-            click.echo(line("- ", {**item, "value": f"{value['name']}: {value['run']}"}))
+        out.append("verification:")
+        out.extend(line("- ", {**item, "value": f"{item['value']['name']}: {item['value']['run']}"})
+                   for item in eff["verification"])
+    click.echo("\n".join(out))
     for refusal in eff["refusals"]:
         o = refusal["origin"]
         click.echo(f"refused: {o['file']}:{o['line']}: {refusal['message']}", err=True)

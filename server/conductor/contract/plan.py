@@ -1,4 +1,4 @@
-"""The plan document: a goal broken into steps (``.conductor/plans/<plan_id>/plan.json``)."""
+"""The plan document: a goal broken into steps (one per fork: ``.conductor/plans/<plan_id>/<fork_id>.plan.json``)."""
 
 from __future__ import annotations
 

@@ -22,9 +22,10 @@ from conductor.handoff.tasks import TaskSpec
 from conductor.llm import StructuredLLM
 from conductor.llm.prompts import plan_prompt, strategies_prompt
 from conductor.policy.merge import EffectivePolicy
+from conductor.project.layout import CONDUCTOR_DIR, SKIP_DIRS
 from conductor.validation import validate_document
 
-SKIP = {".git", ".conductor", "node_modules", ".venv", "__pycache__"}
+SKIP = SKIP_DIRS | {CONDUCTOR_DIR}
 
 
 @dataclass(frozen=True)

@@ -23,14 +23,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
-
 from conductor import secrets
 from conductor.confidence.scoring import score_step
-from conductor.contract.config import Config
+from conductor.contract.globs import matches_protected
 from conductor.contract.plan import Plan, PlanStep
 from conductor.contract.provenance import decode_predicate
 from conductor.contract.task import Confidence, ConfidenceFactor
+from conductor.engine.config import load_config
+from conductor.engine.errors import EngineError
 from conductor.engine.faults import halt_reason, infrastructure_failure
 from conductor.engine.llm_executor import serve_fork
 from conductor.engine.llm_session import JournaledLLM
@@ -44,6 +44,7 @@ from conductor.engine.planning import (
     workspace_files,
 )
 from conductor.engine.scoring import ForkScore, pick_winner, score_fork
+from conductor.engine.views import step_payload
 from conductor.git import copies
 from conductor.git import user as user_git
 from conductor.git.branches import create_ref, fork_branch, read_ref, ref_of
@@ -51,19 +52,17 @@ from conductor.git.command import GitError
 from conductor.handoff.coordinator import HandoffCoordinator, StepOutcome
 from conductor.handoff.tasks import TaskSpec
 from conductor.history.store import HistoryStore, SuccessRate
-from conductor.journal.journal import Journal
 from conductor.journal.projection import PlanState, StepState, apply, replay
 from conductor.llm import LLMClient, LLMError
 from conductor.llm.prompts import repair_prompt
 from conductor.policy import merge
-from conductor.policy.globs import matches_protected
 from conductor.policy.levels import PolicyLevel, level_from_text, load_policy_file
 from conductor.policy.merge import EffectivePolicy
 from conductor.project.layout import ProjectLayout
+from conductor.provenance.heads import plan_journal
 from conductor.provenance.trust import project_key_fingerprint
 from conductor.storage import atomic_write_json
 from conductor.storage.regular import read_json_regular
-from conductor.validation import validate_document
 
 log = logging.getLogger("conductor.engine")
 
@@ -99,10 +98,6 @@ class Verdict:
                 lines.append(f"- verification `{run.get('name')}` exited {run.get('exit_code')}: "
                              f"{(run.get('output_tail') or '').strip()[-800:]}")
         return "\n".join(lines)
-
-
-class EngineError(RuntimeError):
-    """The plan cannot run as asked; the message says what and where."""
 
 
 class PlanningCancelled(EngineError):
@@ -152,22 +147,6 @@ class EarlierPlans:
         return self.store.success_rate(instruction, allowed_files, exclude_plan=self.plan_id)
 
 
-def load_config(layout: ProjectLayout) -> Config:
-    if not layout.config_file.exists():
-        return Config()
-    text = layout.config_file.read_text(encoding="utf-8")
-    _doc, diagnostics = validate_document(text, "config", path=layout.config_file)
-    errors = [d for d in diagnostics if d.severity == 1]
-    if errors:
-        first = errors[0].format(".conductor/config.yaml")
-        raise EngineError(f"invalid configuration: {first}")
-    return Config.model_validate(yaml.safe_load(text) or {})
-
-
-def new_plan_id() -> str:
-    return uuid.uuid4().hex[:8]
-
-
 class PlanRunner:
     """One plan's run (or resumed run) in one process; it holds the plan's lock while it runs."""
 
@@ -177,7 +156,7 @@ class PlanRunner:
         self.plan_id = plan_id
         self.options = options
         self.cancel = cancel or asyncio.Event()
-        self.journal = Journal.for_plan(layout, plan_id)
+        self.journal = plan_journal(layout, plan_id)
         self.config = load_config(layout)
         secrets.register_name(self.config.llm.api_key_env)
         self.mode = options.mode or self.config.mode
@@ -261,7 +240,7 @@ class PlanRunner:
         may tighten the person's policy, and loosen it only once a person approved (``approved``)."""
         levels: list[PolicyLevel] = [self.project_level] if self.project_level else []
         plan = self.plans.get(fork_id)
-        display = self.layout.relative_path(self.layout.fork_plan_file(self.plan_id, fork_id))
+        display = self.layout.relative_path(self.layout.plan_file(self.plan_id, fork_id))
         if plan is not None and plan.policy is not None:
             levels.append(PolicyLevel(level="plan", policy=plan.policy, file=display, by_agent=True))
         if step is not None and step.policy is not None:
@@ -332,7 +311,7 @@ class PlanRunner:
         return user_git.ensure_repository(self.layout.root, never_commit)
 
     def _load_project_policy(self) -> PolicyLevel | None:
-        return load_policy_file(self.layout.policy_file, ".conductor/policy.yaml")
+        return load_policy_file(self.layout.policy_file, self.layout.policy_display)
 
     def _pin_policy(self) -> dict[str, Any]:
         """The project policy this plan runs under, pinned in the journal (content and hash)."""
@@ -348,7 +327,7 @@ class PlanRunner:
             self.project_level = self._load_project_policy()
             return []
         text = pin.get("text", "")
-        self.project_level = level_from_text(text, ".conductor/policy.yaml") if text else None
+        self.project_level = level_from_text(text, self.layout.policy_display) if text else None
         current = self.layout.policy_file.read_text(encoding="utf-8") if self.layout.policy_file.exists() else ""
         if hashlib.sha256(current.encode("utf-8")).hexdigest() != pin.get("sha256"):
             return [".conductor/policy.yaml changed since this plan started; the plan keeps running under the policy "
@@ -486,7 +465,7 @@ class PlanRunner:
                 raise PlanningCancelled(f"planning of fork {fork_id} was cancelled")
             plan = planning.result()
         document = plan.model_dump(mode="json", exclude_none=True)
-        await asyncio.to_thread(atomic_write_json, self.layout.fork_plan_file(self.plan_id, fork_id), document)
+        await asyncio.to_thread(atomic_write_json, self.layout.plan_file(self.plan_id, fork_id), document)
         self.append("plan.planned", fork_id=fork_id, strategy=strategy.name, plan=document, inputs=inputs)
         for step in plan.steps:
             self.step_changed(fork_id, step.id)
@@ -931,23 +910,3 @@ def hold_for_loosening(confidence: Confidence, policy: EffectivePolicy) -> Confi
     return Confidence(score=round(score, 4), level="low", factors=[*confidence.factors, factor])
 
 
-def step_payload(layout: ProjectLayout, plan_id: str, step: StepState) -> dict[str, Any]:
-    """The ``conductor/stepChanged`` payload for one step (also used by ``status``)."""
-    fork_dir = layout.fork_dir(plan_id, step.fork_id)
-    where: dict[str, str | None] = {"task": None, "result": None, "provenance": None}
-    for folder in ("completed", "failed", "in_progress", "pending"):
-        for key, suffix in (("task", ".task.json"), ("result", ".result.json"), ("provenance", ".provenance.json")):
-            path = fork_dir / folder / f"{step.step_id}{suffix}"
-            if where[key] is None and path.exists():
-                where[key] = str(path)
-    confidence = step.confidence
-    return {
-        "plan_id": plan_id,
-        "fork_id": step.fork_id,
-        "step_id": step.step_id,
-        "title": step.title,
-        "state": step.state,
-        "confidence": {"score": confidence["score"], "level": confidence["level"]} if confidence else None,
-        "reason": step.failure_reason or step.verdict_reason,
-        "paths": where,
-    }

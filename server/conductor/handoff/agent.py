@@ -43,10 +43,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from conductor.agents.presets import (
     Context,
     ModelTarget,
     PresetError,
+    all_presets,
+    as_json,
     executable,
     expand_home,
     get_preset,
@@ -59,14 +63,17 @@ from conductor.agents.presets import (
 from conductor.agents.prompt import plan_prompt, step_prompt
 from conductor.agents.run import ProcessOutcome, agent_env, run_process
 from conductor.contract.checksum import task_checksum
-from conductor.contract.config import AgentPreset
+from conductor.contract.config import AgentPreset, Config
+from conductor.contract.globs import matches_allowed, normalize, path_problem
 from conductor.contract.result import AgentRun, Result
+from conductor.contract.schemas import load
 from conductor.contract.task import Task
 from conductor.handoff.audit import utc_now
 from conductor.handoff.claim import PendingTask, claim, claim_next
-from conductor.policy.globs import matches_allowed, normalize, path_problem
+from conductor.policy import PolicyError, load_project_policy
 from conductor.project.layout import ProjectLayout
 from conductor.sandbox import SandboxSettings, SandboxUnavailable, probe, project_mounts
+from conductor.sandbox.apply import apply_edits
 from conductor.secrets import redactor, register_value
 from conductor.storage.atomic import atomic_write_text
 
@@ -167,8 +174,11 @@ def parse_plan(output: str) -> tuple[dict[str, Any] | None, str | None]:
     A candidate valid for the plan schema wins; else the first object with ``steps`` is taken
     (the engine then names what is wrong with it, with positions).
     """
-    from conductor.contract.schemas import load
-    from conductor.llm.client import extract_json, json_candidates, make_validator
+    from conductor.llm.client import (  # lazy: conductor.llm imports openai (~0.9 s)
+        extract_json,
+        json_candidates,
+        make_validator,
+    )
 
     document, problem = extract_json(output, make_validator(load("plan")))
     if problem is None and isinstance(document, dict):
@@ -270,8 +280,6 @@ class PresetRunner:
     version: str | None
 
     def work(self, task: Task, task_file: Path, workspace: Path, setup: RunSetup) -> WorkDone:
-        from conductor.contract.schemas import load
-
         plan = task.kind == "plan"
         prompt = plan_prompt(task, load("plan")) if plan else step_prompt(task)
         files = [] if plan else expand_allowed(workspace, task.allowed_files)
@@ -354,10 +362,7 @@ EDITS_SCHEMA: dict[str, Any] = {
 def make_llm(root: Path) -> Any:
     """The project's configured LLM client, or raise :class:`AgentError` when there is none."""
     try:
-        import yaml
-
-        from conductor.contract.config import Config
-        from conductor.llm import LLMClient
+        from conductor.llm import LLMClient  # lazy: imports openai (~0.9 s); an agent with --command never needs it
     except ImportError as exc:  # pragma: no cover - the llm package ships with conductor
         raise AgentError(f"{NO_LLM} ({exc})") from exc
     config_path = ProjectLayout.at(root).config_file
@@ -374,16 +379,12 @@ def make_llm(root: Path) -> Any:
 
 def work_with_llm(task: Task, workspace: Path, llm: Any, setup: RunSetup | None = None) -> WorkDone:
     if task.kind == "plan":
-        from conductor.contract.schemas import load
-
         reply = llm.complete_json([
             {"role": "system", "content": "You plan software work for coding agents. Answer with one plan JSON "
              "document."},
             {"role": "user", "content": task.instruction}], load("plan"), "handoff-plan")
         return WorkDone("completed", [], "planned with the LLM", None, reply.data,
                         f"# {task.task_id}\n\nPlanned with model {llm.model}.\n")
-    from conductor.sandbox.apply import apply_edits
-
     files = expand_allowed(workspace, task.allowed_files)
     current = []
     for rel in files:
@@ -411,9 +412,6 @@ def work_with_llm(task: Task, workspace: Path, llm: Any, setup: RunSetup | None 
 
 def preset_listing(root: Path | None) -> dict[str, Any]:
     """``conductor agent --preset list``: every preset with its command line, install state and trust."""
-    from conductor.agents.presets import all_presets, as_json
-    from conductor.contract.config import Config
-
     try:
         config = load_config(root) if root is not None else Config()
         presets = all_presets(config)
@@ -448,8 +446,6 @@ class Agent:
             raise AgentError(f"behavior.sandbox is `required` but {probe().reason}; no task was claimed")
 
     def _sandbox_settings(self) -> SandboxSettings:
-        from conductor.policy import PolicyError, load_project_policy
-
         try:
             return SandboxSettings.from_policy(load_project_policy(self.layout.root))
         except PolicyError as exc:
@@ -463,7 +459,7 @@ class Agent:
         self.layout.handoff_dir.mkdir(parents=True, exist_ok=True)
         timeout_ms = max(10, int(self.options.poll_interval * 1000))
         try:
-            from watchfiles import watch
+            from watchfiles import watch  # lazy: absent watchfiles falls back to polling (the except below)
 
             def new_task(_change: object, path: str) -> bool:
                 # Only a task appearing in a pending/ folder is worth a rescan: ignore audit lines,

@@ -41,6 +41,7 @@ from typing import Any, Literal, TypeVar
 
 from conductor import secrets
 from conductor.contract.checksum import canonical_json, sha256_hex
+from conductor.contract.globs import matches_allowed
 from conductor.contract.provenance import AuditAnchor, Evidence, FileDigest, Provenance, Violation
 from conductor.contract.result import Result
 from conductor.contract.task import Task
@@ -737,8 +738,6 @@ class HandoffCoordinator:
 
 def task_paths(entries: dict[str, Entry], found: Scan, allowed: list[str]) -> list[str]:
     """Files the step was allowed to touch that exist before or after (its materials/products)."""
-    from conductor.policy.globs import matches_allowed
-
     names = set(entries) | set(found.created)
     out = {p for p in names if matches_allowed(p, allowed)}
     out.update(a for a in allowed if not any(ch in a for ch in "*?[") and a.strip())

@@ -40,15 +40,17 @@ from typing import Any
 
 from conductor import secrets
 from conductor.contract.checksum import task_checksum
+from conductor.contract.globs import normalize
 from conductor.contract.policy import VerificationCommand
 from conductor.contract.provenance import CommandEvidence, Evidence, Violation
 from conductor.contract.result import Result
 from conductor.contract.task import Task
 from conductor.handoff.tree import MAX_FILE_BYTES, Scan, symlink_escapes
 from conductor.policy.enforce import check_changes
-from conductor.policy.globs import normalize
 from conductor.policy.merge import EffectivePolicy
 from conductor.sandbox import SandboxSettings, prepare, project_mounts
+from conductor.validation import validate_document
+from conductor.validation.diagnostics import Severity
 
 PRIORITY = (
     "evidence/checksum-mismatch", "evidence/nonce-mismatch", "evidence/result-before-claim",
@@ -187,9 +189,6 @@ def violations_from_changes(found: Scan, task: Task, policy: EffectivePolicy, wo
 
 
 def _plan_violations(result: Result) -> list[Violation]:
-    from conductor.validation import validate_document
-    from conductor.validation.diagnostics import Severity
-
     if result.plan is None:
         return [Violation(code="evidence/invalid-plan", message="a plan task's result carries no `plan`")]
     _doc, diags = validate_document(json.dumps(result.plan), "plan")

@@ -30,7 +30,7 @@ from conductor.contract.checksum import task_checksum
 from conductor.contract.task import CONTRACT_VERSION, Confidence, Task
 from conductor.handoff.audit import utc_now
 from conductor.policy.merge import EffectivePolicy
-from conductor.project.layout import TASK_STATES, ProjectLayout
+from conductor.project.layout import TASK_STATES, ProjectLayout, bare_id
 from conductor.storage.atomic import atomic_write_bytes
 
 TASK_ID_RE = re.compile(r"^step_[0-9]{3,}$")
@@ -39,11 +39,6 @@ STEP_FILES = (".task.json", ".result.json", ".explanation.md", ".provenance.json
 
 class TaskExists(Exception):
     """The task id is already pending, in progress or completed in this fork."""
-
-
-def bare_id(value: str, prefix: str) -> str:
-    """``plan_a1b2`` → ``a1b2`` for prefix ``plan_``; ids are stored without their folder prefix."""
-    return value[len(prefix):] if value.startswith(prefix) and len(value) > len(prefix) else value
 
 
 def step_id(number: int) -> str:

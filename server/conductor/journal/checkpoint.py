@@ -121,18 +121,3 @@ def load_checkpoint(path: Path, journal: Path, plan_id: str) -> tuple[Checkpoint
         return None, (f"covers event {seq} ending at byte {offset}, but the journal has no such line there "
                       "(the journal was cut or rewritten, or the checkpoint edited)")
     return Checkpoint(plan_id, seq, digest, offset, state), None
-
-
-def check_against_replay(journal: Path, plan_id: str, path: Path) -> str | None:
-    """``None`` when the checkpoint equals a full replay up to the event it covers; else what is wrong."""
-    from conductor.journal.journal import Journal
-    from conductor.journal.projection import PlanState, replay
-
-    checkpoint, why = load_checkpoint(path, journal, plan_id)
-    if checkpoint is None:
-        return f"ignored by readers: {why}" if why else None
-    replayed = replay(Journal(journal, plan_id), to_seq=checkpoint.seq, use_checkpoint=False)
-    if dataclasses.asdict(replayed) != dataclasses.asdict(PlanState.from_dict(checkpoint.state)):
-        return (f"does not equal a replay of the journal up to event {checkpoint.seq}: its state was edited "
-                "(readers would show it; delete the file to rebuild it)")
-    return None

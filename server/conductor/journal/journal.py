@@ -9,8 +9,9 @@ projections of it (:mod:`conductor.journal.projection`). The file is a
 :meth:`Journal.append` returns once the event is fsynced; concurrent appenders share fsyncs
 (group commit). :meth:`Journal.append_many` writes a batch under one lock and one fsync, for
 importers and benchmarks; the chain is identical to appending one by one. A journal opened
-with :meth:`Journal.for_plan` keeps a head signed with the project key
-(``journal.jsonl.head``), so cutting lines off its end is detected by ``conductor verify``.
+with the project's head signer (``conductor.provenance.heads.plan_journal``) keeps a head signed
+with the project key (``journal.jsonl.head``), so cutting lines off its end is detected by
+``conductor verify``.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from conductor import secrets
+from conductor.journal import checkpoint as cp
 from conductor.journal.events import Event, JournalError, check_event
 
 if TYPE_CHECKING:
@@ -49,11 +51,10 @@ class Journal:
         self._checkpointed_seq: int | None = None
 
     @classmethod
-    def for_plan(cls, layout: ProjectLayout, plan_id: str) -> Journal:
-        """The plan's journal; its appends keep a head signed with the project key (created on first use)."""
-        from conductor.provenance.heads import project_head_signer
-
-        return cls(layout.journal_file(plan_id), plan_id, head_signer=project_head_signer(layout),
+    def for_plan(cls, layout: ProjectLayout, plan_id: str, *, head_signer: HeadSigner | None = None) -> Journal:
+        """The plan's journal (with its checkpoint). A writer passes the project's ``head_signer``
+        (``conductor.provenance.heads.plan_journal`` does), so its appends keep a signed head."""
+        return cls(layout.journal_file(plan_id), plan_id, head_signer=head_signer,
                    checkpoint_path=layout.checkpoint_file(plan_id))
 
     def __repr__(self) -> str:
@@ -145,8 +146,6 @@ class Journal:
         after applying an event this journal object appended; ``state`` must be folded through
         that event. Returns whether a checkpoint was written.
         """
-        from conductor.journal import checkpoint as cp
-
         if self.checkpoint_path is None:
             return False
         every = cp.CHECKPOINT_EVERY if every is None else every

@@ -17,8 +17,10 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
 from typing import Any, Literal
 
+from conductor.journal import checkpoint as cp
 from conductor.journal.events import Event
 from conductor.journal.journal import Journal
 
@@ -48,6 +50,7 @@ class StepState:
     rationale: str = ""
     estimated_confidence: float | None = None
     state: StepStatus = "pending"
+    since: str | None = None  # when the step entered its current state (the timestamp of that event)
     attempts: int = 0
     confidence: dict[str, Any] | None = None
     executor: str | None = None
@@ -257,7 +260,10 @@ def apply(state: PlanState, event: Event | Mapping[str, Any]) -> PlanState:
             step = fork.steps.get(step_id)
             if step is None:
                 step = state.step(fork_id, step_id)
+            before = step.state
             step_handler(step, data)
+            if step.state != before or step.since is None:
+                step.since = ts
             detail = _TIMELINE_KEYS.get(kind)
             entry = {"seq": seq, "ts": ts, "type": kind}
             if detail:
@@ -318,6 +324,7 @@ def _plan_planned(state: PlanState, fork_id: str | None, data: Mapping[str, Any]
         planned.depends_on = list(spec.get("depends_on") or [])
         planned.rationale = spec.get("rationale", "")
         planned.estimated_confidence = spec.get("estimated_confidence")
+        planned.since = planned.since or ts
         _note(planned, seq, ts, "plan.planned")
     return True
 
@@ -502,8 +509,6 @@ def replay(journal: Journal | Iterable[Event | Mapping[str, Any]], to_seq: int |
 
 
 def _fold_journal(journal: Journal, to_seq: int | None, use_checkpoint: bool) -> PlanState:
-    from conductor.journal import checkpoint as cp
-
     state: PlanState | None = None
     offset = 0
     since_checkpoint = 0
@@ -548,3 +553,15 @@ def ready_steps(state: PlanState, fork_id: str) -> list[StepState]:
         return []
     done = {sid for sid, s in fork.steps.items() if s.state in DONE_STATES}
     return [s for s in fork.steps.values() if s.state == "pending" and all(d in done for d in s.depends_on)]
+
+
+def check_against_replay(journal: Path, plan_id: str, path: Path) -> str | None:
+    """``None`` when the checkpoint at ``path`` equals a full replay up to the event it covers; else what is wrong."""
+    checkpoint, why = cp.load_checkpoint(path, journal, plan_id)
+    if checkpoint is None:
+        return f"ignored by readers: {why}" if why else None
+    replayed = replay(Journal(journal, plan_id), to_seq=checkpoint.seq, use_checkpoint=False)
+    if asdict(replayed) != asdict(PlanState.from_dict(checkpoint.state)):
+        return (f"does not equal a replay of the journal up to event {checkpoint.seq}: its state was edited "
+                "(readers would show it; delete the file to rebuild it)")
+    return None

@@ -16,10 +16,10 @@ from typing import Any
 
 from lsprotocol import types as lsp
 
-from conductor.lsp.documents import Analysis, read_text
+from conductor.lsp.documents import Analysis, read_disk
 from conductor.lsp.positions import Lines
-from conductor.lsp.steps import plan_id_of
-from conductor.project.layout import CONDUCTOR_DIR
+from conductor.lsp.steps import document_scope
+from conductor.project.layout import CONDUCTOR_DIR, ProjectLayout
 from conductor.validation import Diagnostic
 from conductor.validation.diagnostics import Range
 
@@ -87,13 +87,16 @@ def _quick_fix(analysis: Analysis, lines: Lines, d: Diagnostic, syntax: str, dia
 
 
 def protect_action(root: Path | None, relative: str, supports_create: bool) -> lsp.CodeAction | None:
-    """An edit of ``.conductor/policy.yaml`` adding ``relative`` to file_rules.protected_patterns."""
+    """An edit of the project's policy file adding ``relative`` to file_rules.protected_patterns."""
     if root is None or not relative:
         return None
-    policy = root / CONDUCTOR_DIR / "policy.yaml"
+    layout = ProjectLayout.at(root)
+    policy = layout.policy_file
     uri = policy.as_uri()
-    text = read_text(policy)
-    title = f"Add protected pattern `{relative}` to .conductor/policy.yaml"
+    text, unreadable = read_disk(policy)
+    if unreadable is not None:
+        return None  # a policy that is not a regular file is not edited
+    title = f"Add protected pattern `{relative}` to {layout.policy_display}"
     entry = json.dumps(relative) if relative.startswith(("*", "[", "!", "&", "{", "?")) or " " in relative else relative
     if text is None:
         if not supports_create:
@@ -155,7 +158,7 @@ def source_actions(analysis: Analysis | None, path: Path | None, root: Path | No
         found = analysis.doc.path_at(line, char) or analysis.doc.path_at(line, first)
         step_id, plan_id = None, None
         if analysis.kind == "task":
-            step_id, plan_id = data.get("task_id"), data.get("plan_id")
+            step_id, (plan_id, _fork) = data.get("task_id"), document_scope(analysis)
             entries = data.get("allowed_files") or []
             if found and found[0][:1] == ("allowed_files",) and len(found[0]) >= 2 and isinstance(found[0][1], int):
                 index = found[0][1]
@@ -164,7 +167,7 @@ def source_actions(analysis: Analysis | None, path: Path | None, root: Path | No
                     if action:
                         out.append(action)
         else:
-            plan_id = plan_id_of(analysis.path)
+            plan_id, _fork = document_scope(analysis)
             steps = data.get("steps") or []
             if found and found[0][:1] == ("steps",) and len(found[0]) >= 2 and isinstance(found[0][1], int):
                 index = found[0][1]

@@ -1,33 +1,33 @@
-"""``workspace/executeCommand``: the CLI's commands, over the same engine facade.
+"""``workspace/executeCommand``: the CLI's commands, over the same engine API.
 
-Every command takes ONE object argument (or none). ``conductor.validate`` and
-``conductor.policy`` call validation and the policy engine directly; the others call
-``conductor.engine.api``. Long ones (explore, build, resume) run as jobs in a worker thread,
-return at once with their plan id and progress token, report work-done progress and stop
-cleanly on cancel. Results are structured JSON, echoed as ``window/logMessage`` (and a
-one-line ``window/showMessage``).
+Every command takes ONE object argument (or none) and calls ``conductor.engine.api``
+directly, in a worker thread (nothing that walks folders or runs the engine blocks the
+server's loop); ``$/cancelRequest`` stops a walk between files. Long ones (explore, build,
+resume) run as jobs in a worker thread with their own event loop, return at once with their
+plan id (minted by ``api.new_plan_id``) and progress token, report work-done progress and stop
+cleanly on cancel. Results are structured JSON (the API's views), echoed as
+``window/logMessage`` (and a one-line ``window/showMessage``). An engine refusal
+(``api.EngineError``) is an error response with its code and message.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import dataclasses
 import inspect
 import json
 import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types as lsp
-from pygls.exceptions import JsonRpcInvalidParams
+from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
 
-from conductor.engine.api import format_diagnostic
-from conductor.lsp import engine
-from conductor.lsp.steps import step_markdown
+from conductor.engine import api
+from conductor.project.layout import CONDUCTOR_DIR
 
 if TYPE_CHECKING:
     from conductor.lsp.server import ConductorServer
@@ -44,8 +44,8 @@ SHAPES: dict[str, tuple[dict[str, type | tuple[type, ...]], dict[str, type | tup
     "conductor.explore": ({"goal": str}, {"forks": int}),
     "conductor.build": ({"goal": str}, {}),
     "conductor.status": ({}, {"plan_id": str}),
-    "conductor.policy": ({}, {"plan_id": str, "step_id": str}),
-    "conductor.explain": ({"step_id": str}, {"plan_id": str}),
+    "conductor.policy": ({}, {"plan_id": str, "fork_id": str, "step_id": str}),
+    "conductor.explain": ({"step_id": str}, {"plan_id": str, "fork_id": str}),
     "conductor.events": ({}, {"plan_id": str, "type": str, "step_id": str}),
     "conductor.resume": ({}, {"plan_id": str}),
     "conductor.approve": ({"step_id": str, "decision": str}, {"plan_id": str, "fork_id": str}),
@@ -94,39 +94,55 @@ def jsonable(value: Any) -> Any:
 
 
 def _default(value: Any) -> Any:
+    if hasattr(value, "to_json"):  # the API's views and reports say how they are shown (as the CLI's --json)
+        return value.to_json()
     if hasattr(value, "model_dump"):
         return value.model_dump(mode="json")
-    if hasattr(value, "to_json"):
-        return value.to_json()
     if isinstance(value, Path):
         return str(value)
     if isinstance(value, set | frozenset | tuple):
         return list(value)
-    if hasattr(value, "__dataclass_fields__"):
-        import dataclasses
-
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return dataclasses.asdict(value)
     return str(value)
+
+
+REQUEST_FAILED = -32803  # LSP: the request was well formed but the server could not do it
+
+
+def refused(exc: api.EngineError) -> JsonRpcException:
+    """An engine refusal as the error response the client receives (code, message, the engine's code)."""
+    code = JsonRpcInvalidParams.CODE if isinstance(exc, api.InvalidRequest | api.NotFound) else REQUEST_FAILED
+    return JsonRpcException(str(exc), code=code, data={"code": exc.code})
+
+
+async def off_loop(fn: Callable[..., Any], *args: Any, cancellable: bool = False, **kwargs: Any) -> Any:
+    """``fn`` in a worker thread; a cancelled request (``$/cancelRequest``) sets its ``cancel`` event."""
+    cancel = threading.Event()
+    if cancellable:
+        kwargs["cancel"] = cancel
+    try:
+        return await asyncio.to_thread(fn, *args, **kwargs)
+    except asyncio.CancelledError:
+        cancel.set()
+        raise
 
 
 # ---------------------------------------------------------------- direct commands
 
 
-def validate(ls: ConductorServer, root: Path, args: dict[str, Any]) -> dict[str, Any]:
-    """Same checks as ``conductor validate``: the facade's validate_paths (validation.validate_file)."""
-    default = root / ".conductor" if (root / ".conductor").is_dir() else root  # like `conductor validate`
+async def validate(ls: ConductorServer, root: Path, args: dict[str, Any]) -> dict[str, Any]:
+    """Same checks as ``conductor validate`` (``api.validate_paths``), in a worker thread, cancellable."""
+    conductor = root / CONDUCTOR_DIR
+    default = conductor if conductor.is_dir() else root  # like `conductor validate`
     raw = [Path(p) if Path(p).is_absolute() else root / p for p in args.get("paths") or []] or [default]
-    entries = engine.call("validate_paths", [str(p) for p in raw])
-    errors = warnings = 0
+    reports = await off_loop(api.validate_paths, raw, cancellable=True)
     files = []
-    for entry in entries:
-        path = Path(entry["path"])
-        diags = entry.get("diagnostics") or []
-        rel = _rel(path, root)
-        errors += sum(1 for d in diags if d.get("severity") == "error") + (1 if entry.get("error") else 0)
-        warnings += sum(1 for d in diags if d.get("severity") == "warning")
-        lines = [format_diagnostic(rel, d) for d in diags]
-        files.append({**entry, "path": rel, "lines": lines})
+    for report in reports:
+        rel = _rel(report.path, root)
+        files.append({**report.to_json(), "path": rel, "lines": [d.format(rel) for d in report.diagnostics]})
+    errors = sum(r.errors for r in reports)
+    warnings = sum(r.warnings for r in reports)
     result = {"ok": errors == 0, "errors": errors, "warnings": warnings, "files": files}
     ls.show(f"conductor validate: {errors} error(s), {warnings} warning(s) in {len(files)} file(s)",
             lsp.MessageType.Info if errors == 0 else lsp.MessageType.Warning)
@@ -140,19 +156,14 @@ def _rel(path: Path, root: Path) -> str:
         return str(path)
 
 
-def policy(ls: ConductorServer, root: Path, args: dict[str, Any]) -> dict[str, Any]:
+async def policy(ls: ConductorServer, root: Path, args: dict[str, Any]) -> dict[str, Any]:
     """The effective policy with the origin of every value (same as ``conductor policy``)."""
-    from conductor.policy import PolicyError, load_project_policy
-
     try:
-        try:
-            effective = engine.call("effective_policy", root, plan_id=args.get("plan_id"),
-                                    step_id=args.get("step_id"), show_origin=True)
-        except engine.EngineUnavailable:
-            effective = load_project_policy(root).to_json(show_origin=True)
-    except PolicyError as exc:
+        effective = await asyncio.to_thread(api.effective_policy, root, plan_id=args.get("plan_id"),
+                                            step_id=args.get("step_id"), fork_id=args.get("fork_id"))
+    except api.PolicyInvalid as exc:
         return {"ok": False, "error": str(exc), "diagnostics": [d.to_json() for d in exc.diagnostics]}
-    return {"ok": True, "policy": effective}
+    return {"ok": True, "policy": effective.to_json(show_origin=True)}
 
 
 # ---------------------------------------------------------------- jobs
@@ -194,11 +205,11 @@ class Jobs:
                 cancelled.append(job.token)
         return cancelled
 
-    async def start(self, kind: str, root: Path, call: str, args: tuple[Any, ...], kwargs: dict[str, Any],
-                    title: str) -> dict[str, Any]:
-        fn = engine.function(call)  # fails at once (clear error) when the facade lacks it
+    async def start(self, kind: str, call: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
+                    title: str, plan_id: str) -> dict[str, Any]:
+        """Run ``call`` (``api.run_goal`` or ``api.resume``) as a job; answer at once with its plan id."""
         ls = self.ls
-        job = Job(kind, f"conductor-{kind}-{uuid.uuid4().hex[:12]}")
+        job = Job(kind, f"conductor-{kind}-{uuid.uuid4().hex[:12]}", plan_id)
         self.by_token[job.token] = job
         progress_ok = ls.caps.work_done_progress
         if progress_ok:
@@ -210,14 +221,6 @@ class Jobs:
             ls.work_done_progress.begin(job.token, lsp.WorkDoneProgressBegin(
                 title=title, cancellable=True, message="starting", percentage=0))
         main_loop = asyncio.get_running_loop()
-        plan_known = asyncio.Event()
-        if call == "run_goal" and engine.accepts(fn, "plan_id") and not kwargs.get("plan_id"):
-            from datetime import datetime
-
-            kwargs["plan_id"] = datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
-        if kwargs.get("plan_id"):
-            job.plan_id = str(kwargs["plan_id"])
-            plan_known.set()
         percent = {"value": 0}
 
         def on_main(fn_: Callable[[], None]) -> None:
@@ -241,54 +244,37 @@ class Jobs:
                     ls.log_info(f"[{kind} {job.plan_id or ''}] {message}")
             on_main(deliver)
 
-        def on_plan(plan_id: Any) -> None:
-            def deliver() -> None:
-                job.plan_id = job.plan_id or str(plan_id)
-                plan_known.set()
-            on_main(deliver)
-
         def on_step(payload: Any) -> None:
             on_main(lambda: ls.steps.engine_step(payload))
 
         def on_approval(fork_id: str, step_id: str, confidence: Any) -> None:
             on_main(lambda: ls.approvals.ask_engine(job.plan_id or "", fork_id, step_id, confidence))
 
-        callbacks = {"on_progress": on_progress, "progress": on_progress, "on_plan": on_plan, "on_step": on_step,
-                     "on_approval": on_approval}
-        kwargs = {k: v for k, v in kwargs.items() if engine.accepts(fn, k)}
-        kwargs.update({k: v for k, v in callbacks.items() if engine.accepts(fn, k)})
+        kwargs = {**kwargs, "on_progress": on_progress, "on_step": on_step, "on_approval": on_approval}
 
         def worker() -> Any:
-            if inspect.iscoroutinefunction(fn):
-                async def run() -> Any:
-                    job.loop = asyncio.get_running_loop()
-                    job.cancel_event = asyncio.Event()
-                    if job.cancel_requested.is_set():
-                        job.cancel_event.set()
-                    if engine.accepts(fn, "cancel"):
-                        kwargs["cancel"] = job.cancel_event
-                    return await fn(*args, **kwargs)
+            async def run() -> Any:
+                job.loop = asyncio.get_running_loop()
+                job.cancel_event = asyncio.Event()
+                if job.cancel_requested.is_set():
+                    job.cancel_event.set()
+                return await call(*args, cancel=job.cancel_event, **kwargs)
 
-                return asyncio.run(run())
-            job.cancel_event = job.cancel_requested
-            if engine.accepts(fn, "cancel"):
-                kwargs["cancel"] = job.cancel_requested
-            return fn(*args, **kwargs)
+            return asyncio.run(run())
 
         async def supervise() -> Any:
             outcome: dict[str, Any]
             try:
                 result = await asyncio.to_thread(worker)
                 outcome = {"ok": True, "result": jsonable(result)}
-                if isinstance(result, dict) and result.get("plan_id") and not job.plan_id:
-                    job.plan_id = str(result["plan_id"])
             except (asyncio.CancelledError, KeyboardInterrupt):
                 outcome = {"ok": False, "cancelled": True}
+            except api.EngineError as exc:
+                outcome = {"ok": False, "error": str(exc), "code": exc.code}
             except Exception as exc:
                 outcome = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
             if job.cancel_requested.is_set():
                 outcome["cancelled"] = True
-            plan_known.set()
             job.result = outcome
             summary = ("cancelled" if outcome.get("cancelled") else "finished" if outcome["ok"]
                        else f"failed: {outcome.get('error')}")
@@ -308,10 +294,7 @@ class Jobs:
         job.task = asyncio.ensure_future(supervise())
         ls.background.add(job.task)
         job.task.add_done_callback(ls.background.discard)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(plan_known.wait(), 2.0)
-        return {"plan_id": job.plan_id, "token": job.token, "status": "finished" if job.task.done() else "running",
-                **({"outcome": job.result} if job.task.done() else {})}
+        return {"plan_id": job.plan_id, "token": job.token, "status": "running"}
 
 
 # ---------------------------------------------------------------- dispatch
@@ -323,27 +306,28 @@ async def execute(ls: ConductorServer, command: str, raw: tuple[Any, ...]) -> An
     if root is None and command != "conductor.init":
         raise invalid(f"{command} needs a workspace folder (no rootUri / workspace folders were given)")
     handler = HANDLERS[command]
-    result = handler(ls, root, args)
-    if inspect.isawaitable(result):
-        result = await result
+    try:
+        result = handler(ls, root, args)
+        if inspect.isawaitable(result):
+            result = await result
+    except api.EngineError as exc:
+        ls.log_error(f"{command} refused ({exc.code}): {exc}")
+        raise refused(exc) from exc
     result = jsonable(result)
     ls.trace_detail(f"{command}: {json.dumps(result, ensure_ascii=False)[:4000]}")
     return result
 
 
-def _facade(name: str, *keys: str) -> Callable[[ConductorServer, Path, dict[str, Any]], Any]:
+def _view(fn: Callable[..., Any], *keys: str) -> Callable[[ConductorServer, Path, dict[str, Any]], Any]:
     async def run(ls: ConductorServer, root: Path, args: dict[str, Any]) -> Any:
         kwargs = {k: args[k] for k in keys if args.get(k) is not None}
-        return await asyncio.to_thread(engine.call, name, root, **kwargs)
+        return await asyncio.to_thread(fn, root, **kwargs)
     return run
 
 
 async def _events(ls: ConductorServer, root: Path, args: dict[str, Any]) -> Any:
-    kwargs: dict[str, Any] = {"plan_id": args.get("plan_id"), "step_id": args.get("step_id")}
-    if args.get("type"):
-        kwargs["types"] = [args["type"]]
-        kwargs["type"] = args["type"]
-    return await asyncio.to_thread(engine.call, "list_events", root, **kwargs)
+    return await asyncio.to_thread(api.list_events, root, args.get("plan_id"),
+                                   types=[args["type"]] if args.get("type") else None, step_id=args.get("step_id"))
 
 
 async def _init(ls: ConductorServer, root: Path | None, args: dict[str, Any]) -> Any:
@@ -352,40 +336,25 @@ async def _init(ls: ConductorServer, root: Path | None, args: dict[str, Any]) ->
         raise invalid("conductor.init: give `path` (no workspace folder is open)")
     if not target.is_absolute() and root is not None:
         target = root / target
-    result = await asyncio.to_thread(engine.call, "init_project", target)
+    result = await asyncio.to_thread(api.init_project, target)
     ls.store.roots.clear()
     ls.show(f"Conductor initialised {target}")
     return result
 
 
 async def _explain(ls: ConductorServer, root: Path, args: dict[str, Any]) -> Any:
-    try:
-        result = await asyncio.to_thread(engine.call, "explain_step", root, args["step_id"],
-                                         plan_id=args.get("plan_id"))
-    except Exception as exc:  # no facade, or no journal for this plan yet: what the task file says
-        markdown = await asyncio.to_thread(step_markdown, None, args["step_id"], args.get("plan_id"),
-                                           _task_data(root, args["step_id"], args.get("plan_id")))
-        result = {"step_id": args["step_id"], "plan_id": args.get("plan_id"), "markdown": markdown,
-                  "source": "task file", "engine": str(exc)}
-    if isinstance(result, dict) and result.get("markdown"):
-        # The full explanation goes to the log; a toast carries one line (clients render the JSON).
-        ls.trace_detail(str(result["markdown"]))
-        first = next((line.lstrip("# ") for line in str(result["markdown"]).splitlines() if line.strip()), "")
-        ls.show(f"Explained {args['step_id']}: {first[:160]}")
+    result = await asyncio.to_thread(api.explain_step, root, args["step_id"], args.get("plan_id"),
+                                     args.get("fork_id"))
+    # The full explanation goes to the trace; a toast carries one line (clients render the JSON).
+    ls.trace_detail(result.markdown)
+    first = next((line.lstrip("# ") for line in result.markdown.splitlines() if line.strip()), "")
+    ls.show(f"Explained {args['step_id']}: {first[:160]}")
     return result
 
 
-def _task_data(root: Path, step_id: str, plan_id: str | None) -> dict[str, Any] | None:
-    from conductor.lsp.steps import find_step, scan_files
-
-    info = find_step(scan_files(root), step_id, plan_id)
-    return info.task_data if info is not None else None
-
-
 async def _approve(ls: ConductorServer, root: Path, args: dict[str, Any]) -> Any:
-    result = await asyncio.to_thread(engine.call, "approve_step", root, args["step_id"],
-                                     plan_id=args.get("plan_id"), decision=args["decision"],
-                                     fork_id=args.get("fork_id"))
+    result = await asyncio.to_thread(api.approve_step, root, args["step_id"], args.get("plan_id"),
+                                     args.get("fork_id"), args["decision"])
     verb = "approved" if args["decision"] == "approve" else "rejected"
     ls.show(f"{args['step_id']} {verb}")
     ls.steps.refresh()
@@ -393,34 +362,18 @@ async def _approve(ls: ConductorServer, root: Path, args: dict[str, Any]) -> Any
 
 
 async def _run(kind: str, ls: ConductorServer, root: Path, args: dict[str, Any]) -> Any:
-    opts: dict[str, Any] = {}
+    root = await asyncio.to_thread(api.project_root, root)  # refused at once outside a project
+    opts: dict[str, Any] = {"model": ls.settings.model, "base_url": ls.settings.base_url}
+    if kind == "resume":
+        plan_id = await asyncio.to_thread(api.resolve_plan, root, args.get("plan_id"))
+        return await ls.jobs.start("resume", api.resume, (root, plan_id), opts, f"Conductor resume {plan_id}",
+                                   plan_id)
+    forks = 1 if kind == "build" else int(args.get("forks") or ls.settings.forks or 3)
     if ls.settings.mode:
         opts["mode"] = ls.settings.mode  # executor mode: handoff | llm (None: the project's config)
-    if ls.settings.model or ls.settings.base_url:
-        with contextlib.suppress(Exception):  # a bad project config is the engine's error to report
-            opts["llm"] = _llm_client(root, ls.settings.model, ls.settings.base_url)
-    if kind == "resume":
-        return await ls.jobs.start("resume", root, "resume", (root, args.get("plan_id")), opts,
-                                   f"Conductor resume {args.get('plan_id') or ''}".strip())
-    forks = 1 if kind == "build" else int(args.get("forks") or ls.settings.forks or 3)
-    return await ls.jobs.start(kind, root, "run_goal", (root, args["goal"]), {"forks": forks, **opts},
-                               f"Conductor {kind}: {args['goal']}")
-
-
-def _llm_client(root: Path, model: str | None, base_url: str | None) -> Any:
-    """The project's LLM client with the editor's model / base URL; the key still comes from the environment."""
-    import os
-
-    from conductor.engine.runner import load_config
-    from conductor.llm import ENV_BASE_URL, ENV_MODEL, LLMClient
-    from conductor.project.layout import ProjectLayout
-
-    env = dict(os.environ)
-    if model:
-        env[ENV_MODEL] = model
-    if base_url:
-        env[ENV_BASE_URL] = base_url
-    return LLMClient(load_config(ProjectLayout.at(root)).llm, env=env)
+    plan_id = api.new_plan_id()
+    return await ls.jobs.start(kind, api.run_goal, (root, args["goal"]), {"forks": forks, "plan_id": plan_id, **opts},
+                               f"Conductor {kind}: {args['goal']}", plan_id)
 
 
 async def _open_result(ls: ConductorServer, root: Path, args: dict[str, Any]) -> Any:
@@ -441,13 +394,13 @@ HANDLERS: dict[str, Callable[[Any, Any, dict[str, Any]], Any]] = {
     "conductor.explore": lambda ls, root, args: _run("explore", ls, root, args),
     "conductor.build": lambda ls, root, args: _run("build", ls, root, args),
     "conductor.resume": lambda ls, root, args: _run("resume", ls, root, args),
-    "conductor.status": _facade("status", "plan_id"),
+    "conductor.status": _view(api.status, "plan_id"),
     "conductor.policy": policy,
     "conductor.explain": _explain,
     "conductor.events": _events,
     "conductor.approve": _approve,
-    "conductor.handoffMetrics": lambda ls, root, args: asyncio.to_thread(engine.call, "handoff_metrics", root),
-    "conductor.verify": lambda ls, root, args: asyncio.to_thread(engine.call, "verify_project", root),
+    "conductor.handoffMetrics": lambda ls, root, args: asyncio.to_thread(api.handoff_metrics, root),
+    "conductor.verify": lambda ls, root, args: asyncio.to_thread(api.verify_project, root),
     "conductor.validate": validate,
     "conductor.openResult": _open_result,
     "conductor.cancel": _cancel,

@@ -21,7 +21,7 @@ from typing import Any
 from lsprotocol import types as lsp
 
 from conductor.lsp import schema_info
-from conductor.lsp.diagnostics import SKIP_DIRS
+from conductor.project.layout import CONDUCTOR_DIR, SKIP_DIRS
 from conductor.validation.document import JsonPath
 
 PATH_KEYS = {"allowed_files", "files_changed"}
@@ -237,7 +237,7 @@ class Files:
         files = self._git(root)
         if files is None:
             files = self._walk(root)
-        files = sorted(f for f in files if not f.startswith(".conductor/"))[:MAX_FILES]
+        files = sorted(f for f in files if not f.startswith(f"{CONDUCTOR_DIR}/"))[:MAX_FILES]
         self.cache[root] = (time.monotonic(), files)
         return files
 

@@ -3,8 +3,9 @@
 Scheduling: a document is validated at once when no validation of it is running; edits
 that arrive while one runs coalesce into one more run on the latest version, after a pause
 that scales with what the last run cost (a 15-line policy: none; a 5,000-line one: a
-fraction of its cost). A result whose version is no longer the buffer's is dropped. Large
-documents validate in a worker thread so hovers and other requests stay fast.
+fraction of its cost). A result whose version is no longer the buffer's is dropped. Every
+validation runs in a worker thread, so hovers and other requests stay fast; the workspace
+pull walks the folders in a worker thread too and stops when the request is cancelled.
 """
 
 from __future__ import annotations
@@ -12,13 +13,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-from collections.abc import Iterator
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lsprotocol import types as lsp
 
+from conductor.engine import api
 from conductor.lsp.documents import Analysis
 from conductor.lsp.positions import Lines
 from conductor.validation import Diagnostic, detect_kind
@@ -30,8 +31,7 @@ log = logging.getLogger("conductor.lsp.diagnostics")
 SOURCE = "conductor"
 THREAD_ABOVE_BYTES = 64 * 1024
 MAX_PAUSE = 0.5
-SKIP_DIRS = frozenset({".git", "node_modules", ".venv", "venv", "__pycache__", ".mypy_cache", ".ruff_cache",
-                       ".pytest_cache", "worktrees", ".tox", "dist", "build"})
+MAX_WORKSPACE_FILES = 5000
 
 
 def to_lsp(d: Diagnostic, lines: Lines, *, code_description: bool = True) -> lsp.Diagnostic:
@@ -97,17 +97,14 @@ class Scheduler:
 
     async def _validate_and_publish(self, uri: str) -> None:
         ls = self.ls
-        snapshot = ls.buffer(uri)
+        snapshot = ls.buffer(uri) if ls.is_open(uri) else await asyncio.to_thread(ls.buffer, uri)
         if snapshot is None:
             return
-        path, text, version = snapshot
-        if len(text) > THREAD_ABOVE_BYTES:
-            analysis = await asyncio.to_thread(ls.store.analyse, uri, path, text, version)
-        else:
-            analysis = ls.store.analyse(uri, path, text, version)
+        path, text, version, unreadable = snapshot
+        analysis = await asyncio.to_thread(ls.store.analyse, uri, path, text, version, None, unreadable)
         if analysis is None:
             return
-        current = ls.buffer(uri)
+        current = ls.buffer(uri) if ls.is_open(uri) else snapshot
         if current is None or current[2] != version:
             log.debug("drop stale diagnostics of %s v%s (buffer is v%s)", uri, version, current and current[2])
             return  # stale: a newer version is on its way
@@ -157,39 +154,45 @@ class Scheduler:
             task.cancel()
 
 
-def pull_document(ls: ConductorServer, params: lsp.DocumentDiagnosticParams) -> lsp.RelatedFullDocumentDiagnosticReport:
-    analysis = ls.analysis(params.text_document.uri)
+async def pull_document(ls: ConductorServer,
+                        params: lsp.DocumentDiagnosticParams) -> lsp.RelatedFullDocumentDiagnosticReport:
+    analysis = await ls.analysis(params.text_document.uri)
     items = convert(ls, analysis) if analysis is not None else []
     return lsp.RelatedFullDocumentDiagnosticReport(items=items)
 
 
-def conductor_files(root: Path, limit: int = 5000) -> Iterator[Path]:
-    """Conductor documents under ``root`` (git, virtualenv and worktree folders skipped)."""
-    count = 0
-    for folder, dirs, files in os.walk(root):
-        dirs[:] = [d for d in dirs if d not in SKIP_DIRS]
-        for name in files:
-            path = Path(folder) / name
-            if detect_kind(path) is not None:
-                count += 1
-                yield path
-                if count >= limit:
-                    return
-
-
-def pull_workspace(ls: ConductorServer, params: lsp.WorkspaceDiagnosticParams) -> lsp.WorkspaceDiagnosticReport:
-    items: list[lsp.WorkspaceFullDocumentDiagnosticReport | lsp.WorkspaceUnchangedDocumentDiagnosticReport] = []
+def _workspace_analyses(ls: ConductorServer, roots: list[Path], cancel: threading.Event) -> list[Analysis]:
+    """Every Conductor document under ``roots``, validated (in a worker thread; stops when cancelled)."""
+    out: list[Analysis] = []
     seen: set[str] = set()
-    for root in ls.workspace_roots():
-        for path in conductor_files(root):
-            uri = path.as_uri()
-            if uri in seen:
-                continue
-            seen.add(uri)
-            analysis = ls.analysis(uri)
-            if analysis is None:
-                continue
-            with contextlib.suppress(Exception):
-                items.append(lsp.WorkspaceFullDocumentDiagnosticReport(
-                    uri=uri, items=convert(ls, analysis), version=analysis.version))
+    for path, _explicit in api.conductor_files(roots, cancel=cancel, limit=MAX_WORKSPACE_FILES):
+        if cancel.is_set():
+            raise api.Cancelled("workspace diagnostics cancelled")
+        uri = path.as_uri()
+        if uri in seen:
+            continue
+        seen.add(uri)
+        snapshot = ls.buffer(uri) if not ls.is_open(uri) else None
+        if ls.is_open(uri):
+            doc = ls.workspace.get_text_document(uri)
+            snapshot = (path, doc.source, doc.version, None)
+        if snapshot is None:
+            continue
+        with contextlib.suppress(Exception):
+            analysis = ls.store.analyse(uri, snapshot[0], snapshot[1], snapshot[2], None, snapshot[3])
+            if analysis is not None:
+                out.append(analysis)
+    return out
+
+
+async def pull_workspace(ls: ConductorServer, params: lsp.WorkspaceDiagnosticParams) -> lsp.WorkspaceDiagnosticReport:
+    cancel = threading.Event()
+    try:
+        analyses = await asyncio.to_thread(_workspace_analyses, ls, ls.workspace_roots(), cancel)
+    except asyncio.CancelledError:
+        cancel.set()  # $/cancelRequest: the walk stops at the next file
+        raise
+    items: list[lsp.WorkspaceFullDocumentDiagnosticReport | lsp.WorkspaceUnchangedDocumentDiagnosticReport] = [
+        lsp.WorkspaceFullDocumentDiagnosticReport(uri=a.uri, items=convert(ls, a), version=a.version)
+        for a in analyses]
     return lsp.WorkspaceDiagnosticReport(items=items)

@@ -2,8 +2,11 @@
 
 Every document is validated by :func:`conductor.validation.validate_document`, the same call
 the CLI makes, so the editor and ``conductor validate`` never disagree. A task or plan is
-judged against its project's *effective* policy: the open ``policy.yaml`` buffer when the
-user is editing it (unsaved changes count), else the file on disk.
+judged against its project's *effective* policy, which the engine API computes
+(``api.project_context``): of the open ``policy.yaml`` buffer when the user is editing it
+(unsaved changes count), else of the file on disk. The analysis of a policy document carries
+its effective policy, computed with it (in a worker thread), so a hover never merges anything.
+Files on disk are read through the API too: only regular files, never a FIFO or a device.
 """
 
 from __future__ import annotations
@@ -15,20 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from conductor.policy import EffectivePolicy, merge
-from conductor.policy.levels import PolicyLevel
-from conductor.project.layout import CONDUCTOR_DIR, find_project_root
-from conductor.validation import (
-    Diagnostic,
-    DocumentKind,
-    ParsedDocument,
-    ValidationContext,
-    detect_kind,
-    validate_document,
-)
-from conductor.validation.semantic_rules import ValidationContext as _Ctx
-
-POLICY_DISPLAY = ".conductor/policy.yaml"
+from conductor.engine import api
+from conductor.project.layout import find_project_root, root_of
+from conductor.validation import Diagnostic, DocumentKind, ParsedDocument, ValidationContext, detect_kind, parse
+from conductor.validation import validate_document as _validate
+from conductor.validation.kinds import syntax_of
 
 
 @dataclass
@@ -44,66 +38,38 @@ class Analysis:
     diagnostics: list[Diagnostic]
     cost: float
     generation: int = 0
+    effective: api.EffectivePolicy | None = None  # a policy document's own effective policy (None: invalid)
 
 
-@dataclass
-class ProjectContext:
-    """The effective project policy of one project root, and the context validation needs."""
-
-    context: ValidationContext
-    policy: EffectivePolicy | None
-    source: str  # "buffer" | "disk" | "default"
-
-
-def read_text(path: Path) -> str | None:
+def read_disk(path: Path) -> tuple[str | None, Diagnostic | None]:
+    """The text of a document on disk, or the diagnostic saying why it was not read (``None, None``: gone)."""
     try:
-        raw = path.read_bytes()
+        return api.read_document(path), None
+    except api.Unreadable as exc:
+        return None, api.unreadable_diagnostic(exc)
     except OSError:
-        return None
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        text = raw.decode("utf-8", errors="replace")
-        return text if "\ufffd" in text[:8192] else "\ufffd" + text
-
-
-def effective_from_text(text: str, path: Path | None) -> EffectivePolicy | None:
-    """The effective project policy of a policy text, or ``None`` when it is not valid."""
-    doc, diagnostics = validate_document(text, "policy", path=path, context=_Ctx())
-    if not doc.ok or any(d.severity == 1 for d in diagnostics):
-        return None
-    try:
-        return merge([PolicyLevel.from_document(doc, "project", POLICY_DISPLAY)])
-    except Exception:  # the schema check above catches what the model would refuse
-        return None
-
-
-def context_of(policy: EffectivePolicy | None) -> ValidationContext:
-    if policy is None:
-        return ValidationContext()
-    return ValidationContext(
-        protected_patterns=tuple(policy.protected),
-        approval_below=policy.limit("approval_below"),
-        caution_below=policy.limit("caution_below"),
-    )
+        return None, None
 
 
 @dataclass
 class DocumentStore:
-    """Open-buffer texts are owned by pygls; this keeps analyses and project contexts."""
+    """Open-buffer texts are owned by pygls; this keeps analyses and project contexts.
+
+    ``analyse`` may run in worker threads (it is thread-safe); the project context of a root
+    is computed once per policy change, under a lock.
+    """
 
     analyses: dict[str, Analysis] = field(default_factory=dict)
-    contexts: dict[Path, ProjectContext] = field(default_factory=dict)
+    contexts: dict[Path, api.ProjectContext] = field(default_factory=dict)
     roots: dict[Path, Path | None] = field(default_factory=dict)
     policy_buffers: dict[Path, str] = field(default_factory=dict)  # project root → open policy text
     generation: int = 0  # bumped whenever a project policy changes
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    lock: threading.RLock = field(default_factory=threading.RLock)
 
     def project_root(self, path: Path) -> Path | None:
-        parts = path.parts
-        if CONDUCTOR_DIR in parts:
-            index = len(parts) - 1 - parts[::-1].index(CONDUCTOR_DIR)
-            return Path(*parts[:index]) if index else None
+        inside = root_of(path)
+        if inside is not None:
+            return inside
         folder = path.parent
         if folder not in self.roots:
             self.roots[folder] = find_project_root(folder) if folder.exists() else None
@@ -122,44 +88,53 @@ class DocumentStore:
                 self.contexts.clear()
             self.generation += 1
 
-    def project(self, root: Path | None) -> ProjectContext:
+    def project(self, root: Path | None) -> api.ProjectContext:
+        """The project context of ``root`` (blocking: call it from a worker thread)."""
         if root is None:
-            return ProjectContext(ValidationContext(), None, "default")
+            return api.project_context(None)
         with self.lock:
             cached = self.contexts.get(root)
             if cached is not None:
                 return cached
-            policy_path = root / CONDUCTOR_DIR / "policy.yaml"
             buffer = self.policy_buffers.get(root)
-            if buffer is not None:
-                policy, source = effective_from_text(buffer, policy_path), "buffer"
-            else:
-                text = read_text(policy_path)
-                policy = effective_from_text(text, policy_path) if text is not None else merge([])
-                source = "disk" if text is not None else "default"
-            ctx = ProjectContext(context_of(policy), policy, source)
+            done = next((a for a in list(self.analyses.values()) if a.kind == "policy" and a.text == buffer
+                         and self.project_root(a.path) == root), None) if buffer is not None else None
+            ctx = api.project_context(root, buffer, done.doc if done is not None else None)
             self.contexts[root] = ctx
             return ctx
 
+    def cached(self, uri: str, text: str, version: int | None) -> Analysis | None:
+        """The analysis of exactly this text and version under the current policy, if there is one."""
+        found = self.analyses.get(uri)
+        if (found is not None and found.version == version and found.generation == self.generation
+                and found.text == text):
+            return found
+        return None
+
     def analyse(self, uri: str, path: Path, text: str, version: int | None,
-                kind: DocumentKind | None = None) -> Analysis | None:
-        """Validate ``text`` (cached per version and policy generation)."""
+                kind: DocumentKind | None = None, unreadable: Diagnostic | None = None) -> Analysis | None:
+        """Validate ``text`` (cached per version and policy generation). Blocking: a worker thread calls it."""
         kind = kind or detect_kind(path)
         if kind is None:
             return None
         generation = self.generation
         cached = self.analyses.get(uri)
         if (cached is not None and cached.version == version and cached.generation == generation
-                and cached.kind == kind and cached.text == text):
+                and cached.kind == kind and cached.text == text and unreadable is None):
             return cached
         started = time.perf_counter()
-        if kind == "policy":
-            context: ValidationContext = _Ctx()
+        effective = None
+        if unreadable is not None:
+            doc, diagnostics = parse("", syntax_of(path)), [unreadable]
+            doc.diagnostics = [unreadable]
+        elif kind == "policy":
+            doc, diagnostics = _validate(text, kind, path=path, context=ValidationContext())
+            effective = api.effective_of_document(doc, path)
         else:
             context = dataclasses.replace(self.project(self.project_root(path)).context)
-        doc, diagnostics = validate_document(text, kind, path=path, context=context)
-        analysis = Analysis(uri, path, kind, version, text, doc, diagnostics,
-                            time.perf_counter() - started, generation)
+            doc, diagnostics = _validate(text, kind, path=path, context=context)
+        analysis = Analysis(uri, path, kind, version, text, doc, diagnostics, time.perf_counter() - started,
+                            generation, effective)
         self.analyses[uri] = analysis
         return analysis
 

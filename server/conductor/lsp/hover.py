@@ -1,22 +1,24 @@
 """Hover: what a key means (from the published schema), and where a policy value comes from.
 
 On a key or value: description, type, allowed values and an example, with ``$ref`` resolved.
-On a policy key: also the effective value and the level, file and line it came from. On a
-step (a task's ``task_id``, a plan step's ``id``): the step's explanation.
+On a policy key: also the effective value and the level, file and line it came from (the
+analysis carries the document's effective policy; a hover merges nothing). On a step (a
+task's ``task_id``, a plan step's ``id``): the engine's explanation of the step, else what
+the document itself says about it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
 import yaml
 
+from conductor.engine import api
 from conductor.lsp import schema_info
 from conductor.lsp.documents import Analysis
-from conductor.lsp.steps import plan_id_of, step_markdown
-from conductor.policy import EffectivePolicy, Sourced, merge
-from conductor.policy.levels import PolicyLevel
+from conductor.lsp.steps import document_scope, explain_markdown
 from conductor.validation.document import JsonPath
 from conductor.validation.partial import blocker, usable_part
 
@@ -62,40 +64,28 @@ def key_markdown(kind: str, path: JsonPath, syntax: str) -> str | None:
     return "\n\n".join(out)
 
 
-def effective_policy(analysis: Analysis) -> EffectivePolicy | None:
-    if analysis.kind != "policy" or not analysis.doc.ok or any(d.severity == 1 for d in analysis.diagnostics):
-        return None
-    try:
-        return merge([PolicyLevel.from_document(analysis.doc, "project", ".conductor/policy.yaml")])
-    except Exception:
-        return None
-
-
 def effective_or_blocker(analysis: Analysis, path: JsonPath) -> str | None:
     """The effective value at ``path``, computed from every part of the policy without errors;
-    where an error makes it unknowable, which error (all errors at once, never a blank hover)."""
-    policy = effective_policy(analysis)
-    if policy is not None:
-        return effective_markdown(policy, path)
+    where an error makes it unknowable, which error (all errors at once, never a blank hover).
+    Blocking (a large policy's partial merge): the hover calls it in a worker thread."""
+    if analysis.effective is not None:
+        return effective_markdown(analysis.effective, path)
     usable, blocked = usable_part(analysis.doc, analysis.diagnostics)
     stop = blocker(blocked, path)
     if stop is not None:
         return f"_Effective value unavailable: line {stop.range.start_line + 1}: {stop.message}_"
-    if usable is None:
-        return "_Effective value unavailable: the policy has errors._"
-    try:
-        partial = merge([PolicyLevel.from_document(usable, "project", ".conductor/policy.yaml")])
-    except Exception:
+    partial = api.effective_of_document(usable, analysis.path, partial=True) if usable is not None else None
+    if partial is None:
         return "_Effective value unavailable: the policy has errors._"
     text = effective_markdown(partial, path)
     return f"{text}\n\n_(computed without the {len(blocked)} part(s) of the policy that have errors)_" if text else None
 
 
-def _sourced_lines(items: list[Sourced]) -> list[str]:
+def _sourced_lines(items: list[api.Sourced]) -> list[str]:
     return [f"- `{json.dumps(s.to_json()['value'], ensure_ascii=False)}` — {s.origin}" for s in items]
 
 
-def effective_markdown(policy: EffectivePolicy, path: JsonPath) -> str | None:
+def effective_markdown(policy: api.EffectivePolicy, path: JsonPath) -> str | None:
     """The effective value at ``path`` of a policy, with the origin of each part."""
     head = path[0] if path else None
     if head == "behavior":
@@ -120,7 +110,7 @@ def effective_markdown(policy: EffectivePolicy, path: JsonPath) -> str | None:
     return None
 
 
-def hover_markdown(analysis: Analysis, line: int, character: int, root: Any = None) -> str | None:
+async def hover_markdown(analysis: Analysis, line: int, character: int, root: Any = None) -> str | None:
     found = analysis.doc.path_at(line, character)
     if found is None:
         return None
@@ -129,22 +119,44 @@ def hover_markdown(analysis: Analysis, line: int, character: int, root: Any = No
         return None
     data = analysis.doc.data if isinstance(analysis.doc.data, dict) else {}
     if analysis.kind == "task" and path == ("task_id",) and isinstance(data.get("task_id"), str):
-        return step_markdown(root, data["task_id"], data.get("plan_id"), data)
+        plan_id, fork_id = document_scope(analysis)
+        explained = await explain_markdown(root, data["task_id"], plan_id, fork_id)
+        return explained or _task_markdown(data)
     if (analysis.kind == "plan" and len(path) == 3 and path[0] == "steps" and path[2] == "id"
             and isinstance(path[1], int)):
         steps = data.get("steps") or []
         step = steps[path[1]] if path[1] < len(steps) and isinstance(steps[path[1]], dict) else {}
         if isinstance(step.get("id"), str):
-            markdown = step_markdown(root, step["id"], plan_id_of(analysis.path))
-            if "_No task file" in markdown:
-                markdown = _plan_step_markdown(step)
-            return markdown
+            plan_id, fork_id = document_scope(analysis)
+            explained = await explain_markdown(root, step["id"], plan_id, fork_id) if plan_id else None
+            return explained or _plan_step_markdown(step)
     text = key_markdown(analysis.kind, path, analysis.doc.syntax)
     if analysis.kind == "policy":
-        extra = effective_or_blocker(analysis, path)
+        extra = await asyncio.to_thread(effective_or_blocker, analysis, path)
         if extra:
             text = f"{text}\n\n---\n\n{extra}" if text else extra
     return text
+
+
+def _task_markdown(task: dict[str, Any]) -> str:
+    """What a task file says about its step (before any journal knows the step)."""
+    out = [f"### {task.get('task_id')}" + (f" — {task.get('title')}" if task.get("title") else ""),
+           str(task.get("instruction", ""))]
+    files = task.get("allowed_files") or []
+    if files:
+        out.append("**Allowed files:** " + ", ".join(f"`{f}`" for f in files))
+    conf = task.get("confidence") if isinstance(task.get("confidence"), dict) else {}
+    if conf:
+        out.append(f"**Confidence:** {conf.get('score')} ({str(conf.get('level', '')).upper()})")
+        factors = conf.get("factors") or []
+        if factors:
+            rows = ["| factor | value | weight | why |", "|---|---|---|---|"]
+            rows += [f"| {f.get('name')} | {f.get('value')} | {f.get('weight')} | {f.get('detail', '')} |"
+                     for f in factors if isinstance(f, dict)]
+            out.append("\n".join(rows))
+    if task.get("constraints"):
+        out.append("**Constraints:**\n" + "\n".join(f"- {c}" for c in task["constraints"]))
+    return "\n\n".join(out)
 
 
 def _plan_step_markdown(step: dict[str, Any]) -> str:

@@ -1,7 +1,9 @@
 """The language server: thin handlers from LSP methods to the feature modules.
 
 Each handler converts positions in, calls a plain function (validation, schema lookup,
-engine facade), converts the answer out. No business logic lives here.
+engine API), converts the answer out. No business logic lives here. Validation and engine
+calls run in worker threads: the event loop only routes messages, so a hover is answered
+while a large policy is re-validated (from the last finished analysis of the document).
 
 It also owns the server's life: it exits within :data:`EXIT_WITHIN` seconds of its client
 going away (``exit``, end of input on stdin, or the ``initialize.processId`` process dying),
@@ -29,9 +31,11 @@ from urllib.parse import unquote, urlparse
 
 from lsprotocol import types as lsp
 from pygls.exceptions import JsonRpcException, JsonRpcInternalError, JsonRpcInvalidParams
+from pygls.io_ import StdinAsyncReader, StdoutWriter, run_async
 from pygls.lsp.server import LanguageServer
 
 from conductor import __version__
+from conductor.contract.schemas import KINDS
 from conductor.lsp import (
     code_actions,
     code_lens,
@@ -45,12 +49,12 @@ from conductor.lsp import (
 )
 from conductor.lsp.approvals import Approvals
 from conductor.lsp.capabilities import Caps
-from conductor.lsp.documents import Analysis, DocumentStore, read_text
+from conductor.lsp.documents import Analysis, DocumentStore, read_disk
 from conductor.lsp.positions import Lines
 from conductor.lsp.settings import Settings
 from conductor.lsp.steps import StepTracker
 from conductor.project.layout import find_project_root
-from conductor.validation import detect_kind
+from conductor.validation import Diagnostic, detect_kind
 
 log = logging.getLogger("conductor.lsp")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -115,25 +119,45 @@ class ConductorServer(LanguageServer):
         except Exception:
             return []
 
-    def buffer(self, uri: str) -> tuple[Path, str, int | None] | None:
-        """(path, text, version) of ``uri``: the open buffer, else the file on disk."""
+    def buffer(self, uri: str) -> tuple[Path, str, int | None, Diagnostic | None] | None:
+        """(path, text, version, why-unread) of ``uri``: the open buffer, else the file on disk
+        (only a regular file is read; otherwise the diagnostic says why, with an empty text)."""
         path = self.path_of(uri)
         if path is None:
             return None
         if self.is_open(uri):
             doc = self.workspace.get_text_document(uri)
-            return path, doc.source, doc.version
-        text = read_text(path)
-        return (path, text, None) if text is not None else None
+            return path, doc.source, doc.version, None
+        text, unreadable = read_disk(path)
+        if unreadable is not None:
+            return path, "", None, unreadable
+        return (path, text, None, None) if text is not None else None
 
-    def analysis(self, uri: str) -> Analysis | None:
-        snapshot = self.buffer(uri)
+    async def analysis(self, uri: str, stale_ok: bool = False) -> Analysis | None:
+        """The analysis of ``uri``'s current text, validated in a worker thread when needed.
+
+        With ``stale_ok`` (hovers) the last finished analysis is used while a newer version of
+        a large document is being validated, so the answer never waits for a long validation.
+        """
+        path = self.path_of(uri)
+        if path is None or detect_kind(path) is None:
+            return None
+        if self.is_open(uri):
+            doc = self.workspace.get_text_document(uri)
+            cached = self.store.cached(uri, doc.source, doc.version)
+            if cached is not None:
+                return cached
+            previous = self.store.analyses.get(uri)
+            if stale_ok and previous is not None and (uri in self.scheduler.running
+                                                      or len(doc.source) > diagnostics.THREAD_ABOVE_BYTES):
+                if uri not in self.scheduler.running:
+                    self.scheduler.changed(uri)  # the fresh analysis is computed in the background
+                return previous
+        snapshot = await asyncio.to_thread(self.buffer, uri)
         if snapshot is None:
             return None
-        path, text, version = snapshot
-        if detect_kind(path) is None:
-            return None
-        return self.store.analyse(uri, path, text, version)
+        path, text, version, unreadable = snapshot
+        return await asyncio.to_thread(self.store.analyse, uri, path, text, version, None, unreadable)
 
     def workspace_roots(self) -> list[Path]:
         roots: list[Path] = []
@@ -258,8 +282,9 @@ def initialize(ls: ConductorServer, params: lsp.InitializeParams) -> None:
 
 def _warm_up() -> None:
     """Load and check the schemas while the client finishes its handshake (first diagnostics sooner)."""
-    from conductor.contract.schemas import KINDS
-    from conductor.validation import schema_rules
+    from conductor.validation import (
+        schema_rules,  # lazy: jsonschema (~0.3 s) loads here, after `initialize` is answered
+    )
 
     with contextlib.suppress(Exception):
         for kind in KINDS:
@@ -464,14 +489,14 @@ def did_change_watched_files(ls: ConductorServer, params: lsp.DidChangeWatchedFi
 @server.feature(lsp.TEXT_DOCUMENT_DIAGNOSTIC, lsp.DiagnosticOptions(
     identifier="conductor", inter_file_dependencies=True, workspace_diagnostics=True))
 @guarded
-def document_diagnostic(ls: ConductorServer, params: lsp.DocumentDiagnosticParams) -> Any:
-    return diagnostics.pull_document(ls, params)
+async def document_diagnostic(ls: ConductorServer, params: lsp.DocumentDiagnosticParams) -> Any:
+    return await diagnostics.pull_document(ls, params)
 
 
 @server.feature(lsp.WORKSPACE_DIAGNOSTIC)
 @guarded
 async def workspace_diagnostic(ls: ConductorServer, params: lsp.WorkspaceDiagnosticParams) -> Any:
-    return await asyncio.to_thread(diagnostics.pull_workspace, ls, params)
+    return await diagnostics.pull_workspace(ls, params)
 
 
 # ---------------------------------------------------------------------- language features
@@ -483,13 +508,13 @@ def _position(ls: ConductorServer, analysis_text: str, position: lsp.Position) -
 
 @server.feature(lsp.TEXT_DOCUMENT_HOVER)
 @guarded
-def on_hover(ls: ConductorServer, params: lsp.HoverParams) -> lsp.Hover | None:
-    analysis = ls.analysis(params.text_document.uri)
+async def on_hover(ls: ConductorServer, params: lsp.HoverParams) -> lsp.Hover | None:
+    analysis = await ls.analysis(params.text_document.uri, stale_ok=True)
     if analysis is None or analysis.doc.data is None:
         return None
     line, char = _position(ls, analysis.text, params.position)
-    text = hover.hover_markdown(analysis, line, char, ls.store.project_root(analysis.path)
-                                or ls.project_root_or_workspace())
+    text = await hover.hover_markdown(analysis, line, char, ls.store.project_root(analysis.path)
+                                      or ls.project_root_or_workspace())
     if not text:
         return None
     kind = lsp.MarkupKind.Markdown if ls.caps.hover_markdown else lsp.MarkupKind.PlainText
@@ -505,12 +530,12 @@ def on_hover(ls: ConductorServer, params: lsp.HoverParams) -> lsp.Hover | None:
 
 @server.feature(lsp.TEXT_DOCUMENT_COMPLETION, lsp.CompletionOptions(trigger_characters=[":", " ", "-", '"', "/"]))
 @guarded
-def on_completion(ls: ConductorServer, params: lsp.CompletionParams) -> lsp.CompletionList | None:
+async def on_completion(ls: ConductorServer, params: lsp.CompletionParams) -> lsp.CompletionList | None:
     uri = params.text_document.uri
-    snapshot = ls.buffer(uri)
+    snapshot = await asyncio.to_thread(ls.buffer, uri)
     if snapshot is None:
         return None
-    path, text, _version = snapshot
+    path, text, _version, _unreadable = snapshot
     kind = detect_kind(path)
     if kind is None or len(text) > 2 * 1024 * 1024:
         return None
@@ -519,17 +544,18 @@ def on_completion(ls: ConductorServer, params: lsp.CompletionParams) -> lsp.Comp
     root = ls.store.project_root(path) or ls.project_root_or_workspace()
     client = completion.Client(ls.caps.snippets, ls.caps.completion_markdown, ls.caps.insert_as_is)
     syntax = "json" if path.name.endswith(".json") else "yaml"
-    items = completion.complete(kind, syntax, text, line, char, root, ls.files, client, lines.to_client)
+    items = await asyncio.to_thread(completion.complete, kind, syntax, text, line, char, root, ls.files, client,
+                                    lines.to_client)  # lists workspace files (git, or a bounded walk)
     return lsp.CompletionList(is_incomplete=False, items=items)
 
 
 @server.feature(lsp.TEXT_DOCUMENT_CODE_ACTION, lsp.CodeActionOptions(
     code_action_kinds=[lsp.CodeActionKind.QuickFix, lsp.CodeActionKind.Source]))
 @guarded
-def on_code_action(ls: ConductorServer, params: lsp.CodeActionParams) -> list[lsp.CodeAction] | None:
+async def on_code_action(ls: ConductorServer, params: lsp.CodeActionParams) -> list[lsp.CodeAction] | None:
     uri = params.text_document.uri
     path = ls.path_of(uri)
-    analysis = ls.analysis(uri)
+    analysis = await ls.analysis(uri)
     only = params.context.only
     out: list[lsp.CodeAction] = []
     if analysis is not None:
@@ -540,14 +566,15 @@ def on_code_action(ls: ConductorServer, params: lsp.CodeActionParams) -> list[ls
     if not only or any(str(getattr(k, "value", k)).startswith("source") for k in only):
         root = (ls.store.project_root(path) if path else None) or ls.project_root_or_workspace()
         line, char = ls.lines(analysis.text).from_client(params.range.start) if analysis else (0, 0)
-        out.extend(code_actions.source_actions(analysis, path, root, line, char, ls.caps.create_files))
+        out.extend(await asyncio.to_thread(code_actions.source_actions, analysis, path, root, line, char,
+                                           ls.caps.create_files))  # reads the policy file
     return out
 
 
 @server.feature(lsp.TEXT_DOCUMENT_DOCUMENT_SYMBOL)
 @guarded
-def on_document_symbol(ls: ConductorServer, params: lsp.DocumentSymbolParams) -> Any:
-    analysis = ls.analysis(params.text_document.uri)
+async def on_document_symbol(ls: ConductorServer, params: lsp.DocumentSymbolParams) -> Any:
+    analysis = await ls.analysis(params.text_document.uri)
     if analysis is None:
         return None
     found = symbols.document_symbols(analysis, ls.lines(analysis.text))
@@ -558,8 +585,8 @@ def on_document_symbol(ls: ConductorServer, params: lsp.DocumentSymbolParams) ->
 
 @server.feature(lsp.TEXT_DOCUMENT_CODE_LENS, lsp.CodeLensOptions(resolve_provider=False))
 @guarded
-def on_code_lens(ls: ConductorServer, params: lsp.CodeLensParams) -> list[lsp.CodeLens] | None:
-    analysis = ls.analysis(params.text_document.uri)
+async def on_code_lens(ls: ConductorServer, params: lsp.CodeLensParams) -> list[lsp.CodeLens] | None:
+    analysis = await ls.analysis(params.text_document.uri)
     if analysis is None or analysis.kind not in ("task", "plan"):
         return None
     return code_lens.lenses(analysis, ls.lines(analysis.text), ls.steps.for_document(analysis))
@@ -621,8 +648,6 @@ def serve_stdio() -> None:
     (pygls returns from its loop and ``asyncio.run`` then waits for every worker thread,
     so a running build kept the process alive after its client had gone.)
     """
-    from pygls.io_ import StdinAsyncReader, StdoutWriter, run_async
-
     stop_event = threading.Event()
     server._stop_event = stop_event
     reader = StdinAsyncReader(sys.stdin.buffer, server.thread_pool)

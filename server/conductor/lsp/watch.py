@@ -9,20 +9,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lsprotocol import types as lsp
 
-from conductor.lsp.diagnostics import SKIP_DIRS
-from conductor.project.layout import CONDUCTOR_DIR
+from conductor.project.layout import CONDUCTOR_DIR, SKIP_DIRS, is_runtime_state
 from conductor.validation import detect_kind
 
 if TYPE_CHECKING:
     from conductor.lsp.server import ConductorServer
 
-GLOBS = ["**/.conductor/**", "**/*.task.json", "**/*.result.json", "**/*.provenance.json", "**/*.plan.json",
+GLOBS = [f"**/{CONDUCTOR_DIR}/**", "**/*.task.json", "**/*.result.json", "**/*.provenance.json", "**/*.plan.json",
          "**/*.plan.yaml", "**/*.plan.yml"]
 REGISTRATION_ID = "conductor-watched-files"
 
@@ -55,7 +55,7 @@ async def start(ls: ConductorServer) -> str:
 
 async def _watch(ls: ConductorServer, roots: list[Path]) -> None:
     try:
-        from watchfiles import Change, DefaultFilter, awatch
+        from watchfiles import Change, DefaultFilter, awatch  # lazy: only for clients that cannot watch (~0.2 s)
     except ImportError:  # pragma: no cover - a declared dependency
         ls.log_error("watchfiles is not installed: files changed by agents are not picked up")
         return
@@ -75,33 +75,58 @@ async def _watch(ls: ConductorServer, roots: list[Path]) -> None:
         ls.log_error(f"file watching stopped: {exc!r}")
 
 
-def on_changes(ls: ConductorServer, changes: Iterable[tuple[Path, bool]]) -> None:
-    """Files changed on disk (created/changed, or deleted when the flag is set)."""
-    policy_roots: set[Path | None] = set()
-    handoff = False
+def _expand(changes: list[tuple[Path, bool]], limit: int = 500) -> list[tuple[Path, bool]]:
+    """The changes, plus the Conductor files already inside a folder that was just created (bounded walk)."""
     expanded: list[tuple[Path, bool]] = []
     for path, deleted in changes:
         expanded.append((path, deleted))
-        if not deleted and path.is_dir():  # a new folder: files made in it before it was watched
-            expanded.extend((p, False) for p in sorted(path.rglob("*"))[:500] if p.is_file())
+        if deleted or not path.is_dir():
+            continue
+        found = 0
+        for folder, dirs, names in os.walk(path):
+            dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS)
+            for name in sorted(names):
+                candidate = Path(folder) / name
+                if relevant(candidate):
+                    expanded.append((candidate, False))
+                    found += 1
+            if found >= limit:
+                break
+    return expanded
+
+
+def on_changes(ls: ConductorServer, changes: Iterable[tuple[Path, bool]]) -> None:
+    """Files changed on disk (created/changed, or deleted when the flag is set); handled off the event loop."""
+    task = asyncio.ensure_future(_on_changes(ls, list(changes)))
+    ls.background.add(task)
+    task.add_done_callback(ls.background.discard)
+
+
+async def _on_changes(ls: ConductorServer, changes: list[tuple[Path, bool]]) -> None:
+    try:
+        expanded = await asyncio.to_thread(_expand, changes) if any(not d for _, d in changes) else changes
+    except OSError as exc:
+        ls.log_error(f"reading changed folders failed: {exc!r}")
+        expanded = changes
+    policy_roots: set[Path | None] = set()
+    runtime = False
     for path, _deleted in expanded:
         if not relevant(path):
             continue
         kind = detect_kind(path)
-        parts = path.parts
         if kind == "policy":
             root = ls.store.project_root(path)
             if not ls.is_open(path.as_uri()):
                 policy_roots.add(root)
                 ls.store.policy_changed(root)
-        if CONDUCTOR_DIR in parts and ("handoff" in parts or "plans" in parts):
-            handoff = True
-        if path.name == CONDUCTOR_DIR or (CONDUCTOR_DIR in parts and path.parent.name == CONDUCTOR_DIR):
+        if is_runtime_state(path):
+            runtime = True
+        if path.name == CONDUCTOR_DIR or (CONDUCTOR_DIR in path.parts and path.parent.name == CONDUCTOR_DIR):
             ls.store.roots.clear()
         if kind is not None:
             with contextlib.suppress(Exception):
                 ls.scheduler.publish_disk(path)
     for root in policy_roots:
         ls.scheduler.revalidate_open(root)
-    if handoff:
+    if runtime:
         ls.steps.refresh()

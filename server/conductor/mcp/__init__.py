@@ -6,11 +6,12 @@ the same atomic rename as the file protocol, ``submit_result`` writes the same
 Conductor's verdict, which the engine (``conductor build``, the language server …) reaches
 exactly as for a result written by hand. No tool bypasses verification.
 
-Modules: :mod:`conductor.mcp.queue` (claim, submit, wait for the verdict: plain functions
-over the project folder), :mod:`conductor.mcp.tools` (the tool list: names, descriptions,
-input schemas derived from the published JSON Schemas), :mod:`conductor.mcp.server` (the
-stdio server on the official ``mcp`` SDK's low-level ``Server``) and
-:mod:`conductor.mcp.config` (editor configuration snippets, also written by ``conductor
-init``). Only ``server`` imports the SDK; everything here uses absolute imports, so the
-``mcp`` SDK package is never shadowed.
+Owns only the translation between MCP and the engine API (it imports nothing else of
+Conductor's but ``contract``): :mod:`conductor.mcp.tools` (the
+tool list: names, descriptions, input schemas derived from the published JSON Schemas) and
+:mod:`conductor.mcp.server` (the stdio server on the official ``mcp`` SDK's low-level
+``Server``). The agent side of the queue lives in :mod:`conductor.handoff.queue`, reached
+through ``conductor.engine.api``; the editors' MCP configuration in
+:mod:`conductor.project.mcp_config`. Only ``server`` imports the SDK; everything here uses
+absolute imports, so the ``mcp`` SDK package is never shadowed.
 """

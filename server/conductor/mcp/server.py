@@ -1,9 +1,10 @@
 """The Conductor MCP server (stdio) on the official ``mcp`` SDK's low-level ``Server``.
 
 Why a module of its own: it is the thin adapter: tool calls are validated against the
-tools' input schemas, translated to :mod:`conductor.mcp.queue` and :mod:`conductor.engine.api`
-calls, and answered as text (what the CLI prints) plus structured content (the same data as
-JSON). Refusals are ``isError`` results whose text says what and where; they change nothing.
+tools' input schemas, translated to :mod:`conductor.engine.api` calls (the agent side of the
+queue is ``api.next_task`` / ``api.submit_result`` / ``api.find_verdict``), and answered as
+text (what the CLI prints) plus structured content (the same data as JSON). Refusals are
+``isError`` results whose text says what and where; they change nothing.
 
 The low-level ``Server`` (rather than ``MCPServer``) is used so each tool's input schema is
 exactly the one derived from the published contract (:mod:`conductor.mcp.tools`).
@@ -29,10 +30,8 @@ from mcp.server.stdio import stdio_server
 from mcp.shared.exceptions import MCPError
 
 from conductor import __version__
-from conductor.engine.report import status_text
-from conductor.mcp import queue
+from conductor.engine import api
 from conductor.mcp.tools import DEFAULT_WAIT_SECONDS, tool_definitions
-from conductor.project.layout import ProjectLayout, find_project_root
 
 POLICY_URI = "conductor://policy"
 PLAN_URI = "conductor://plan/current"
@@ -94,13 +93,13 @@ class ConductorMCP:
 
     # project ---------------------------------------------------------------------------
 
-    def layout(self) -> ProjectLayout:
+    def root(self) -> Path:
         where = self._root or Path.cwd()
-        root = find_project_root(where)
+        root = api.find_project_root(where)
         if root is None:
             raise ToolError(f"{Path(where).resolve()}: not inside a Conductor project (no .conductor folder); run "
                             "`conductor init` there, or start the server with `conductor mcp --root <project>`")
-        return ProjectLayout.at(root)
+        return root
 
     # SDK handlers ----------------------------------------------------------------------
 
@@ -125,11 +124,10 @@ class ConductorMCP:
         try:
             result: types.CallToolResult = await self._handlers[params.name](arguments, ctx)
             return result
-        except (ToolError, queue.QueueError) as exc:
+        except (ToolError, api.EngineError) as exc:
             return _error(f"{params.name}: {exc}")
-        except Exception as exc:  # an engine refusal (EngineError, PolicyError …) or a bug: say so, stay up
-            kind = "" if type(exc).__name__ in ("EngineError", "PolicyError") else f"{type(exc).__name__}: "
-            return _error(f"{params.name}: {kind}{exc}")
+        except Exception as exc:  # a bug: say so, stay up
+            return _error(f"{params.name}: {type(exc).__name__}: {exc}")
 
     async def _list_resources(self, ctx: Any, params: Any) -> types.ListResourcesResult:
         return types.ListResourcesResult(resources=[
@@ -142,46 +140,43 @@ class ConductorMCP:
         ])
 
     async def _read_resource(self, ctx: Any, params: types.ReadResourceRequestParams) -> types.ReadResourceResult:
-        from conductor.engine import api
-
         uri = str(params.uri)
         try:
-            layout = self.layout()
+            root = self.root()
             if uri == POLICY_URI:
                 data: Any = await anyio.to_thread.run_sync(
-                    lambda: api.effective_policy(layout.root, show_origin=True))
+                    lambda: api.effective_policy(root).to_json(show_origin=True))
             elif uri == PLAN_URI:
                 def latest() -> Any:
-                    ids = api.plan_ids(layout)
+                    ids = api.plan_ids(root)
                     if not ids:
                         return {"plans": [], "message": 'no plans yet; start one with `conductor build "<goal>"`'}
-                    return api.status(layout.root, ids[-1])
+                    return api.status(root, ids[-1]).to_json()
                 data = await anyio.to_thread.run_sync(latest)
             else:
                 raise MCPError(RESOURCE_NOT_FOUND, f"unknown resource {uri!r}; this server offers {POLICY_URI} "
                                f"and {PLAN_URI}", {"uri": uri})
         except MCPError:
             raise
-        except Exception as exc:  # not in a project, an invalid policy …: say so in the resource
-            data = {"error": f"{type(exc).__name__}: {exc}"}
+        except (ToolError, api.EngineError) as exc:  # not in a project, an invalid policy …: say so
+            data = {"error": str(exc), "code": getattr(exc, "code", "project/not-found")}
         return types.ReadResourceResult(contents=[
             types.TextResourceContents(uri=uri, mime_type="application/json", text=_json(data))])
 
     # tools -----------------------------------------------------------------------------
 
     async def next_task(self, args: dict[str, Any], ctx: Any) -> types.CallToolResult:
-        layout = self.layout()
+        root = self.root()
         wait = float(args.get("wait_seconds") or 0)
         deadline = time.monotonic() + wait
         while True:
-            task = await anyio.to_thread.run_sync(
-                lambda: queue.claim_next_task(layout, args["executor"], args.get("plan_id"), args.get("fork_id")))
-            if task is not None:
+            claimed = await anyio.to_thread.run_sync(
+                lambda: api.next_task(root, args["executor"], args.get("plan_id"), args.get("fork_id")))
+            if claimed is not None:
                 break
             if time.monotonic() >= deadline:
                 counts = await anyio.to_thread.run_sync(
-                    lambda: queue.queue_counts(layout, *queue.check_filters(layout, args.get("plan_id"),
-                                                                            args.get("fork_id"))))
+                    lambda: api.queue_counts(root, args.get("plan_id"), args.get("fork_id")))
                 scope = " ".join(f"{k} {args[k]}" for k in ("plan_id", "fork_id") if args.get(k))
                 data: dict[str, Any] = {"claimed": False, "queue": counts,
                         "message": f"no task ready{' for ' + scope if scope else ''}: nothing is pending "
@@ -190,6 +185,7 @@ class ConductorMCP:
                         "check status."}
                 return _answer(data["message"], data)
             await anyio.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
+        task = claimed.to_json()
         data = {"claimed": True, **task}
         text = (f"Claimed {task['task_id']} (plan {task['plan_id']}, fork {task['fork_id']}, kind {task['kind']}). "
                 f"Work in {task['workspace']} on {', '.join(task['allowed_files']) or 'no files'} only; then call "
@@ -197,11 +193,11 @@ class ConductorMCP:
         return _answer(text, data)
 
     async def submit_result(self, args: dict[str, Any], ctx: Any) -> types.CallToolResult:
-        layout = self.layout()
+        root = self.root()
         async with self._submit_lock:  # serialize checks+writes of this process (the link also guards others)
-            sub = await anyio.to_thread.run_sync(lambda: queue.submit(layout, args))
+            sub = await anyio.to_thread.run_sync(lambda: api.submit_result(root, args))
         wait = float(args["wait_seconds"]) if args.get("wait_seconds") is not None else self.wait_seconds
-        found = await self._wait_verdict(layout, sub, wait, ctx)
+        found = await self._wait_verdict(root, sub, wait, ctx)
         data: dict[str, Any]
         if found is None:
             data = {"task_id": sub.ref.task_id, "plan_id": sub.ref.plan_id, "fork_id": sub.ref.fork_id,
@@ -210,9 +206,7 @@ class ConductorMCP:
                     f"{wait:g}s (is `conductor build`/`resume` or the language server running?); read it "
                     f"later with explain {sub.ref.task_id}"}
             return _answer(data["message"], data)
-        path, prov = found
-        await anyio.to_thread.run_sync(lambda: queue.release_claim(layout, sub))
-        data = queue.verdict_payload(layout, sub, path, prov)
+        data = found.to_json()
         if data["verdict"] == "pass":
             text = f"PASS: {sub.ref.task_id} verified ({data['reason'] or 'all checks passed'})."
         else:
@@ -222,13 +216,12 @@ class ConductorMCP:
             text = "\n".join(lines)
         return _answer(text, data)
 
-    async def _wait_verdict(self, layout: ProjectLayout, sub: queue.Submitted, wait: float,
-                            ctx: Any) -> tuple[Path, dict[str, Any]] | None:
+    async def _wait_verdict(self, root: Path, sub: Any, wait: float, ctx: Any) -> api.Verdict | None:
         token = _progress_token(ctx)
         start = time.monotonic()
         last_progress = start
         while True:
-            found = await anyio.to_thread.run_sync(lambda: queue.find_verdict(layout, sub))
+            found = await anyio.to_thread.run_sync(lambda: api.find_verdict(root, sub))
             if found is not None:
                 return found
             now = time.monotonic()
@@ -243,40 +236,32 @@ class ConductorMCP:
             await anyio.sleep(POLL_FAST if now - start < FAST_FOR else POLL_SLOW)
 
     async def status(self, args: dict[str, Any], ctx: Any) -> types.CallToolResult:
-        from conductor.engine import api
+        root = self.root()
 
-        layout = self.layout()
+        def run() -> tuple[api.StatusView, dict[str, int]]:
+            view = api.status(root, args.get("plan_id"))
+            return view, api.queue_counts(root, view.plans[0].plan_id if args.get("plan_id") and view.plans else None)
 
-        def run() -> dict[str, Any]:
-            data = api.status(layout.root, args.get("plan_id"))
-            data["queue"] = queue.queue_counts(layout, args["plan_id"].removeprefix("plan_")
-                                               if args.get("plan_id") else None)
-            return data
-
-        data = await anyio.to_thread.run_sync(run)
-        q = data["queue"]
-        text = status_text(data) + (f"\n\nqueue: {q['pending']} pending, {q['in_progress']} in progress, "
+        view, q = await anyio.to_thread.run_sync(run)
+        data = {**view.to_json(), "queue": q}
+        text = api.status_text(view) + (f"\n\nqueue: {q['pending']} pending, {q['in_progress']} in progress, "
                                     f"{q['completed']} completed, {q['failed']} failed")
         return _answer(text, data)
 
     async def explain(self, args: dict[str, Any], ctx: Any) -> types.CallToolResult:
-        from conductor.engine import api
-
-        layout = self.layout()
-        data = await anyio.to_thread.run_sync(
-            lambda: api.explain_step(layout.root, args["step_id"], args.get("plan_id"), args.get("fork_id")))
-        return _answer(str(data.get("markdown", "")), data)
+        root = self.root()
+        explained = await anyio.to_thread.run_sync(
+            lambda: api.explain_step(root, args["step_id"], args.get("plan_id"), args.get("fork_id")))
+        return _answer(explained.markdown, explained.to_json())
 
     async def approve(self, args: dict[str, Any], ctx: Any) -> types.CallToolResult:
-        from conductor.engine import api
-
-        layout = self.layout()
+        root = self.root()
         by = args.get("by") or f"{os.environ.get('USER') or 'user'} (via MCP)"
-        data = await anyio.to_thread.run_sync(
-            lambda: api.approve_step(layout.root, args["step_id"], args.get("plan_id"), args.get("fork_id"),
+        approval = await anyio.to_thread.run_sync(
+            lambda: api.approve_step(root, args["step_id"], args.get("plan_id"), args.get("fork_id"),
                                      args.get("decision", "approve"), by))
-        return _answer(f"{data['decision']}d {data['step_id']} of plan {data['plan_id']} "
-                       f"({', '.join(data['forks'])})", data)
+        return _answer(f"{approval.decision}d {approval.step_id} of plan {approval.plan_id} "
+                       f"({', '.join(approval.forks)})", approval.to_json())
 
 
 def _progress_token(ctx: Any) -> str | int | None:

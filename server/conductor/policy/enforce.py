@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from conductor.policy.globs import matches_allowed, matches_protected, normalize, path_problem
+from conductor.contract.globs import matches_allowed, matches_protected, normalize, path_problem
 from conductor.policy.merge import EffectivePolicy
 
 

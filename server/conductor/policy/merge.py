@@ -23,7 +23,7 @@ The rules (also in the README, "Policy merge rules"):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from conductor.contract.policy import ALWAYS_PROTECTED, DEFAULTS, VerificationCommand
 from conductor.policy.levels import PolicyLevel
@@ -46,14 +46,17 @@ def is_looser(name: str, new: Any, current: Any) -> bool:
     return bool(new < current) if name in LOWER_IS_LOOSER else bool(new > current)
 
 
-@dataclass(frozen=True)
-class Sourced:
+class Sourced(NamedTuple):
+    """A value and where it came from (a named tuple: cheap to create by the hundred thousand)."""
+
     value: Any
     origin: Origin
 
+    def plain(self) -> Any:
+        return self.value.model_dump() if isinstance(self.value, VerificationCommand) else self.value
+
     def to_json(self) -> dict[str, Any]:
-        value = self.value.model_dump() if isinstance(self.value, VerificationCommand) else self.value
-        return {"value": value, "origin": self.origin.to_json()}
+        return {"value": self.plain(), "origin": self.origin.to_json()}
 
 
 @dataclass(frozen=True)
@@ -102,7 +105,7 @@ class EffectivePolicy:
 
     def to_json(self, show_origin: bool = True) -> dict[str, Any]:
         def out(s: Sourced) -> Any:
-            return s.to_json() if show_origin else s.to_json()["value"]
+            return s.to_json() if show_origin else s.plain()
 
         return {
             "global_constraints": [out(s) for s in self.global_constraints],
@@ -118,16 +121,22 @@ class EffectivePolicy:
 
 
 def merge(levels: list[PolicyLevel], *, trust_agents: bool = False) -> EffectivePolicy:
-    """The effective policy of ``levels`` in order (earliest first); see the module docstring."""
-    eff = EffectivePolicy(limits={name: Sourced(value, DEFAULT) for name, value in DEFAULTS.items()},
-                          protected_patterns=[Sourced(p, BUILT_IN) for p in ALWAYS_PROTECTED])
+    """The effective policy of ``levels`` in order (earliest first); see the module docstring.
+
+    Linear in the total size of the levels: membership is kept in dictionaries, never checked
+    against a list (a policy may carry a hundred thousand constraints).
+    """
+    eff = EffectivePolicy(limits={name: Sourced(value, DEFAULT) for name, value in DEFAULTS.items()})
+    constraints: dict[str, Sourced] = {}
+    protected: dict[str, Sourced] = {p: Sourced(p, BUILT_IN) for p in ALWAYS_PROTECTED}
+    verification: dict[str, Sourced] = {}
     set_by_level: set[str] = set()
     for index, level in enumerate(levels):
         policy = level.policy
         held = level.by_agent and not trust_agents
         for i, text in enumerate(policy.global_constraints):
-            if text not in eff.constraints:
-                eff.global_constraints.append(Sourced(text, level.origin("global_constraints", i)))
+            if text not in constraints:
+                constraints[text] = Sourced(text, level.origin("global_constraints", i))
 
         for i, pattern in enumerate(policy.file_rules.unprotect):
             origin = level.origin("file_rules", "unprotect", i)
@@ -135,21 +144,19 @@ def merge(levels: list[PolicyLevel], *, trust_agents: bool = False) -> Effective
                 eff.refusals.append(Refusal("file_rules.unprotect", f"`{pattern}` is always protected", origin))
                 continue
             if held:
-                if pattern in eff.protected:
+                if pattern in protected:
                     eff.requested.append(Refusal("file_rules.unprotect", f"release protected pattern `{pattern}`",
                                                  origin))
                 continue
-            before = len(eff.protected_patterns)
-            eff.protected_patterns = [s for s in eff.protected_patterns if s.value != pattern]
-            if len(eff.protected_patterns) < before:
+            if protected.pop(pattern, None) is not None:
                 eff.released_patterns.append(Sourced(pattern, origin))
             else:
                 eff.refusals.append(
                     Refusal("file_rules.unprotect", f"`{pattern}` is not protected by an earlier level", origin)
                 )
         for i, pattern in enumerate(policy.file_rules.protected_patterns):
-            if pattern not in eff.protected:
-                eff.protected_patterns.append(Sourced(pattern, level.origin("file_rules", "protected_patterns", i)))
+            if pattern not in protected:
+                protected[pattern] = Sourced(pattern, level.origin("file_rules", "protected_patterns", i))
 
         allowed_loosen = set(policy.behavior.allow_loosen)
         for name in DEFAULTS:
@@ -181,21 +188,24 @@ def merge(levels: list[PolicyLevel], *, trust_agents: bool = False) -> Effective
                 eff.requested.append(Refusal("verification", f"pass {', '.join(command.pass_env)} to verification "
                                              f"`{command.name}`", origin))
                 continue
-            existing = [s for s in eff.verification if s.value.name == command.name]
-            if existing and existing[0].value != command and held:
+            existing = verification.get(command.name)
+            if existing is not None and existing.value != command and held:
                 eff.requested.append(Refusal("verification", f"replace verification `{command.name}`", origin))
                 continue
-            if existing and existing[0].value != command and "verification" not in allowed_loosen:
+            if existing is not None and existing.value != command and "verification" not in allowed_loosen:
                 eff.refusals.append(
                     Refusal(
                         "verification",
                         f"verification `{command.name}` is already defined at "
-                        f"{existing[0].origin}; kept it (add `verification` to behavior.allow_loosen "
+                        f"{existing.origin}; kept it (add `verification` to behavior.allow_loosen "
                         "to replace it)",
                         origin,
                     )
                 )
                 continue
-            eff.verification = [s for s in eff.verification if s.value.name != command.name]
-            eff.verification.append(Sourced(command, origin))
+            verification.pop(command.name, None)  # a replacement moves to the end, as it is applied last
+            verification[command.name] = Sourced(command, origin)
+    eff.global_constraints = list(constraints.values())
+    eff.protected_patterns = list(protected.values())
+    eff.verification = list(verification.values())
     return eff

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 Level = Literal["default", "project", "plan", "step"]
 
 
-@dataclass(frozen=True)
-class Origin:
+class Origin(NamedTuple):
+    """A named tuple: a policy of 100,000 constraints creates as many, so creation must be cheap."""
+
     level: Level
     file: str | None = None
     line: int | None = None  # 1-based
@@ -20,7 +20,7 @@ class Origin:
         return f"{self.level} {self.file}:{self.line}" if self.line else f"{self.level} {self.file}"
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return {"level": self.level, "file": self.file, "line": self.line}
 
 
 DEFAULT = Origin("default")

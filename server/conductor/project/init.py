@@ -3,10 +3,12 @@
 It never overwrites a user's file. Files Conductor owns are created only when missing;
 ``AGENTS.md`` gets a marked section appended once; ``.gitignore`` gets the entries it lacks;
 the editors' MCP configuration (``.vscode/mcp.json``, ``.mcp.json``) gets a ``conductor``
-server entry when it has none (``conductor.mcp.config``). The schemas an agent needs
-(task, result, plan, verdict) are copied into ``.conductor/schemas/`` and refreshed whenever
-they differ from the installed Conductor's (after an upgrade), so an agent can validate
-offline. Running it twice changes nothing the second time.
+server entry when it has none (:mod:`conductor.project.mcp_config`). The schemas an agent
+needs (task, result, plan, verdict) are copied into ``.conductor/schemas/`` and refreshed
+whenever they differ from the installed Conductor's (after an upgrade), so an agent can
+validate offline. Running it twice changes nothing the second time. ``.gitignore`` lists
+Conductor's runtime state and every place a secret tends to live (``.env``, ``.env.*``, key
+files), so no commit of Conductor's (or the user's ``git add -A``) takes them along.
 """
 
 from __future__ import annotations
@@ -17,19 +19,17 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+from conductor import __version__
+from conductor.contract.schemas import schema_dir
+from conductor.project.files import Unreadable, atomic_write_text, read_regular
 from conductor.project.layout import AGENT_SCHEMAS, ProjectLayout
-from conductor.storage import atomic_write_text
+from conductor.project.mcp_config import write_project_configs
 from conductor.storage.atomic import atomic_write_bytes
 
 SECTION_BEGIN = "<!-- conductor:begin -->"
 SECTION_END = "<!-- conductor:end -->"
 GITIGNORE_ENTRIES = (
-    ".conductor/keys/",
-    ".conductor/history.db*",
-    ".conductor/handoff/",
-    ".conductor/plans/",
-    ".conductor/worktrees/",
-    ".conductor/*.lock",
+    *ProjectLayout.ignored_by_git(),
     ".env",
     ".env.*",
     "!.env.example",
@@ -101,15 +101,11 @@ def init_project(target: str | Path, name: str | None = None) -> InitReport:
     _agents_md(root / "AGENTS.md", report, name or root.name)
     _gitignore(root / ".gitignore", report)
     _mcp_configs(root, report)
-    _pin_key(layout, report)
     return report
 
 
 def _schemas(layout: ProjectLayout, report: InitReport) -> None:
     """Copy the agent-facing schemas into ``.conductor/schemas/``; rewrite any that differ from this version's."""
-    from conductor import __version__
-    from conductor.contract.schemas import schema_dir
-
     folder = layout.schemas_dir
     if os.path.lexists(folder) and not stat.S_ISDIR(os.lstat(folder).st_mode):
         raise OSError(f"{folder} is not a folder (a symlink or a file?); remove it and run `conductor init` again")
@@ -119,42 +115,19 @@ def _schemas(layout: ProjectLayout, report: InitReport) -> None:
     for path, data in wanted.items():
         rel = layout.relative_path(path)
         existed = os.path.lexists(path)
-        if existed and _regular_file_bytes(path, len(data)) == data:
+        try:
+            same = existed and read_regular(path, 4 * len(data) + 4096, follow_symlinks=False) == data
+        except (Unreadable, OSError):
+            same = False  # not a regular file (or too large): replaced below
+        if same:
             report.kept.append(rel)
             continue
         atomic_write_bytes(path, data)  # a rename: replaces a symlink or FIFO there, never writes through it
         (report.updated if existed else report.created).append(rel)
 
 
-def _regular_file_bytes(path: Path, expected: int) -> bytes | None:
-    """The bytes of ``path`` if it is a regular file of plausible size (never follows a link, never blocks)."""
-    try:
-        st = os.lstat(path)
-    except FileNotFoundError:
-        return None
-    if not stat.S_ISREG(st.st_mode) or st.st_size > 4 * expected + 4096:
-        return b""
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    with os.fdopen(fd, "rb") as fh:
-        return fh.read()
-
-
-def _pin_key(layout: ProjectLayout, report: InitReport) -> None:
-    """Create the project key and pin it in ``.conductor/trust.json`` (to be committed and reviewed)."""
-    rel = layout.relative(layout.trust_file)
-    if layout.trust_file.exists():
-        report.kept.append(rel)
-        return
-    from conductor.provenance.trust import project_key_fingerprint
-
-    project_key_fingerprint(layout)
-    report.created.append(rel)
-
-
 def _mcp_configs(root: Path, report: InitReport) -> None:
     """Project-level MCP server entries (.vscode/mcp.json, .mcp.json), merged in only when absent."""
-    from conductor.mcp.config import write_project_configs
-
     written = write_project_configs(root)
     report.created.extend(written.created)
     report.updated.extend(written.updated)

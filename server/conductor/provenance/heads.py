@@ -12,7 +12,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from conductor.journal.journal import Journal
 from conductor.project.layout import ProjectLayout
+from conductor.provenance.dsse import payload_bytes, sign_envelope
+from conductor.provenance.keys import load_or_create_key
+from conductor.provenance.trust import TrustError
 from conductor.storage.chainlog import HeadSigner
 
 if TYPE_CHECKING:
@@ -30,18 +34,18 @@ class _LazySigner:
 
     def __call__(self, head: dict[str, Any]) -> dict[str, Any] | None:
         if self.key is None:
-            from conductor.provenance.keys import load_or_create_key
-            from conductor.provenance.trust import TrustError
-
             try:
                 self.key = load_or_create_key(self.layout.keys_dir)
             except TrustError:
                 return None  # no usable key: the head lags and `conductor verify` names why
-        from conductor.provenance.dsse import payload_bytes, sign_envelope
-
         return sign_envelope(payload_bytes(head), HEAD_PAYLOAD_TYPE, self.key)
 
 
 def project_head_signer(layout: ProjectLayout) -> HeadSigner:
     """A signer for the heads of this project's logs, with the project key (loaded when first needed)."""
     return _LazySigner(layout)
+
+
+def plan_journal(layout: ProjectLayout, plan_id: str) -> Journal:
+    """A plan's journal for writing: its appends keep a head signed with the project key."""
+    return Journal.for_plan(layout, plan_id, head_signer=project_head_signer(layout))

@@ -96,7 +96,7 @@ def load_or_create_key(keys_dir: Path) -> ProjectKey:
     Raises ``TrustError`` when ``trust.json`` pins a key and the one in ``keys_dir`` is missing
     or another.
     """
-    from conductor.provenance.trust import check_missing, pin_if_unpinned
+    from conductor.provenance.trust import check_missing, pin_if_unpinned  # lazy: trust imports this module
 
     private_path = keys_dir / PRIVATE_KEY_FILE
     if not private_path.exists():

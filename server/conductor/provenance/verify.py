@@ -32,11 +32,12 @@ from pathlib import Path
 from typing import Any
 
 from conductor.contract.provenance import subjects_of
+from conductor.journal.projection import check_against_replay
 from conductor.project.layout import ProjectLayout
 from conductor.provenance.chain import HEAD_FILE, chain_head
 from conductor.provenance.dsse import EnvelopeError, open_json
 from conductor.provenance.heads import HEAD_PAYLOAD_TYPE
-from conductor.provenance.keys import PRIVATE_KEY_FILE, PUBLIC_KEY_FILE, key_id_of, load_public_key
+from conductor.provenance.keys import PRIVATE_KEY_FILE, PUBLIC_KEY_FILE, key_id_of, load_private_key, load_public_key
 from conductor.provenance.signing import open_statement, record_digest
 from conductor.provenance.trust import Trust, TrustError, read_trust
 from conductor.storage.chainlog import head_path, read_head, verify_chain
@@ -171,8 +172,6 @@ class _Verifier:
                          f"holds key {key_id_of(raw)[:16]}… which {self.rel(layout.trust_file)} does not pin: the "
                          "project key was replaced", line=1)
         if private.exists() and public.exists():
-            from conductor.provenance.keys import load_private_key
-
             try:
                 if load_private_key(private).public_raw != raw:
                     self.problem(public, "does not belong to the private key beside it (one of them was replaced)",
@@ -252,8 +251,6 @@ class _Verifier:
         return any(fork_dir.glob(f"failed/attempts/*/{path.name}"))
 
     def check_checkpoint(self, plan_id: str, journal_path: Path) -> None:
-        from conductor.journal.checkpoint import check_against_replay
-
         checkpoint = self.layout.checkpoint_file(plan_id)
         if not checkpoint.exists():
             return

@@ -32,6 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from conductor.project.layout import ProjectLayout
+
 log = logging.getLogger("conductor.sandbox")
 
 NetworkPolicy = Literal["allow", "deny"]
@@ -189,8 +191,6 @@ def project_mounts(workspace: Path, project_root: Path | None, writable: Sequenc
     hidden: list[Path] = []
     readable: list[Path] = []
     if project_root is not None:
-        from conductor.project.layout import ProjectLayout
-
         hidden.append(ProjectLayout.at(project_root).keys_dir)
         readable.append(project_root)
     return Mounts(workspace=workspace, writable=tuple(writable), hidden=tuple(hidden), readable=tuple(readable))

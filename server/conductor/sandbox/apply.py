@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from conductor.policy.globs import matches_allowed, matches_protected, normalize, path_problem
-from conductor.sandbox import writer
+from conductor.contract.globs import matches_allowed, matches_protected, normalize, path_problem
+from conductor.sandbox import SandboxSettings, prepare, project_mounts, writer
 from conductor.sandbox.writer import apply_approved
 
 
@@ -88,8 +88,6 @@ def apply_edits(workspace: Path, files: Sequence[dict[str, Any]], allowed: Seque
     when the sandbox is required and missing. Without a sandbox the edits are applied in
     this process with the same checks.
     """
-    from conductor.sandbox import SandboxSettings, prepare, project_mounts
-
     settings = settings or SandboxSettings(mode="auto", network="deny")
     settings = SandboxSettings(mode=settings.mode, network="deny")
     workspace = workspace.resolve()

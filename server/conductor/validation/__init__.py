@@ -4,6 +4,11 @@
 the published JSON Schema, then the semantic rules, and returns the parsed document with
 its diagnostics. The CLI prints them like a compiler, the language server publishes them,
 and the engine refuses to act on a document that has errors.
+
+Owns parsing with positions, hostile-input limits, schema and semantic rules. It sits below
+the policy engine: a task or plan is judged against the protections and thresholds its caller
+passes in a :class:`ValidationContext` (``conductor.policy.validation_context`` builds one
+from an effective policy); without one, the defaults apply.
 """
 
 from __future__ import annotations
@@ -22,7 +27,6 @@ __all__ = [
     "Range",
     "Severity",
     "ValidationContext",
-    "context_for",
     "detect_kind",
     "validate_document",
     "validate_file",
@@ -33,7 +37,7 @@ def validate_document(
     text: str, kind: DocumentKind, *, path: str | PurePath | None = None, context: ValidationContext | None = None
 ) -> tuple[ParsedDocument, list[Diagnostic]]:
     """Parse and check ``text`` as a ``kind`` document; never raises on bad input."""
-    from conductor.validation import schema_rules
+    from conductor.validation import schema_rules  # lazy: jsonschema costs ~0.3 s; `conductor --version` needs none
 
     syntax = syntax_of(path) if path is not None else ("yaml" if kind in ("policy", "config") else "json")
     doc = parse(text, syntax)
@@ -48,10 +52,7 @@ def validate_document(
             # Semantic rules run on every node that parsed, also when other nodes break the
             # schema: the user sees all errors at once. A node the schema already flags is
             # not reported twice.
-            needs_policy = kind in ("task", "plan") and context is None
-            ctx = context or (
-                context_for(Path(path) if path is not None else None) if needs_policy else ValidationContext()
-            )
+            ctx = context or ValidationContext()
             if path is not None:
                 ctx.path = PurePath(path)
             flagged = {d.range for d in schema_diags}
@@ -77,22 +78,3 @@ def validate_file(
         if "\ufffd" not in text[:8192]:
             text = "\ufffd" + text
     return validate_document(text, kind, path=p, context=context)[1]
-
-
-def context_for(path: Path | None) -> ValidationContext:
-    """The validation context of a file: its project's effective policy, or defaults."""
-    from conductor.policy import PolicyError, load_project_policy
-    from conductor.project.layout import find_project_root
-
-    ctx = ValidationContext(path=path)
-    root = find_project_root(path.parent if path is not None else None) if path is not None else None
-    if root is None:
-        return ctx
-    try:
-        policy = load_project_policy(root)
-    except PolicyError:
-        return ctx  # the policy file gets its own diagnostics; judge others against defaults
-    ctx.protected_patterns = tuple(policy.protected)
-    ctx.approval_below = policy.limit("approval_below")
-    ctx.caution_below = policy.limit("caution_below")
-    return ctx

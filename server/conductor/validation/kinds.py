@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import PurePath
 from typing import Literal
 
+from conductor.project.layout import CONDUCTOR_DIR
 from conductor.validation.document import Syntax
 
 DocumentKind = Literal["policy", "config", "task", "result", "provenance", "plan", "verdict"]
@@ -27,13 +28,11 @@ def detect_kind(path: str | PurePath) -> DocumentKind | None:
     for suffix, kind in SUFFIX_KINDS.items():
         if name.endswith(suffix):
             return kind
-    in_conductor = ".conductor" in p.parts
+    in_conductor = CONDUCTOR_DIR in p.parts
     if in_conductor and name in ("policy.yaml", "policy.yml"):
         return "policy"
     if in_conductor and name in ("config.yaml", "config.yml"):
         return "config"
-    if in_conductor and name == "plan.json" and "plans" in p.parts:
-        return "plan"
     return None
 
 

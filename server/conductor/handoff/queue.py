@@ -1,11 +1,11 @@
-"""The handoff queue seen from an MCP agent: claim, submit, wait for the verdict.
+"""The hand-off queue seen from an agent that is not a process of ours (MCP): claim, submit, find the verdict.
 
 Why a module of its own: it is the agent side of the file contract (like
-``conductor.handoff.agent``), as plain functions over the project folder, so the MCP
-server only translates tool calls. Nothing here judges a step: a submitted result is the
-same ``in_progress/step_NNN.result.json`` an agent would write by hand, and the engine's
-``HandoffCoordinator`` (running in ``conductor build``, ``resume``, the language server …)
-verifies it and writes the provenance this module waits for.
+``conductor.handoff.agent``), as plain functions over the project folder; the MCP server
+reaches it only through ``conductor.engine.api`` and translates tool calls. Nothing here
+judges a step: a submitted result is the same ``in_progress/step_NNN.result.json`` an agent
+would write by hand, and the engine's ``HandoffCoordinator`` (running in ``conductor build``,
+``resume``, the language server …) verifies it and writes the provenance this module waits for.
 
 Who claimed a task: ``next_task`` claims with the same atomic rename as the file protocol,
 then records the claimer in a sidecar ``in_progress/step_NNN.claim.json`` (written
@@ -17,7 +17,8 @@ new one). The sidecar is removed once the verdict is known; stale ones (their ta
 this: its events are a published contract and are written by the coordinator alone.
 
 Every refusal raises :class:`QueueError` *before* anything is written, with a message that
-says what is wrong and where.
+says what is wrong and where. Files agents write are read only when they are regular files
+of bounded size (:mod:`conductor.project.files`): a FIFO or a symlink is refused, never waited on.
 """
 
 from __future__ import annotations
@@ -32,16 +33,22 @@ from pathlib import Path
 from typing import Any
 
 from conductor.contract.checksum import task_checksum
-from conductor.contract.provenance import decode_predicate
+from conductor.contract.provenance import Violation, decode_predicate
 from conductor.contract.result import Result
 from conductor.contract.task import Task
 from conductor.handoff.audit import parse_ts, utc_now
 from conductor.handoff.claim import claim, iter_pending
-from conductor.handoff.tasks import bare_id
-from conductor.project.layout import TASK_STATES, ProjectLayout
+from conductor.handoff.evidence import primary
+from conductor.policy import PolicyError, load_policy_file, merge
+from conductor.policy.levels import load_plan_levels
+from conductor.project.files import read_regular
+from conductor.project.layout import TASK_STATES, ProjectLayout, bare_id
 from conductor.storage.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
+from conductor.validation import validate_document
+from conductor.validation.diagnostics import Severity
 
 CLAIM_SUFFIX = ".claim.json"
+MAX_FILE_BYTES = 4 * 1024 * 1024  # a task, claim record or provenance record is a few kilobytes
 
 
 class QueueError(Exception):
@@ -66,22 +73,16 @@ def _digest(data: bytes) -> str:
 
 def _forks(layout: ProjectLayout, plan_id: str | None, fork_id: str | None) -> list[tuple[str, str]]:
     """(plan, fork) pairs under handoff/, optionally filtered."""
-    base = layout.handoff_dir
-    out: list[tuple[str, str]] = []
-    if not base.is_dir():
-        return out
-    for plan_dir in sorted(base.iterdir()):
-        if not plan_dir.is_dir() or not plan_dir.name.startswith("plan_"):
-            continue
-        pid = plan_dir.name.removeprefix("plan_")
-        if plan_id is not None and pid != plan_id:
-            continue
-        for fork_dir in sorted(plan_dir.iterdir()):
-            if fork_dir.is_dir() and fork_dir.name.startswith("fork_"):
-                fid = fork_dir.name.removeprefix("fork_")
-                if fork_id is None or fid == fork_id:
-                    out.append((pid, fid))
-    return out
+    return layout.handoff_forks(plan_id, fork_id)
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    """A JSON object from a regular file; ``None`` when it is missing, not regular, too large or not JSON."""
+    try:
+        data = json.loads(read_regular(path, MAX_FILE_BYTES))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
 
 
 def check_filters(layout: ProjectLayout, plan_id: str | None, fork_id: str | None) -> tuple[str | None, str | None]:
@@ -117,12 +118,7 @@ def _sweep_claims(layout: ProjectLayout, plan_id: str, fork_id: str) -> None:
 
 
 def read_claim(layout: ProjectLayout, ref: StepRef) -> dict[str, Any] | None:
-    path = layout.state_dir(ref.plan_id, ref.fork_id, "in_progress") / f"{ref.task_id}{CLAIM_SUFFIX}"
-    try:
-        data = json.loads(path.read_bytes())
-    except (FileNotFoundError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
+    return _read_json(layout.step_file(ref.plan_id, ref.fork_id, "in_progress", ref.task_id, CLAIM_SUFFIX))
 
 
 def _refuse_task(task_file: Path, stem: str, executor: str, error: str) -> None:
@@ -130,7 +126,7 @@ def _refuse_task(task_file: Path, stem: str, executor: str, error: str) -> None:
     folder = task_file.parent
     atomic_write_text(folder / f"{stem}.explanation.md", f"# {stem}\n\nRefused over MCP: {error}\n")
     try:
-        body = json.loads(task_file.read_bytes())
+        body = json.loads(read_regular(task_file, MAX_FILE_BYTES))
     except (OSError, ValueError):
         body = {}
     result = Result.answering(body if isinstance(body, dict) else {}, task_id=stem, status="failed", summary="",
@@ -183,26 +179,27 @@ def _stamp(*paths: Path) -> tuple[int, ...]:
 
 
 def verification_commands(layout: ProjectLayout, task: Task) -> list[dict[str, Any]]:
-    """The verification commands Conductor will run after the step (the effective policy's)."""
-    from conductor.engine import api
-
+    """The verification commands Conductor will run after the step, for a contract 1.0 task (a 2.0
+    task carries them): the effective policy's (project, then the fork's plan level and the step's
+    level of its plan document)."""
     if task.kind == "plan":
         return []  # planning changes no file; Conductor runs no command for it
-    plan_file = layout.plan_file(task.plan_id)
-    has_plan = plan_file.exists()
-    key = (str(layout.root), task.plan_id, task.task_id) if has_plan else (str(layout.root),)
-    stamp = _stamp(layout.policy_file, plan_file) if has_plan else _stamp(layout.policy_file)
+    plan_file = layout.plan_file(task.plan_id, task.fork_id)
+    key = (str(layout.root), task.plan_id, task.fork_id, task.task_id)
+    stamp = _stamp(layout.policy_file, plan_file)
     cached = _POLICY_CACHE.get(key)
     if cached is not None and cached[0] == stamp:
         return cached[1]
     try:
-        if has_plan:
-            policy = api.effective_policy(layout.root, plan_id=task.plan_id, step_id=task.task_id, show_origin=False)
-        else:
-            policy = api.effective_policy(layout.root, show_origin=False)
-    except Exception:
+        project = load_policy_file(layout.policy_file, layout.policy_display)
+        levels = [project] if project else []
+        # no plan document (yet), or a variant's step: the project level alone
+        with contextlib.suppress(FileNotFoundError, KeyError):
+            levels += load_plan_levels(plan_file, layout.relative(plan_file), task.task_id)
+        policy = merge(levels)
+    except PolicyError:
         return []  # an invalid policy: Conductor refuses the step itself and says why
-    commands = [{"name": c.get("name"), "run": c.get("run")} for c in policy.get("verification") or []]
+    commands = [{"name": c.name, "run": c.run, "timeout_seconds": c.timeout_seconds} for c in policy.commands]
     _POLICY_CACHE[key] = (stamp, commands)
     return commands
 
@@ -225,13 +222,13 @@ def claim_next_task(layout: ProjectLayout, executor: str, plan_id: str | None = 
         claimed = claim(pending)
         if claimed is None:
             continue  # another agent won the rename
-        data = claimed.read_bytes()
         try:
+            data = read_regular(claimed, MAX_FILE_BYTES)
             body = json.loads(data)
             task = Task.model_validate(body)
             if task_checksum(body) != task.checksum:
                 raise ValueError("the task checksum does not match its content")
-        except ValueError as exc:
+        except (OSError, ValueError) as exc:
             _refuse_task(claimed, pending.task_id, executor, f"task file is invalid: {exc}")
             continue
         now = time.time()
@@ -271,12 +268,8 @@ def locate(layout: ProjectLayout, task_id: str, plan_id: str | None, fork_id: st
 
 
 def _provenance(layout: ProjectLayout, ref: StepRef) -> dict[str, Any] | None:
-    path = layout.state_dir(ref.plan_id, ref.fork_id, ref.state) / f"{ref.task_id}.provenance.json"
-    try:
-        data = json.loads(path.read_bytes())
-    except (FileNotFoundError, ValueError):
-        return None
-    return decode_predicate(data)
+    data = _read_json(layout.step_file(ref.plan_id, ref.fork_id, ref.state, ref.task_id, ".provenance.json"))
+    return decode_predicate(data) if data is not None else None
 
 
 def _not_in_progress(layout: ProjectLayout, task_id: str, refs: list[StepRef], scope: str) -> QueueError:
@@ -318,8 +311,8 @@ def check_claim(layout: ProjectLayout, ref: StepRef, executor: str, now: float |
     folder = layout.state_dir(ref.plan_id, ref.fork_id, "in_progress")
     record = read_claim(layout, ref)
     try:
-        task_digest = _digest((folder / f"{ref.task_id}.task.json").read_bytes())
-    except FileNotFoundError as exc:
+        task_digest = _digest(read_regular(folder / f"{ref.task_id}.task.json", MAX_FILE_BYTES))
+    except OSError as exc:
         raise QueueError(f"{ref.task_id} ({ref.where}) left in_progress/ while the result was being "
                          "submitted (verified or timed out); call status") from exc
     if record is None or record.get("task_digest") != task_digest:
@@ -340,9 +333,6 @@ def check_claim(layout: ProjectLayout, ref: StepRef, executor: str, now: float |
 
 def build_result(task: Task, args: dict[str, Any], executor: str, started_at: str | None) -> bytes:
     """The result file's bytes, validated exactly as Conductor will read them."""
-    from conductor.validation import validate_document
-    from conductor.validation.diagnostics import Severity
-
     plan = args.get("plan")
     status = args["status"]
     if task.kind == "plan" and status == "completed":
@@ -384,7 +374,10 @@ def submit(layout: ProjectLayout, args: dict[str, Any]) -> Submitted:
     ref = find_claimed(layout, str(args["task_id"]), args.get("plan_id"), args.get("fork_id"))
     record = check_claim(layout, ref, executor)
     folder = layout.state_dir(ref.plan_id, ref.fork_id, "in_progress")
-    task = Task.model_validate(json.loads((folder / f"{ref.task_id}.task.json").read_bytes()))
+    try:
+        task = Task.model_validate(json.loads(read_regular(folder / f"{ref.task_id}.task.json", MAX_FILE_BYTES)))
+    except (OSError, ValueError) as exc:
+        raise QueueError(f"{ref.task_id} ({ref.where}): its task file cannot be read ({exc})") from exc
     data = build_result(task, args, executor, record.get("claimed_at"))
     result_path = folder / f"{ref.task_id}.result.json"
     explanation = str(args.get("explanation") or "").rstrip() + "\n"
@@ -412,20 +405,15 @@ def find_verdict(layout: ProjectLayout, sub: Submitted) -> tuple[Path, dict[str,
     if attempts.is_dir():  # a repaired attempt may already have archived this one
         candidates.extend(sorted(attempts.glob(f"*/{name}"), reverse=True))
     for path in candidates:
-        try:
-            data = decode_predicate(json.loads(path.read_bytes()))
-        except (FileNotFoundError, ValueError):
-            continue
-        if isinstance(data, dict) and data.get("result_digest") == sub.result_digest:
+        data = _read_json(path)
+        data = decode_predicate(data) if data is not None else None
+        if data is not None and data.get("result_digest") == sub.result_digest:
             return path, data
     return None
 
 
 def _primary_code(violations: list[dict[str, Any]]) -> str | None:
     """The code Conductor names the failure by (its priority order, as in the coordinator)."""
-    from conductor.contract.provenance import Violation
-    from conductor.handoff.evidence import primary
-
     try:
         first = primary([Violation.model_validate(v) for v in violations])
     except ValueError:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from conductor.storage.atomic import atomic_write_text
+from conductor.project.files import atomic_write_text
 
 SERVER_NAME = "conductor"
 
