@@ -190,4 +190,4 @@ def test_a_plan_prompt_asks_for_one_fenced_json_plan_matching_the_schema() -> No
     text = plan_prompt(task(kind="plan", allowed_files=[], instruction="Plan this goal; Goal: greet"), load("plan"))
     assert text.startswith("Plan this goal; Goal: greet")
     assert "ONE JSON object inside a ```json fenced block" in text
-    assert json.dumps(load("plan"), separators=(",", ":")) in text
+    assert json.dumps(load("plan"), separators=(",", ":"), ensure_ascii=False) in text
