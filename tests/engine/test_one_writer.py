@@ -83,7 +83,7 @@ def test_two_concurrent_resumes_one_runs_the_other_names_the_holder(tmp_path: Pa
 
     # A build of the locked plan id (the engine API, as the language server calls it) is refused too.
     other = build_with_plan_id(root, plan_id, env)
-    assert other.returncode == 3 and other.stdout.startswith("PlanLocked "), other.stdout + other.stderr
+    assert other.returncode == 3 and other.stdout.startswith("PlanLockedError "), other.stdout + other.stderr
     assert f"process {runner.pid}" in other.stdout
 
     agent = start("agent", "--command", f"{sys.executable} -m conductor.demo.agent", "--idle-exit", "30", cwd=root,

@@ -95,6 +95,17 @@ def test_tmp_is_private(project: Path) -> None:
     assert not Path(marker).exists()
 
 
+def test_a_script_named_under_tmp_stays_readable_but_its_neighbours_do_not(project: Path, tmp_path: Path) -> None:
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    (tools / "agent.py").write_text("print('agent ran')\n")
+    (tools / "neighbour.txt").write_text("private\n")
+    done = run(["sh", "-c", f"{sys.executable} {tools / 'agent.py'} && ls -A {tools}"],
+               project_mounts(attempt(project), project))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "agent ran\nagent.py\n"
+
+
 def test_the_projects_signing_key_cannot_be_read(project: Path) -> None:
     key = project / ".conductor" / "keys" / "signing.key"
     done = run(["sh", "-c", f"cat '{key}'; ls -A '{key.parent}'"], project_mounts(attempt(project), project))

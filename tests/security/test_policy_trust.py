@@ -259,7 +259,7 @@ async def test_mcp_hands_out_the_whole_task_and_a_forged_nonce_is_refused(tmp_pa
             assert workspace.is_absolute() and (workspace / ".git").is_dir() and workspace != root
             assert step["max_files_changed"] == 20 and step["max_diff_lines"] == 500
             assert step["verification"] == [{"name": "hello exists", "run": "test -f hello.txt",
-                                             "timeout_seconds": 30}]
+                                             "timeout_seconds": 30, "pass_env": []}]
             verdict_file = Path(step["verdict_file"])
             assert verdict_file.is_absolute() and verdict_file.name == "step_001.1.verdict.json"
             (workspace / "hello.txt").write_text("hello\n")

@@ -24,6 +24,7 @@ unavailable): ``auto`` says so once and runs the command unsandboxed, ``required
 from __future__ import annotations
 
 import logging
+import shlex
 import shutil
 import subprocess
 import threading
@@ -139,6 +140,9 @@ def _say_once(reason: str, warn: Callable[[str], None] | None) -> None:
         warn(message)
 
 
+PRIVATE_FOLDERS = ("/tmp/", "/var/tmp/", "/dev/shm/")
+
+
 def bwrap_argv(bwrap: str, command: Sequence[str], mounts: Mounts, network: NetworkPolicy) -> list[str]:
     """The ``bwrap`` argument vector that runs ``command`` with ``mounts`` (order matters: later mounts win)."""
     workspace = mounts.workspace.resolve()
@@ -152,6 +156,8 @@ def bwrap_argv(bwrap: str, command: Sequence[str], mounts: Mounts, network: Netw
         if shown.is_dir():
             resolved = str(shown.resolve())
             argv += ["--ro-bind", resolved, resolved]
+    for named in _private_files_named(command):  # `python /tmp/x/agent.py`: the script the user named stays readable
+        argv += ["--ro-bind", named, named]
     for extra in mounts.writable:
         if extra.exists():
             resolved = str(extra.resolve())
@@ -162,6 +168,24 @@ def bwrap_argv(bwrap: str, command: Sequence[str], mounts: Mounts, network: Netw
             argv += ["--tmpfs", str(hidden.resolve())]
     argv += ["--chdir", str(workspace), "--", *command]
     return argv
+
+
+def _private_files_named(command: Sequence[str]) -> list[str]:
+    """Regular files the command names by absolute path under a folder the sandbox makes private.
+
+    Only the file itself is shown (read-only), never its folder: other files under ``/tmp`` stay hidden.
+    """
+    named: list[str] = []
+    for arg in command:  # `sh -c "python /tmp/x/agent.py --fast"` names it inside one argument
+        try:
+            words = shlex.split(arg) if " " in arg else [arg]
+        except ValueError:
+            words = arg.split()
+        for word in words:
+            path = Path(word)
+            if word.startswith(PRIVATE_FOLDERS) and path.is_file() and not path.is_symlink() and word not in named:
+                named.append(word)
+    return named
 
 
 def prepare(command: Sequence[str], mounts: Mounts, settings: SandboxSettings,
