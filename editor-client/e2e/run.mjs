@@ -219,10 +219,6 @@ behavior:
 writeFileSync(join(W, '.conductor', 'policy.yaml'), BROKEN_POLICY);
 writeFileSync(join(W, '.conductor', 'config.yaml'), 'mode: handoff\nforks: 1\n');
 writeFileSync(join(FRESH, '.conductor', 'policy.yaml'), 'behavior:\n  max_diff_lines: -1\n');
-writeFileSync(
-  join(W, 'examples', 'step_001.task.json'),
-  JSON.stringify({ task_id: 'step_001', title: 'Add a greeting', instruction: 'Add greet(name) to src/greet.py.', allowed_files: ['src/greet.py'], timeout_seconds: 300, confidence: { score: 1.5, level: 'high' } }, null, 2) + '\n',
-);
 writeFileSync(join(W, 'src', 'greet.py'), '"""Greetings."""\n');
 writeFileSync(join(W, 'README.md'), '# Sample project for the Conductor e2e test\n');
 for (const dir of [W, FRESH]) {
@@ -249,6 +245,19 @@ function makeVenv(folder, withConductor) {
   return join(venv, 'bin', 'python');
 }
 makeVenv(W, true);
+// A complete contract-2.0 task (the schema's own example, its checksum correct) with one fault: a
+// confidence score above 1. It is the only problem, so the Problems panel shows it in view.
+const badTask = spawnSync(REPO_PY, ['-c', [
+  'import json, sys',
+  'from conductor.contract.task import Task',
+  'from conductor.contract.checksum import task_checksum',
+  "t = dict(Task.model_json_schema()['examples'][0])",
+  "t['confidence'] = {'score': 1.5, 'level': 'high', 'factors': []}",
+  "t.pop('checksum'); t['checksum'] = task_checksum(t)",
+  'sys.stdout.write(json.dumps(t, indent=2) + chr(10))',
+].join('\n')], { encoding: 'utf8' });
+if (badTask.status !== 0) fatal(`cannot write the sample task: ${badTask.stderr}`);
+writeFileSync(join(W, 'examples', 'step_001.task.json'), badTask.stdout);
 makeVenv(FRESH, false);
 
 // PATH without any `conductor` (nor a python3 that has it): "no Conductor anywhere".

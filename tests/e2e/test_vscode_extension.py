@@ -82,7 +82,8 @@ def test_extension_in_code_server() -> None:
             "(bash editor-client/scripts/install-code-server.sh)"
         )
 
-    if not (CLIENT / "node_modules" / "playwright-core").exists():
+    installed = CLIENT / "node_modules" / ".package-lock.json"  # npm's record of what node_modules holds
+    if not installed.exists() or installed.stat().st_mtime < (CLIENT / "package-lock.json").stat().st_mtime:
         r = run([npm, "ci", "--no-audit", "--no-fund"], 600)
         assert r.returncode == 0, f"npm ci failed:\n{r.stdout}\n{r.stderr}"
     if not VSIX.exists() or VSIX.stat().st_mtime < newest_source_mtime():
