@@ -141,3 +141,25 @@ def test_a_signed_rotation_keeps_verifying_and_an_unsigned_one_does_not(built_pr
     assert out.returncode == 1
     assert any(f == ".conductor/trust.json" for f, _ in problems(out.stdout)), out.stdout
     assert "neither the first" in out.stdout
+
+
+def test_conductor_keys_rotate_keeps_everything_verifying_and_refuses_without_the_old_key(
+        built_project: Path) -> None:
+    from tests.engine.support import conductor, conductor_env
+
+    env = conductor_env(None, key=None)
+    old = json.loads((built_project / ".conductor" / "trust.json").read_text())["keys"][0]["key_id"]
+    done = conductor("keys", "rotate", "--json", cwd=built_project, env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    rotated = json.loads(done.stdout)
+    assert rotated["old_key_id"] == old and rotated["new_key_id"] != old
+    assert rotated["trust_file"] == ".conductor/trust.json"
+    assert (built_project / ".conductor" / "keys" / "retired" / f"{old}.pem").exists()
+    assert verify(built_project).returncode == 0
+    # Without the private key there is nothing to sign the rotation with: one line, exit 3, trust.json untouched.
+    before = (built_project / ".conductor" / "trust.json").read_bytes()
+    (built_project / ".conductor" / "keys" / PRIVATE_KEY_FILE).unlink()
+    refused = conductor("keys", "rotate", cwd=built_project, env=env)
+    assert refused.returncode == 3 and "Traceback" not in refused.stderr, refused.stdout + refused.stderr
+    assert "restore .conductor/keys/" in refused.stderr and refused.stderr.count("\n") == 1, refused.stderr
+    assert (built_project / ".conductor" / "trust.json").read_bytes() == before

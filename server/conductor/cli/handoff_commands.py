@@ -1,4 +1,4 @@
-"""``conductor agent``, ``verify`` and ``handoff-metrics``: the agent side, trust, and numbers."""
+"""``conductor agent``, ``verify``, ``keys`` and ``handoff-metrics``: the agent side, trust, and numbers."""
 
 from __future__ import annotations
 
@@ -114,6 +114,28 @@ def verify_command(as_json: bool, root: Path | None) -> None:
         click.echo(f"{state}: {checked}")
     if not report.ok:
         raise SystemExit(EXIT_PROBLEMS)
+
+
+@cli.group("keys")
+def keys_group() -> None:
+    """The project's signing key (pinned in .conductor/trust.json)."""
+
+
+@keys_group.command("rotate")
+@click.option("--json", "as_json", is_flag=True, help="Print the old and new key ids as JSON.")
+@root_option
+def keys_rotate_command(as_json: bool, root: Path | None) -> None:
+    """Replace the signing key; the old key signs the new one into trust.json.
+
+    Everything signed before stays verifiable. The old private key is kept under
+    .conductor/keys/retired/. Commit the changed .conductor/trust.json.
+    """
+    rotated = api.rotate_project_key(_root(root))
+    if as_json:
+        emit_json(rotated)
+        return
+    click.echo(f"rotated the project key: {rotated['old_key_id'][:16]}… → {rotated['new_key_id'][:16]}…")
+    click.echo(f"{rotated['trust_file']} now trusts the new key through a rotation signed by the old one; commit it")
 
 
 @cli.command("handoff-metrics")

@@ -813,6 +813,23 @@ def verify_project(root: Path_ | None = None) -> VerifyReport:
 
 
 @door
+def rotate_project_key(root: Path_ | None = None) -> dict[str, str]:
+    """Replace the project's signing key by a new one that the old key introduces in ``trust.json``.
+
+    Records signed before stay valid; commit the changed ``.conductor/trust.json``. Returns
+    ``old_key_id``, ``new_key_id`` and ``trust_file``.
+    """
+    from conductor.provenance.trust import TrustError, rotate_key  # lazy: cryptography (~30 ms)
+
+    layout = _layout(root)
+    try:
+        rotated = rotate_key(layout)
+    except TrustError as exc:
+        raise ProjectError(str(exc), code="key/untrusted") from exc
+    return {**rotated, "trust_file": layout.relative(layout.trust_file)}
+
+
+@door
 def reference_agent(out: Callable[[str], None], **options: Any) -> Any:
     """The reference agent (``conductor agent``), ready to ``run()``; options as ``AgentOptions``."""
     from conductor.handoff.agent import Agent, AgentError, AgentOptions  # lazy: ~45 ms, only for `conductor agent`
