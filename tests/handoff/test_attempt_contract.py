@@ -23,7 +23,8 @@ async def test_a_task_carries_everything_that_is_enforced(project: ProjectLayout
     assert task["contract_version"] == "2.0" and task["attempt"] == 1 and len(task["nonce"]) == 32
     assert task["checksum"] == task_checksum(task)
     assert task["max_files_changed"] == 50 and task["max_diff_lines"] == 50 and task["timeout_seconds"] == 30
-    assert task["verification"] == [{"name": "readme present", "run": "test -f README.md", "timeout_seconds": 20, "pass_env": []}]
+    assert task["verification"] == [{"name": "readme present", "run": "test -f README.md", "timeout_seconds": 20,
+                                     "pass_env": []}]
     assert task["protected_patterns"] == [".conductor/**", ".git/**", "*.lock"]
     assert task["workspace"].startswith("/")
     verdict = json.loads(Path(task["verdict_file"]).read_text())

@@ -7,6 +7,7 @@ verified work aside); ``conductor verify`` is OK; and the retry, done honestly, 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -70,6 +71,8 @@ def test_the_attack_is_refused_undone_and_an_honest_retry_completes(name: str, t
     assert changed <= {"a.txt", "b.txt"}, changed  # only the verified, merged work
     verified = conductor("verify", cwd=root)
     assert verified.returncode == 0, verified.stdout + verified.stderr
+    # The plan completed: the refused attempt's working copy, kept while the plan ran, is gone.
+    assert not (root / ".conductor" / "attempts" / run.summary["plan_id"]).exists()
 
 
 def test_hooks_in_the_attempts_own_repository_never_run_by_conductor(tmp_path: Path) -> None:
@@ -92,3 +95,15 @@ def test_a_symlinked_folder_never_reaches_a_later_step(tmp_path: Path) -> None:
     assert run.failures("step_001") == ["evidence/symlink-escape"] and run.failures("step_002") == []
     assert list(outside.iterdir()) == []
     assert "link" not in tree(root) and {"a.txt", "b.txt"} <= set(tree(root))
+
+
+def test_a_failed_plan_keeps_the_refused_attempts_copy_and_status_says_where(tmp_path: Path) -> None:
+    root = make_project(tmp_path / "proj", policy="behavior:\n  max_repairs: 0\n")
+    run = build(root, [attacked("amend")])
+    assert run.summary["outcome"] == "failed" and run.failures("step_001") == ["evidence/outside-allowed-files"]
+    (plan,) = json.loads(conductor("status", "--json", cwd=root).stdout)["plans"]
+    (step,) = [s for f in plan["forks"] for s in f["steps"] if s["step_id"] == "step_001"]
+    kept = root / ".conductor" / "attempts" / plan["plan_id"] / "main" / "step_001.1"
+    assert step["kept_copies"] == [str(kept)] and (kept / "sneak.txt").exists(), step
+    assert f"failed attempt's working copy kept for inspection: {kept}" in conductor("status", cwd=root).stdout
+    assert f"`{kept.relative_to(root)}`" in conductor("explain", "step_001", cwd=root).stdout

@@ -48,6 +48,8 @@ def status_text(data: StatusView) -> str:
             lines.append(f"  fork {fork.fork_id} ({fork.strategy}) {fork.status}{score}{merged}")
             for step in fork.steps:
                 lines.append(f"    {step_line(step)}")
+                for copy in step.kept_copies:
+                    lines.append(f"      failed attempt's working copy kept for inspection: {copy}")
                 if step.requested_loosening and step.state == "waiting_approval":
                     lines.append("      the plan asks to loosen the policy (only a person may): "
                                  + "; ".join(step.requested_loosening))

@@ -856,9 +856,8 @@ class PlanRunner:
         winner = pick_winner(scores)
         summary = RunSummary(self.plan_id, "failed", scores=[s.to_json() for s in scores], notes=notes)
         if winner is None:
-            self.append("plan.finished", outcome="failed")
+            self.append("plan.finished", outcome="failed")  # the refused attempts' copies stay for inspection
             summary.merge_message = "no fork completed every step; nothing was merged"
-            await asyncio.to_thread(self._clean_attempts)
             return summary
         summary.winner = winner.fork_id
         summary.outcome = "completed"
@@ -892,7 +891,7 @@ class PlanRunner:
         return summary
 
     def _clean_attempts(self) -> None:
-        """The plan has ended: remove the working copies of its failed attempts (kept for inspection until now)."""
+        """The plan completed: remove the working copies of its refused attempts (kept for inspection until now)."""
         with contextlib.suppress(OSError):
             copies.remove(self.layout.attempts_dir / self.plan_id)
 

@@ -76,6 +76,7 @@ class StepView(View):
     reason: str | None
     paths: StepPaths
     requested_loosening: list[str] = []  # what an agent-written plan asks to loosen (held until a person approves)
+    kept_copies: list[str] = []  # failed attempts' working copies still on disk (absolute), for inspection
 
 
 class ForkView(View):
@@ -156,7 +157,19 @@ def step_view(layout: ProjectLayout, plan_id: str, step: StepState) -> StepView:
         executor=step.executor, attempts=step.attempts,
         confidence=Confidence(score=confidence["score"], level=confidence["level"]) if confidence else None,
         reason=_reason(step), paths=paths, requested_loosening=requested_loosening(step.policy),
+        kept_copies=kept_copies(layout, step),
     )
+
+
+def kept_copies(layout: ProjectLayout, step: StepState) -> list[str]:
+    """The failed attempts' working copies of ``step`` that are still there (only under ``.conductor/attempts/``)."""
+    out = []
+    for copy in step.kept_copies:
+        path = layout.root / copy
+        if (".." not in path.parts and path.parent.parent.parent == layout.attempts_dir
+                and not path.is_symlink() and path.is_dir()):
+            out.append(str(path))
+    return out
 
 
 def requested_loosening(policy: dict[str, Any] | None) -> list[str]:

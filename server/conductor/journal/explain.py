@@ -150,6 +150,9 @@ def _markdown(state: PlanState, step: StepState, strategy: str, data: dict[str, 
         lines += ["", "## Evidence", "", f"Verdict: **{step.verdict}** — {step.verdict_reason or ''}"]
         if step.provenance_path:
             lines.append(f"Provenance: `{step.provenance_path}`")
+        if step.kept_copies and state.outcome != "completed":
+            lines.append("Working copies of refused attempts (kept for inspection; removed when the plan completes): "
+                         + ", ".join(f"`{copy}`" for copy in step.kept_copies))
         if step.evidence is not None:
             lines += [
                 "",

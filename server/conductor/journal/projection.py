@@ -63,6 +63,7 @@ class StepState:
     verdict_reason: str | None = None
     evidence: Any = None
     provenance_path: str | None = None
+    kept_copies: list[str] = field(default_factory=list)  # failed attempts' working copies, kept for inspection
     failure_cause: str | None = None
     failure_reason: str | None = None
     repairs: list[dict[str, Any]] = field(default_factory=list)
@@ -424,6 +425,9 @@ def _step_verified(step: StepState, data: Mapping[str, Any]) -> None:
     step.evidence = data.get("evidence")
     step.provenance_path = data.get("provenance_path")
     step.agent_run = data.get("agent_run")  # what really ran (the result's agent_run), this attempt
+    copy = data.get("workspace")
+    if data.get("verdict") == "fail" and isinstance(copy, str) and copy and copy not in step.kept_copies:
+        step.kept_copies.append(copy)  # the coordinator removes a passed attempt's copy, keeps a failed one
 
 
 def _step_completed(step: StepState, data: Mapping[str, Any]) -> None:
