@@ -171,3 +171,16 @@ def test_init_on_a_full_disk_says_so_in_one_line(full_disk: Path):
     again = conductor("init", "project", cwd=full_disk)
     assert again.returncode == 0, again.stderr
     assert conductor("validate", cwd=full_disk / "project").returncode == 0
+
+
+def test_init_brings_its_own_agents_md_section_up_to_date_and_nothing_else(tmp_path: Path):
+    old = ("# Our agents\n\nBe nice.\n\n<!-- conductor:begin -->\n## Conductor (handoff contract)\n\n"
+           "Contract 1.0 rules.\n<!-- conductor:end -->\n\n## After\n\nOur own text.\n")
+    (tmp_path / "AGENTS.md").write_text(old)
+    out = conductor("init", ".", cwd=tmp_path).stdout
+    assert "updated  AGENTS.md" in out
+    agents = (tmp_path / "AGENTS.md").read_text()
+    assert agents.startswith("# Our agents\n\nBe nice.\n\n<!-- conductor:begin -->")
+    assert agents.endswith("<!-- conductor:end -->\n\n## After\n\nOur own text.\n")
+    assert "Contract 1.0 rules." not in agents and "nonce" in agents and agents.count("conductor:begin") == 1
+    assert "kept     AGENTS.md" in conductor("init", ".", cwd=tmp_path).stdout

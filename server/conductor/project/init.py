@@ -1,7 +1,8 @@
 """``conductor init``: creates a project's ``.conductor/`` folder and the agent-facing instructions.
 
 It never overwrites a user's file. Files Conductor owns are created only when missing;
-``AGENTS.md`` gets a marked section appended once; ``.gitignore`` gets the entries it lacks;
+``AGENTS.md`` gets a marked section appended once (and that section, Conductor's own, is brought
+up to date when the contract changes; the rest of the file is never touched); ``.gitignore`` gets the entries it lacks;
 the editors' MCP configuration (``.vscode/mcp.json``, ``.mcp.json``) gets a ``conductor``
 server entry when it has none (:mod:`conductor.project.mcp_config`). The schemas an agent
 needs (task, result, plan, verdict) are copied into ``.conductor/schemas/`` and refreshed
@@ -145,7 +146,17 @@ def _agents_md(path: Path, report: InitReport, project: str) -> None:
         report.created.append("AGENTS.md")
         return
     text = path.read_text(encoding="utf-8")
-    if SECTION_BEGIN in text:
+    begin, end = text.find(SECTION_BEGIN), text.find(SECTION_END)
+    if begin >= 0 and end > begin:  # Conductor's own marked section: brought up to this version's contract
+        current = text[begin:end + len(SECTION_END)] + "\n"
+        if current == section or text[begin:].startswith(section):
+            report.kept.append("AGENTS.md")
+            return
+        rest = text[end + len(SECTION_END):].lstrip("\n")
+        atomic_write_text(path, text[:begin] + section + (("\n" + rest) if rest else ""))
+        report.updated.append("AGENTS.md")
+        return
+    if begin >= 0:  # a begin marker without its end: someone edited it; leave the file alone
         report.kept.append("AGENTS.md")
         return
     atomic_write_text(path, text.rstrip("\n") + "\n\n" + section)
