@@ -163,3 +163,35 @@ def test_conductor_keys_rotate_keeps_everything_verifying_and_refuses_without_th
     assert refused.returncode == 3 and "Traceback" not in refused.stderr, refused.stdout + refused.stderr
     assert "restore .conductor/keys/" in refused.stderr and refused.stderr.count("\n") == 1, refused.stderr
     assert (built_project / ".conductor" / "trust.json").read_bytes() == before
+
+
+def test_a_fresh_clone_adds_its_own_key_trusted_once_committed(built_project: Path, tmp_path: Path) -> None:
+    """A teammate's clone has trust.json but no keys/ (never committed): `conductor keys add` gives it one,
+    which `verify` trusts only once the trust.json that lists it is committed."""
+    import subprocess
+
+    from tests.engine.support import conductor, conductor_env
+
+    env = conductor_env(None, key=None)
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(built_project), str(clone)], check=True)
+    assert (clone / ".conductor" / "trust.json").exists() and not (clone / ".conductor" / "keys").exists()
+    stuck = conductor("build", "anything", cwd=clone, env=env)
+    assert stuck.returncode == 3 and "conductor keys add" in stuck.stderr, stuck.stdout + stuck.stderr
+
+    added = conductor("keys", "add", "--name", "bob", "--json", cwd=clone, env=env)
+    assert added.returncode == 0, added.stdout + added.stderr
+    key_id = json.loads(added.stdout)["key_id"]
+    entry = json.loads((clone / ".conductor" / "trust.json").read_text())["keys"][-1]
+    assert entry["key_id"] == key_id and entry["added_by"] == "member" and entry["name"] == "bob"
+    assert (clone / ".conductor" / "keys" / PRIVATE_KEY_FILE).stat().st_mode & 0o077 == 0
+
+    unreviewed = verify(clone)
+    assert unreviewed.returncode == 1 and "(bob) is not in the committed trust.json" in unreviewed.stdout
+    assert any(f == ".conductor/trust.json" for f, _ in problems(unreviewed.stdout)), unreviewed.stdout
+    subprocess.run(["git", "-C", str(clone), "-c", "user.name=bob", "-c", "user.email=bob@example.invalid",
+                    "commit", "-qm", "Bob's signing key", ".conductor/trust.json"], check=True)
+    assert verify(clone).returncode == 0
+
+    again = conductor("keys", "add", cwd=clone, env=env)
+    assert again.returncode == 3 and "has a signing key already" in again.stderr

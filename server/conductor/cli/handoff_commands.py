@@ -138,6 +138,24 @@ def keys_rotate_command(as_json: bool, root: Path | None) -> None:
     click.echo(f"{rotated['trust_file']} now trusts the new key through a rotation signed by the old one; commit it")
 
 
+@keys_group.command("add")
+@click.option("--name", help="Whose key it is, as trust.json shows it (default: your user name).")
+@click.option("--json", "as_json", is_flag=True, help="Print the new key id as JSON.")
+@root_option
+def keys_add_command(name: str | None, as_json: bool, root: Path | None) -> None:
+    """Give this clone its own signing key (a fresh clone has none: keys are never committed).
+
+    The key is listed in .conductor/trust.json as a member key; `conductor verify` trusts
+    what it signs once that change is committed (so a person could review it).
+    """
+    added = api.add_member_key(_root(root), name)
+    if as_json:
+        emit_json(added)
+        return
+    click.echo(f"added your signing key {added['key_id'][:16]}… ({added['name']}) to {added['trust_file']}")
+    click.echo(f"commit {added['trust_file']}: `conductor verify` trusts what this key signs once that is committed")
+
+
 @cli.command("handoff-metrics")
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
 @root_option

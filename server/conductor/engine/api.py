@@ -830,6 +830,20 @@ def rotate_project_key(root: Path_ | None = None) -> dict[str, str]:
 
 
 @door
+def add_member_key(root: Path_ | None = None, name: str | None = None) -> dict[str, str]:
+    """A fresh clone's own signing key, added to ``trust.json`` as a member key (trusted once committed)."""
+    import getpass
+
+    from conductor.provenance import trust  # lazy: cryptography (~30 ms)
+
+    layout = _layout(root)
+    try:
+        return trust.add_member_key(layout, name or getpass.getuser())
+    except trust.TrustError as exc:
+        raise ProjectError(str(exc), code="key/untrusted") from exc
+
+
+@door
 def reference_agent(out: Callable[[str], None], **options: Any) -> Any:
     """The reference agent (``conductor agent``), ready to ``run()``; options as ``AgentOptions``."""
     from conductor.handoff.agent import Agent, AgentError, AgentOptions  # lazy: ~45 ms, only for `conductor agent`

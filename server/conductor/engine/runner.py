@@ -30,7 +30,7 @@ from conductor.contract.plan import Plan, PlanStep
 from conductor.contract.provenance import decode_predicate
 from conductor.contract.task import Confidence, ConfidenceFactor
 from conductor.engine.config import load_config
-from conductor.engine.errors import EngineError
+from conductor.engine.errors import EngineError, ProjectError
 from conductor.engine.faults import halt_reason, infrastructure_failure
 from conductor.engine.llm_executor import serve_fork
 from conductor.engine.llm_session import JournaledLLM
@@ -60,7 +60,7 @@ from conductor.policy.levels import PolicyLevel, level_from_text, load_policy_fi
 from conductor.policy.merge import EffectivePolicy
 from conductor.project.layout import ProjectLayout
 from conductor.provenance.heads import plan_journal
-from conductor.provenance.trust import project_key_fingerprint
+from conductor.provenance.trust import TrustError, project_key_fingerprint
 from conductor.storage import atomic_write_json
 from conductor.storage.regular import read_json_regular
 
@@ -266,12 +266,15 @@ class PlanRunner:
             if self.state().status != "new":
                 raise EngineError(f"plan {self.plan_id} already exists ({self.state().status}); "
                                   f"`conductor resume --plan {self.plan_id}` continues it")
+            try:  # first: without a usable key nothing could be signed, so nothing is started
+                fingerprint = await asyncio.to_thread(project_key_fingerprint, self.layout)
+            except TrustError as exc:
+                raise ProjectError(str(exc), code="key/untrusted") from exc
             notes = await asyncio.to_thread(self._prepare_repository)
             for note in notes:
                 self.progress(note)
             forks = max(1, self.options.forks)
             pinned = self._pin_policy()
-            fingerprint = await asyncio.to_thread(project_key_fingerprint, self.layout)
             self.append("plan.created", goal=self.options.goal, mode=self.mode, forks=forks,
                         config=self.config.model_dump(mode="json") | {"base_commit": await asyncio.to_thread(
                             user_git.head, self.layout.root), "merge": self.options.merge},

@@ -14,8 +14,11 @@ diff in review. ``conductor verify`` accepts only signatures by a key trusted he
                     signed by the old key: {"old_key_id", "new_key_id", "new_public_key", "rotated_at"}>]}
 
 The first key (``added_by: created``) is the root. Any other key is trusted only when a
-rotation envelope signed by an already trusted key introduces it. A key that was rotated
-out stays trusted for the records it signed before.
+rotation envelope signed by an already trusted key introduces it, or when it is a team
+member's key (``added_by: member``, written by ``conductor keys add`` on a fresh clone, whose
+``keys/`` folder is never committed) **and** that entry is in the committed ``trust.json``
+(``HEAD``): a member key counts once a person committed it, i.e. once it could be reviewed.
+A key that was rotated out stays trusted for the records it signed before.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ from conductor.storage.atomic import atomic_write_bytes
 TRUST_VERSION = 1
 ROTATION_PAYLOAD_TYPE = "application/vnd.conductor.key-rotation+json"
 RETIRED_DIR = "retired"
+MEMBER = "member"  # ``added_by`` of a team member's own key (``conductor keys add``)
 
 
 class TrustError(RuntimeError):
@@ -71,6 +75,7 @@ class Trust:
     trusted: dict[str, bytes] = field(default_factory=dict)  # key id → raw public key
     problems: list[tuple[int, str]] = field(default_factory=list)  # (line, message)
     successors: dict[str, list[str]] = field(default_factory=dict)  # old key id → keys rotated in from it
+    unreviewed: set[str] = field(default_factory=set)  # member keys not in the committed trust.json
 
     def line_of(self, needle: str) -> int:
         at = self.text.find(needle) if needle else -1
@@ -93,8 +98,13 @@ class Trust:
         return seen
 
 
-def read_trust(path: Path) -> Trust | None:
-    """The trust file at ``path`` (``None`` when absent); unreadable content is a :class:`TrustError`."""
+def read_trust(path: Path, committed: set[str] | None = None) -> Trust | None:
+    """The trust file at ``path`` (``None`` when absent); unreadable content is a :class:`TrustError`.
+
+    ``committed`` is the set of member key ids in the committed ``trust.json`` (what ``verify``
+    passes, see :func:`committed_members`); ``None`` trusts the local file's member keys (the
+    engine signing with its own key).
+    """
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -127,6 +137,19 @@ def read_trust(path: Path) -> Trust | None:
     root = trust.root
     if root in declared:
         trust.trusted[root] = declared[root]
+    unreviewed = trust.unreviewed
+    for entry in data["keys"][1:]:
+        key_id = str(entry.get("key_id", "")) if isinstance(entry, dict) else ""
+        if key_id not in declared or entry.get("added_by") != MEMBER:
+            continue
+        if committed is None or key_id in committed:
+            trust.trusted[key_id] = declared[key_id]
+        else:
+            unreviewed.add(key_id)
+            who = f" ({entry.get('name')})" if entry.get("name") else ""
+            trust.problems.append((trust.line_of(key_id), f"member key {key_id[:16]}…{who} is not in the committed "
+                                   f"{TRUST_FILE} (HEAD): commit it so the key is reviewed; until then nothing it "
+                                   "signed is trusted"))
     rotations = data.get("rotations") or []
     progress = True
     pending = list(enumerate(rotations))
@@ -153,15 +176,34 @@ def read_trust(path: Path) -> Trust | None:
         trust.problems.append((trust.line_of(str(payload)[:40]) if payload else 1,
                                f"rotation {index + 1} is not signed by a trusted key: ignored"))
     for key_id in declared:
-        if key_id not in trust.trusted:
+        if key_id not in trust.trusted and key_id not in unreviewed:
             trust.problems.append((trust.line_of(key_id), f"key {key_id[:16]}… is listed but neither the first "
                                    "(created) key nor introduced by a rotation signed by a trusted key"))
     return trust
 
 
-def _key_entry(key: ProjectKey, added_by: str) -> dict[str, Any]:
-    return {"key_id": key.key_id, "algorithm": "ed25519", "public_key": key.public_b64, "added_at": _now(),
-            "added_by": added_by}
+def _key_entry(key: ProjectKey, added_by: str, name: str | None = None) -> dict[str, Any]:
+    entry = {"key_id": key.key_id, "algorithm": "ed25519", "public_key": key.public_b64, "added_at": _now(),
+             "added_by": added_by}
+    return {**entry, "name": name} if name else entry
+
+
+def committed_members(layout: ProjectLayout) -> set[str]:
+    """The member key ids of the ``trust.json`` committed at ``HEAD`` (none when there is no such commit)."""
+    from conductor.git.command import GitError, run  # lazy: only `verify` asks
+
+    try:
+        done = run(layout.root, "show", f"HEAD:{layout.relative(layout.trust_file)}", check=False)
+    except GitError:
+        return set()
+    if done.returncode != 0:
+        return set()
+    try:
+        data = json.loads(done.stdout.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return set()
+    keys = data.get("keys") if isinstance(data, dict) else None
+    return {str(e.get("key_id")) for e in keys or [] if isinstance(e, dict) and e.get("added_by") == MEMBER}
 
 
 def _render(data: dict[str, Any]) -> bytes:
@@ -196,8 +238,8 @@ def check_missing(keys_dir: Path) -> None:
     if trust is not None:
         raise TrustError(
             f"{trust.path}:{trust.line_of(trust.root or '')}: pins key {(trust.root or '?')[:16]}…, but "
-            f"{keys_dir / PRIVATE_KEY_FILE} is missing: restore .conductor/keys/ from your backup (a new key "
-            "would not be trusted)")
+            f"{keys_dir / PRIVATE_KEY_FILE} is missing: restore .conductor/keys/ from your backup, or, on a fresh "
+            "clone, add your own key with `conductor keys add` and commit trust.json")
 
 
 def trusted_keys(layout: ProjectLayout) -> Trust | None:
@@ -237,3 +279,30 @@ def rotate_key(layout: ProjectLayout) -> dict[str, str]:
     atomic_write_bytes(layout.keys_dir / PUBLIC_KEY_FILE, (new.public_b64 + "\n").encode("ascii"), 0o644)
     assert load_private_key(layout.keys_dir / PRIVATE_KEY_FILE).key_id == new.key_id
     return {"old_key_id": old.key_id, "new_key_id": new.key_id, "trust_file": str(layout.trust_file)}
+
+
+def add_member_key(layout: ProjectLayout, name: str) -> dict[str, str]:
+    """A fresh clone's own signing key, listed in ``trust.json`` as a member key (trusted once committed)."""
+    keys_dir = layout.keys_dir
+    if (keys_dir / PRIVATE_KEY_FILE).exists():
+        key = load_private_key(keys_dir / PRIVATE_KEY_FILE)
+        raise TrustError(f"{keys_dir / PRIVATE_KEY_FILE}: this clone has a signing key already ({key.key_id[:16]}…); "
+                         "`conductor keys rotate` replaces it")
+    trust = read_trust(layout.trust_file)
+    if trust is None:
+        raise TrustError(f"{layout.trust_file}: missing; `conductor init` creates the project key and pins it")
+    key = ProjectKey(Ed25519PrivateKey.generate())
+    data = dict(trust.data)
+    data["keys"] = [*trust.data["keys"], _key_entry(key, MEMBER, name)]
+    _ensure_keys_dir(keys_dir)
+    pem = key.private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                    serialization.NoEncryption())
+    atomic_write_bytes(layout.trust_file, _render(data))
+    atomic_write_bytes(keys_dir / PRIVATE_KEY_FILE, pem, 0o600)
+    atomic_write_bytes(keys_dir / PUBLIC_KEY_FILE, (key.public_b64 + "\n").encode("ascii"), 0o644)
+    return {"key_id": key.key_id, "name": name, "trust_file": layout.relative(layout.trust_file)}
+
+
+def _ensure_keys_dir(keys_dir: Path) -> None:
+    keys_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    keys_dir.chmod(0o700)

@@ -39,7 +39,7 @@ from conductor.provenance.dsse import EnvelopeError, open_json
 from conductor.provenance.heads import HEAD_PAYLOAD_TYPE
 from conductor.provenance.keys import PRIVATE_KEY_FILE, PUBLIC_KEY_FILE, key_id_of, load_private_key, load_public_key
 from conductor.provenance.signing import open_statement, record_digest
-from conductor.provenance.trust import Trust, TrustError, read_trust
+from conductor.provenance.trust import Trust, TrustError, committed_members, read_trust
 from conductor.storage.chainlog import head_path, read_head, verify_chain
 
 VERDICT_EVENTS = ("step.completed", "step.failed")
@@ -134,7 +134,7 @@ class _Verifier:
     def check_trust(self, anything_signed: bool) -> None:
         layout = self.layout
         try:
-            self.trust = read_trust(layout.trust_file)
+            self.trust = read_trust(layout.trust_file, committed_members(layout))
         except TrustError as exc:
             text = str(exc)
             line = None
@@ -167,7 +167,7 @@ class _Verifier:
         if raw is None:
             if private.exists() or public.exists():
                 self.problem(public if public.exists() else private, "the project key cannot be read", line=1)
-        elif key_id_of(raw) not in self.trusted:
+        elif key_id_of(raw) not in self.trusted and key_id_of(raw) not in self.trust.unreviewed:
             self.problem(public if public.exists() else private,
                          f"holds key {key_id_of(raw)[:16]}… which {self.rel(layout.trust_file)} does not pin: the "
                          "project key was replaced", line=1)
