@@ -98,7 +98,9 @@ async def test_every_door_shows_the_same_state_of_every_step(tmp_path: Path) -> 
         "reason": "the executor reported failure: command exited 1: ",
         "paths": {"task": str(handoff / "failed" / "step_001.task.json"),
                   "result": str(handoff / "failed" / "step_001.result.json"),
-                  "provenance": str(handoff / "failed" / "step_001.provenance.json")}, "requested_loosening": []}
+                  "provenance": str(handoff / "failed" / "step_001.provenance.json")}, "requested_loosening": [],
+        # the refused attempt's working copy, kept while the plan runs
+        "kept_copies": [str(root.resolve() / ".conductor" / "attempts" / plan_id / "main" / "step_001.1")]}
     assert s1["executor"].startswith("failing-agent@")
     assert s2 == {
         "plan_id": plan_id, "fork_id": "main", "step_id": "step_002", "kind": "step",
@@ -106,7 +108,7 @@ async def test_every_door_shows_the_same_state_of_every_step(tmp_path: Path) -> 
         "state": "skipped", "since": s2["since"], "waiting_for": None, "waiting_since": None, "claimed": False,
         "executor": None, "attempts": 0, "confidence": {"score": s2["confidence"]["score"], "level": "low"},
         "reason": f"rejected by {s2['reason'].removeprefix('rejected by ')}",
-        "paths": {"task": None, "result": None, "provenance": None}, "requested_loosening": []}
+        "paths": {"task": None, "result": None, "provenance": None}, "requested_loosening": [], "kept_copies": []}
     assert s3 == {
         "plan_id": plan_id, "fork_id": "main", "step_id": "step_003", "kind": "step",
         "title": "A risky step waiting for approval",
@@ -114,7 +116,7 @@ async def test_every_door_shows_the_same_state_of_every_step(tmp_path: Path) -> 
         "claimed": False, "executor": None, "attempts": 0,
         "confidence": {"score": s3["confidence"]["score"], "level": "low"},
         "reason": f"LOW confidence {s3['confidence']['score']}: waits for a person's approval",
-        "paths": {"task": None, "result": None, "provenance": None}, "requested_loosening": []}
+        "paths": {"task": None, "result": None, "provenance": None}, "requested_loosening": [], "kept_copies": []}
     assert s4 == {
         "plan_id": plan_id, "fork_id": "main", "step_id": "step_004", "kind": "step",
         "title": "A step nobody has taken yet",
@@ -122,7 +124,7 @@ async def test_every_door_shows_the_same_state_of_every_step(tmp_path: Path) -> 
         "claimed": False, "executor": None, "attempts": 1,
         "confidence": {"score": s4["confidence"]["score"], "level": "high"}, "reason": None,
         "paths": {"task": str(handoff / "pending" / "step_004.task.json"), "result": None, "provenance": None},
-        "requested_loosening": []}
+        "requested_loosening": [], "kept_copies": []}
     # "since" is the timestamp of the journal event that put the step in its state
     events = [json.loads(line) for line in (root / ".conductor" / "plans" / plan_id / "journal.jsonl").read_text(
         encoding="utf-8").splitlines()]

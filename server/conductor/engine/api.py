@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import getpass
 import os
 import shutil
 import threading
@@ -832,8 +833,6 @@ def rotate_project_key(root: Path_ | None = None) -> dict[str, str]:
 @door
 def add_member_key(root: Path_ | None = None, name: str | None = None) -> dict[str, str]:
     """A fresh clone's own signing key, added to ``trust.json`` as a member key (trusted once committed)."""
-    import getpass
-
     from conductor.provenance import trust  # lazy: cryptography (~30 ms)
 
     layout = _layout(root)
