@@ -10,12 +10,14 @@ import random
 import signal
 import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from tests.engine.support import conductor, conductor_env, make_project, start
 from tests.support.openai_server import ScriptedOpenAIServer
 
 KILL_POINTS = 20
+WORKERS = 2  # kill points run two at a time
 POLICY = """\
 behavior:
   max_diff_lines: 200
@@ -85,32 +87,43 @@ def run_to_end(root: Path, env: dict[str, str]) -> None:
     raise AssertionError(f"resume did not finish: {proc.stdout}\n{proc.stderr}")
 
 
+def crash_and_resume(root: Path, env: dict[str, str], delay: float) -> None:
+    """One run: explore killed ``delay`` seconds in (if still running), then resumed to the end."""
+    victim = start("explore", "Build parts", "--forks", "3", "--json", cwd=root, env=env)
+    time.sleep(delay)
+    if victim.poll() is None:
+        os.kill(victim.pid, signal.SIGKILL)
+    victim.wait(30)
+    victim.communicate()
+    run_to_end(root, env)
+
+
 def test_kill_nine_at_random_points_then_resume_reaches_the_same_end(tmp_path: Path, openai_server):
     script(openai_server)
     env = conductor_env(openai_server.base_url)
 
-    reference = make_project(tmp_path / "reference" / "proj", POLICY)
+    # Two runs side by side, as the kill points below run (two at a time, to keep the suite short):
+    # the kill points are spread over the duration of a run under that load.
+    references = [make_project(tmp_path / f"reference{i}" / "proj", POLICY) for i in range(WORKERS)]
     started = time.monotonic()
-    proc = conductor("explore", "Build parts", "--forks", "3", "--json", cwd=reference, env=env, timeout=180)
+    runs = [start("explore", "Build parts", "--forks", "3", "--json", cwd=root, env=env) for root in references]
+    for run in runs:
+        _, err = run.communicate(timeout=180)
+        assert run.returncode == 0, err
     duration = time.monotonic() - started
-    assert proc.returncode == 0, proc.stderr
-    expected = final_state(reference)
+    expected = final_state(references[0])
     assert expected["outcome"] == "completed" and all(
         states == [("step_001", "completed"), ("step_002", "completed"), ("step_003", "completed")]
         for states in expected["forks"].values()
     )
+    assert all(final_state(root) == expected for root in references[1:])
 
     rng = random.Random(20261126)
     points = sorted(rng.uniform(0.05, duration) for _ in range(KILL_POINTS))
-    for n, delay in enumerate(points):
-        root = make_project(tmp_path / f"crash{n}" / "proj", POLICY)
-        victim = start("explore", "Build parts", "--forks", "3", "--json", cwd=root, env=env)
-        time.sleep(delay)
-        if victim.poll() is None:
-            os.kill(victim.pid, signal.SIGKILL)
-        victim.wait(30)
-        victim.communicate()
-        run_to_end(root, env)
+    roots = [make_project(tmp_path / f"crash{n}" / "proj", POLICY) for n in range(KILL_POINTS)]
+    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+        list(pool.map(lambda job: crash_and_resume(job[0], env, job[1]), zip(roots, points, strict=True)))
+    for root, delay in zip(roots, points, strict=True):
         assert final_state(root) == expected, f"kill at {delay:.2f}s gave a different end"
         assert completed_twice(root) == [], f"kill at {delay:.2f}s: a step completed twice"
         verified = conductor("verify", cwd=root)
