@@ -150,7 +150,7 @@ class Journal:
             return False
         every = cp.CHECKPOINT_EVERY if every is None else every
         if self._checkpointed_seq is None:
-            found, _why = cp.load_checkpoint(self.checkpoint_path, self.path, self.plan_id)
+            found, _why = cp.load_checkpoint(self.checkpoint_path, self.path, self.plan_id, timelines=())
             self._checkpointed_seq = found.seq if found is not None else -1
         if state.last_seq - self._checkpointed_seq < every:
             return False

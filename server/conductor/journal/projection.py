@@ -15,7 +15,7 @@ The state is made of dataclasses; :meth:`PlanState.to_dict` gives the JSON for `
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
@@ -494,12 +494,16 @@ def project(events: Iterable[Event | Mapping[str, Any]]) -> PlanState:
 
 
 def replay(journal: Journal | Iterable[Event | Mapping[str, Any]], to_seq: int | None = None, *,
-           use_checkpoint: bool = True) -> PlanState:
+           use_checkpoint: bool = True, timelines: Collection[str] | None = None) -> PlanState:
     """The plan state as of event ``to_seq`` (inclusive; ``None`` = the end).
 
     For a :class:`Journal` with a checkpoint file, a valid checkpoint at or before ``to_seq`` is
     the starting point (see :mod:`conductor.journal.checkpoint`); having folded at least
     ``CHECKPOINT_EVERY`` events past it, a full replay to the end writes a new one.
+
+    ``timelines`` names the step ids whose timelines the caller reads (``None``: every step's);
+    every other step's timeline is left empty, so the checkpoint's timelines — the bulk of a long
+    plan's — need not be read (``status`` passes ``()``, ``explain`` the one step).
     """
     if not isinstance(journal, Journal):
         state = PlanState()
@@ -508,21 +512,33 @@ def replay(journal: Journal | Iterable[Event | Mapping[str, Any]], to_seq: int |
             if to_seq is not None and seq > to_seq:
                 break
             apply(state, record)
-        return state
-    return _fold_journal(journal, to_seq, use_checkpoint)
+        return _keep_timelines(state, timelines)
+    return _fold_journal(journal, to_seq, use_checkpoint, timelines)
 
 
-def _fold_journal(journal: Journal, to_seq: int | None, use_checkpoint: bool) -> PlanState:
+def _keep_timelines(state: PlanState, wanted: Collection[str] | None) -> PlanState:
+    if wanted is not None:
+        for fork in state.forks.values():
+            for step in fork.steps.values():
+                if step.timeline and step.step_id not in wanted:
+                    step.timeline = []
+    return state
+
+
+def _fold_journal(journal: Journal, to_seq: int | None, use_checkpoint: bool,
+                  timelines: Collection[str] | None = None) -> PlanState:
     state: PlanState | None = None
+    complete = True  # every timeline folded in: the state may be written as a checkpoint
     offset = 0
     since_checkpoint = 0
     path = journal.checkpoint_path if use_checkpoint else None
     if path is not None:
-        found, why = cp.load_checkpoint(path, journal.path, journal.plan_id)
+        found, why = cp.load_checkpoint(path, journal.path, journal.plan_id, timelines=timelines)
         journal.last_rejection = why
         if found is not None and (to_seq is None or found.seq <= to_seq):
             state = PlanState.from_dict(found.state)
             offset = found.offset
+            complete = found.complete
     if state is None:
         state = PlanState(plan_id=journal.plan_id)
     last_digest = ""
@@ -535,9 +551,11 @@ def _fold_journal(journal: Journal, to_seq: int | None, use_checkpoint: bool) ->
         end = end_offset
         since_checkpoint += 1
     if path is not None and to_seq is None and since_checkpoint >= cp.CHECKPOINT_EVERY and last_digest:
+        if not complete:  # a partial state cannot be checkpointed: fold all once (and checkpoint it)
+            return _keep_timelines(_fold_journal(journal, None, use_checkpoint=True), timelines)
         with contextlib.suppress(OSError):  # a cache: a full disk or read-only folder just means no checkpoint
             cp.write_checkpoint(path, journal.plan_id, state, last_digest, end)
-    return state
+    return _keep_timelines(state, timelines)
 
 
 def steps_needing_work(state: PlanState, fork_id: str | None = None) -> list[StepState]:
