@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conductor.journal import Journal, PlanState, apply, replay
+from conductor.journal import Journal, PlanState, apply, project, replay
 from conductor.journal import checkpoint as cp
 from conductor.journal.checkpoint import load_checkpoint, state_digest
 from conductor.journal.projection import check_against_replay
@@ -225,3 +225,20 @@ def test_a_reader_of_the_summary_never_writes_a_checkpoint_without_timelines(jou
     found, why = load_checkpoint(journal.checkpoint_path, journal.path, "p1")
     assert why is None and found is not None and found.seq == truth["last_seq"]
     assert as_data(PlanState.from_dict(found.state)) == truth  # the new checkpoint has every timeline
+
+
+def test_replay_of_a_journal_folds_exactly_as_apply_one_event_at_a_time(journal: Journal) -> None:
+    """Replay keeps each step's events raw and builds its timeline at the end (and before a
+    re-plan); the state is the one ``apply`` builds event by event, timelines trimmed alike."""
+    replanned = {**PLAN, "steps": [{**PLAN["steps"][0], "instruction": "second plan"}]}
+    odd = [("step.forked", {"fork_id": "main", "step_id": "step_001", "variants": 2}),  # step event, no handler
+           ("policy.effective", {"fork_id": "main", "step_id": "step_009", "policy": {}, "origins": {}}),
+           ("plan.finished", {"outcome": "completed"})]
+    journal.append_many(START + ROUND * 20 + [("plan.planned", {"fork_id": "main", "strategy": "again",
+                                                                 "plan": replanned})] + ROUND * 3 + odd)
+    stored = list(journal.records())
+    assert as_data(replay(journal, use_checkpoint=False)) == as_data(project(stored))
+    before_replan = len(START) + len(ROUND) * 20 - 1
+    one_by_one = as_data(project(stored[:before_replan + 1]))
+    assert len(one_by_one["forks"]["main"]["steps"]["step_001"]["timeline"]) == 100  # trimmed
+    assert as_data(replay(journal, to_seq=before_replan, use_checkpoint=False)) == one_by_one
