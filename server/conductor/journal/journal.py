@@ -37,7 +37,11 @@ from conductor.storage.chainlog import HeadSigner
 
 
 def utc_now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """``YYYY-MM-DDTHH:MM:SS.ffffffZ`` (``isoformat`` is several times cheaper than ``strftime``)."""
+    return datetime.now(UTC).isoformat(timespec="microseconds")[:-6] + "Z"
+
+
+_check_json = json.JSONEncoder(allow_nan=False).encode  # built once: ``json.dumps(..., allow_nan=False)``
 
 
 class Journal:
@@ -68,7 +72,7 @@ class Journal:
         # the one redaction filter: no event carries a key, whoever appends it
         record = {"type": event_type, "ts": utc_now(), "plan_id": self.plan_id, "data": secrets.redact(dict(data))}
         try:
-            json.dumps(record, allow_nan=False)
+            _check_json(record)
         except (TypeError, ValueError) as exc:
             raise JournalError(f"{event_type} event payload is not plain JSON: {exc}") from None
         return record

@@ -45,19 +45,27 @@ GENESIS = "0" * 64
 SYNC_SUFFIX = ".sync"
 HEAD_SUFFIX = ".head"
 _SYNC = struct.Struct("<QQ")  # (inode, durable byte offset)
+SETTLE_SECONDS = 0.001  # how long an fsync may wait for this process's appends already under way
 
 #: Turns ``{"log", "count", "last_seq", "last_digest", "size"}`` into the document stored as ``<log>.head``.
 #: ``None`` means "cannot sign now": the head is left as it was.
 HeadSigner = Callable[[dict[str, Any]], dict[str, Any] | None]
 
 
+#: ``json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)``, built once (``dumps``
+#: with arguments builds a new encoder on every call, a good part of an append's cost)
+_encode = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
+
+
 def _canonical(record: dict[str, Any]) -> bytes:
-    return json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return _encode(record).encode()
 
 
 def record_digest(record: dict[str, Any]) -> str:
     """SHA-256 of a stored record's canonical JSON, ``digest`` itself left out."""
-    return hashlib.sha256(_canonical({k: v for k, v in record.items() if k != "digest"})).hexdigest()
+    if "digest" in record:
+        record = {k: v for k, v in record.items() if k != "digest"}
+    return hashlib.sha256(_encode(record).encode()).hexdigest()
 
 
 def head_path(log: str | os.PathLike[str]) -> Path:
@@ -113,12 +121,13 @@ def _last_line(fd: int, size: int) -> bytes:
 
 
 class _Slot:
-    __slots__ = ("done", "error", "record", "stored")
+    __slots__ = ("done", "error", "record", "stored", "taken")
 
     def __init__(self, record: dict[str, Any]) -> None:
         self.record = record
         self.stored: dict[str, Any] | None = None
         self.error: BaseException | None = None
+        self.taken = False  # in a leader's batch: written (or being written), waiting for its fsync
         self.done = False
 
 
@@ -139,30 +148,42 @@ class ChainLog:
         """Append ``record`` (without ``seq``/``prev``) durably and return it as stored.
 
         Threads of one process appending at the same time are written together: one of them
-        writes every waiting record in one locked write and one fsync (all or none of them).
+        (the leader) writes every waiting record in one locked write (all or none of them), then
+        hands the lead on *before* it fsyncs, so the next batch is written while this one syncs;
+        the fsyncs themselves are shared through the sync lock (see the module docstring).
         """
         slot = _Slot(record)
         with self._turn:
             self._waiting.append(slot)
-            while self._leading and not slot.done:
+            while not slot.done and (slot.taken or self._leading):
                 self._turn.wait()
-            if not slot.done:
-                batch, self._waiting, self._leading = self._waiting, [], True
-            else:
+            if slot.done:
                 batch = []
+            else:
+                batch, self._waiting, self._leading = self._waiting, [], True
+                for s in batch:
+                    s.taken = True
         if batch:
+            fd: int | None = None
             try:
-                stored = self.append_many([s.record for s in batch])
+                try:
+                    fd, end, stored = self._write_batch([s.record for s in batch])
+                finally:
+                    with self._turn:  # the next leader may write while this batch is fsynced
+                        self._leading = False
+                        self._turn.notify_all()
+                self._commit(fd, end, settle=True)
                 for s, line in zip(batch, stored, strict=True):
                     s.stored = line
             except BaseException as exc:
                 for s in batch:
                     s.error = exc
             finally:
+                if fd is not None:
+                    os.close(fd)
                 with self._turn:
                     for s in batch:
                         s.done = True
-                    self._leading = False
                     self._turn.notify_all()
         if slot.error is not None:
             raise slot.error
@@ -174,6 +195,18 @@ class ChainLog:
         pending = list(records)
         if not pending:
             return []
+        fd, end, stored = self._write_batch(pending)
+        try:
+            self._commit(fd, end)
+            return stored
+        finally:
+            os.close(fd)
+
+    def _write_batch(self, pending: list[dict[str, Any]]) -> tuple[int, int, list[dict[str, Any]]]:
+        """Write ``pending`` at the end of the log under its lock; ``(open fd, end offset, stored records)``.
+
+        Nothing is durable yet: the caller fsyncs with :meth:`_commit` and closes the fd.
+        """
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
@@ -200,10 +233,10 @@ class ChainLog:
                     self._tail_cache = (os.fstat(fd).st_ino, end, seq, prev)
             finally:
                 fcntl.flock(fd, fcntl.LOCK_UN)
-            self._commit(fd, end)
-            return stored
-        finally:
+        except BaseException:
             os.close(fd)
+            raise
+        return fd, end, stored
 
     def last_appended(self) -> tuple[int, str, int] | None:
         """``(seq, digest, end offset)`` of the last line this object appended, if any."""
@@ -211,8 +244,12 @@ class ChainLog:
             cached = self._tail_cache
         return (cached[2] - 1, cached[3], cached[1]) if cached is not None and cached[2] > 0 else None
 
-    def _commit(self, fd: int, end: int) -> None:
-        """Make the log durable at least up to byte ``end`` (group commit, see the module docstring)."""
+    def _commit(self, fd: int, end: int, *, settle: bool = False) -> None:
+        """Make the log durable at least up to byte ``end`` (group commit, see the module docstring).
+
+        ``settle``: before an fsync, let this process's appenders that are already queued or being
+        written finish their write (at most :data:`SETTLE_SECONDS`), so that one fsync covers them too.
+        """
         ino = os.fstat(fd).st_ino
         try:
             sfd = os.open(sync_path(self.path), os.O_RDWR | os.O_CREAT, 0o644)
@@ -228,6 +265,9 @@ class ChainLog:
                 synced_ino, synced = _SYNC.unpack(raw)
                 if synced_ino == ino and synced >= end:
                     return  # a writer before us fsynced past our line
+            if settle:
+                with self._turn:
+                    self._turn.wait_for(lambda: not self._waiting and not self._leading, timeout=SETTLE_SECONDS)
             size = os.fstat(fd).st_size
             self._fsync(fd, end)
             if self.head_signer is not None:
