@@ -16,7 +16,14 @@ Writing, in two phases:
    ``<log>.sync``, which also holds how far the log is known durable). If a writer that held
    the lock before already fsynced past this writer's line, there is nothing to do; otherwise
    it fsyncs once for every line written so far — so writers waiting at the same time share
-   one fsync. :meth:`ChainLog.append` returns only when its line is durable.
+   one fsync. Waiters hold the lock shared and the fsyncing writer exclusively, so all the
+   writers one fsync covered go on together when it ends. :meth:`ChainLog.append` returns only
+   when its line is durable.
+
+Threads of one process go through a leader: it writes every queued record in one batch,
+passes the lead on (the next batch is written while this one is fsynced) and fsyncs, after
+giving this process's writes already under way up to :data:`SETTLE_SECONDS` to land, so one
+fsync covers them too.
 
 With a ``head_signer``, the writer that fsyncs also rewrites ``<log>.head``: a signed
 statement of how many lines the log had and the digest of the last one, so cutting lines off
@@ -45,6 +52,7 @@ GENESIS = "0" * 64
 SYNC_SUFFIX = ".sync"
 HEAD_SUFFIX = ".head"
 _SYNC = struct.Struct("<QQ")  # (inode, durable byte offset)
+_COMMIT_TRIES = 8  # non-blocking tries for the exclusive sync lock before waiting for it
 SETTLE_SECONDS = 0.001  # how long an fsync may wait for this process's appends already under way
 
 #: Turns ``{"log", "count", "last_seq", "last_digest", "size"}`` into the document stored as ``<log>.head``.
@@ -258,13 +266,33 @@ class ChainLog:
                 self._fsync(fd, end)
                 return
             raise
-        try:
-            fcntl.flock(sfd, fcntl.LOCK_EX)
+        def covered() -> bool:  # read under the sidecar's lock (shared or exclusive): never torn
             raw = os.pread(sfd, _SYNC.size, 0)
-            if len(raw) == _SYNC.size:
-                synced_ino, synced = _SYNC.unpack(raw)
-                if synced_ino == ino and synced >= end:
+            if len(raw) != _SYNC.size:
+                return False
+            synced_ino, synced = _SYNC.unpack(raw)
+            return bool(synced_ino == ino and synced >= end)
+
+        try:
+            # Wait with a *shared* lock while another writer fsyncs (it holds the lock exclusively):
+            # when it is done, every waiter it covered sees so at once and returns, instead of
+            # taking the exclusive lock one after another. Only a writer not yet covered takes
+            # the exclusive lock to fsync (without blocking while others merely look, a few times).
+            for attempt in range(_COMMIT_TRIES + 1):
+                fcntl.flock(sfd, fcntl.LOCK_SH)
+                if covered():
                     return  # a writer before us fsynced past our line
+                fcntl.flock(sfd, fcntl.LOCK_UN)
+                if attempt == _COMMIT_TRIES:
+                    fcntl.flock(sfd, fcntl.LOCK_EX)
+                    break
+                try:
+                    fcntl.flock(sfd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    continue
+            if covered():
+                return
             if settle:
                 with self._turn:
                     self._turn.wait_for(lambda: not self._waiting and not self._leading, timeout=SETTLE_SECONDS)
