@@ -220,6 +220,10 @@ _FORK_FIELDS = frozenset(f.name for f in fields(ForkState))
 _PLAN_FIELDS = frozenset(f.name for f in fields(PlanState))
 
 
+#: replay's held step events: (fork_id, step_id) → (the step, its latest (seq, ts, type, data))
+_Pending = dict[tuple[str, str], tuple[StepState, deque[tuple[int, str, str, Mapping[str, Any]]]]]
+
+
 def _note(step: StepState, seq: int, ts: str, kind: str, **extra: Any) -> None:
     step.timeline.append({"seq": seq, "ts": ts, "type": kind, **extra})
     if len(step.timeline) > TIMELINE_LIMIT:
@@ -489,7 +493,7 @@ _TIMELINE_KEYS: dict[str, tuple[str, ...]] = {
 
 
 def _fold_records(state: PlanState, records: Iterable[Mapping[str, Any]],
-                  pending: dict[int, tuple[StepState, deque[tuple[int, str, str, Mapping[str, Any]]]]]) -> None:
+                  pending: _Pending) -> None:
     """Fold stored records exactly as :func:`apply` does, faster, for replay.
 
     The only difference is when the steps' timelines are built: a step event is kept as a raw
@@ -504,12 +508,13 @@ def _fold_records(state: PlanState, records: Iterable[Mapping[str, Any]],
     count = 0
     last_seq = state.last_seq
     updated_at = state.updated_at
+    # only plan.planned replaces steps, and it flushes (emptying ``pending``): an entry never outlives its step
     try:
         for record in records:
-            seq = record.get("seq", -1)
+            seq = record["seq"]  # scan_chunks yields only records with "seq" and "type"
             if type(seq) is not int:
                 seq = int(seq)
-            kind = record.get("type") or ""
+            kind = record["type"] or ""
             ts = record.get("ts") or ""
             data = record.get("data") or {}
             count += 1
@@ -533,15 +538,16 @@ def _fold_records(state: PlanState, records: Iterable[Mapping[str, Any]],
                 else:
                     if type(step_id) is not str:
                         step_id = str(step_id)
-                    fork = forks.get(fork_id) or state.fork(fork_id)
-                    step = fork.steps.get(step_id) or state.step(fork_id, step_id)
+                    held = pending.get((fork_id, step_id))
+                    if held is None:
+                        fork = forks.get(fork_id) or state.fork(fork_id)
+                        step = fork.steps.get(step_id) or state.step(fork_id, step_id)
+                        held = pending[(fork_id, step_id)] = (step, deque(maxlen=TIMELINE_LIMIT))
+                    step = held[0]
                     before = step.state
                     handler(step, data)
                     if step.state != before or step.since is None:
                         step.since = ts
-                    held = pending.get(id(step))
-                    if held is None:
-                        held = pending[id(step)] = (step, deque(maxlen=TIMELINE_LIMIT))
                     held[1].append((seq, ts, kind, data))
                     continue
             if kind == "plan.planned":
@@ -555,7 +561,7 @@ def _fold_records(state: PlanState, records: Iterable[Mapping[str, Any]],
         state.updated_at = updated_at
 
 
-def _flush_timelines(pending: dict[int, tuple[StepState, deque[tuple[int, str, str, Mapping[str, Any]]]]]) -> None:
+def _flush_timelines(pending: _Pending) -> None:
     """Append the held step events to their steps' timelines as :func:`apply` would have."""
     keys = _TIMELINE_KEYS
     for step, held in pending.values():
@@ -628,7 +634,7 @@ def _fold_journal(journal: Journal, to_seq: int | None, use_checkpoint: bool,
             complete = found.complete
     if state is None:
         state = PlanState(plan_id=journal.plan_id)
-    pending: dict[int, tuple[StepState, deque[tuple[int, str, str, Mapping[str, Any]]]]] = {}
+    pending: _Pending = {}
     with _collector_paused():
         end, last, since_checkpoint = _fold_chunks(journal, state, offset, to_seq, pending)
     _flush_timelines(pending)
@@ -642,7 +648,7 @@ def _fold_journal(journal: Journal, to_seq: int | None, use_checkpoint: bool,
 
 
 def _fold_chunks(journal: Journal, state: PlanState, offset: int, to_seq: int | None,
-                 pending: dict[int, tuple[StepState, deque[tuple[int, str, str, Mapping[str, Any]]]]],
+                 pending: _Pending,
                  ) -> tuple[int, Mapping[str, Any] | None, int]:
     """Fold the journal from byte ``offset``; ``(offset past the last folded line, last record, how many)``."""
     last: Mapping[str, Any] | None = None
