@@ -114,11 +114,12 @@ WRITER = """
 import sys, time
 from conductor.journal import Journal
 journal = Journal(sys.argv[1], "bench")
-start, deadline = float(sys.argv[2]), float(sys.argv[3])
+print("ready", flush=True)  # imported: the clock starts once every writer is ready
+start, deadline = map(float, sys.stdin.readline().split())
 time.sleep(max(0.0, start - time.time()))
 began = time.time()
 n = 0
-while time.time() < max(deadline, began + 1.0):
+while time.time() < deadline:
     journal.append("step.claimed", fork_id="main", step_id="step_0001", executor="bench")
     n += 1
 print(n, began, time.time())
@@ -166,11 +167,22 @@ def concurrent_threads(folder: Path, writers: int, seconds: float) -> float:
 
 
 def concurrent_processes(folder: Path, writers: int, seconds: float) -> float:
+    """W writer processes append for ``seconds`` once all have imported (interpreter start-up is not measured)."""
     path = folder / "procs.jsonl"
-    start_at = time.time() + 4.0  # let every interpreter start first
-    procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(path), str(start_at), str(start_at + seconds)],
+    procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(path)], stdin=subprocess.PIPE,
                               stdout=subprocess.PIPE, text=True) for _ in range(writers)]
-    runs = [p.communicate()[0].split() for p in procs]
+    for p in procs:
+        assert p.stdout is not None and p.stdout.readline().strip() == "ready"
+    start_at = time.time() + 0.2
+    for p in procs:
+        assert p.stdin is not None
+        p.stdin.write(f"{start_at} {start_at + seconds}\n")
+        p.stdin.close()
+    runs = []
+    for p in procs:
+        assert p.stdout is not None
+        runs.append(p.stdout.read().split())
+        p.wait()
     total = sum(int(r[0]) for r in runs)
     span = max(float(r[2]) for r in runs) - min(float(r[1]) for r in runs)
     assert Journal(path, "bench").verify() is None
