@@ -146,6 +146,7 @@ class ChainLog:
         self.path = Path(path)
         self.head_signer = head_signer
         self._tail_cache: tuple[int, int, int, str] | None = None  # (inode, size, next seq, last digest)
+        self._sync_cache: tuple[Path, str] | None = None
         self._cache_lock = threading.Lock()
         self._turn = threading.Condition()  # threads of one process: one leader writes everyone's records
         self._waiting: list[_Slot] = []
@@ -216,8 +217,11 @@ class ChainLog:
         Nothing is durable yet: the caller fsyncs with :meth:`_commit` and closes the fd.
         """
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+            except FileNotFoundError:  # the first append: make the folder
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
         except OSError as exc:
             if is_disk_full(exc):
                 raise DiskFull(self.path, None, code=exc.errno or errno.ENOSPC) from exc
@@ -260,7 +264,7 @@ class ChainLog:
         """
         ino = os.fstat(fd).st_ino
         try:
-            sfd = os.open(sync_path(self.path), os.O_RDWR | os.O_CREAT, 0o644)
+            sfd = os.open(self._sync_file(), os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
             if is_disk_full(exc):  # no inode for the sidecar: fsync alone still makes the line durable
                 self._fsync(fd, end)
@@ -307,6 +311,13 @@ class ChainLog:
                     raise  # on a full disk the hint is lost: the next writer just fsyncs again
         finally:
             os.close(sfd)  # closing releases the flock
+
+    def _sync_file(self) -> str:
+        """``sync_path(self.path)``, computed once per path (a ``Path`` costs more than the lock it names)."""
+        cached = self._sync_cache
+        if cached is None or cached[0] is not self.path:
+            cached = self._sync_cache = (self.path, str(sync_path(self.path)))
+        return cached[1]
 
     def _fsync(self, fd: int, end: int) -> None:
         try:
