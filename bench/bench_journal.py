@@ -214,12 +214,15 @@ def measure(count: int, folder: Path, writers: int, seconds: float) -> dict[str,
     figures["batch_append_per_s"] = count / (time.perf_counter() - started)
     figures["file_mb"] = journal.path.stat().st_size / 1e6
 
-    figures["floor_parse_s"] = floor_parse(journal.path)
-    figures["floor_orjson_s"] = floor_parse(journal.path, orjson.loads)
-    started = time.perf_counter()
-    state = replay(journal, use_checkpoint=False)
-    figures["replay_s"] = time.perf_counter() - started
-    assert state.event_count == count, (state.event_count, count)
+    # floors and replay alternate, best of three (of one at 10^6): a busy machine's load swings
+    figures["floor_parse_s"] = figures["floor_orjson_s"] = figures["replay_s"] = float("inf")
+    for _ in range(3 if count <= 100_000 else 1):
+        figures["floor_parse_s"] = min(figures["floor_parse_s"], floor_parse(journal.path))
+        figures["floor_orjson_s"] = min(figures["floor_orjson_s"], floor_parse(journal.path, orjson.loads))
+        started = time.perf_counter()
+        state = replay(journal, use_checkpoint=False)
+        figures["replay_s"] = min(figures["replay_s"], time.perf_counter() - started)
+        assert state.event_count == count, (state.event_count, count)
 
     replay(journal)  # the first reader writes the checkpoint (the engine writes them as it goes)
     journal.append_many(list(event_stream(2_000))[2:])  # and a tail of events after it
