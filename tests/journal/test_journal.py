@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conductor.journal import EVENT_TYPES, Journal, JournalError
+from conductor.journal import EVENT_TYPES, Journal, JournalError, project, replay
 from conductor.project.layout import ProjectLayout
 from conductor.storage import verify_chain
 
@@ -151,3 +151,15 @@ def test_a_damaged_complete_line_is_reported_with_its_line_number(journal: Journ
     journal.path.write_bytes(lines[0] + b"garbage\n" + lines[1])
     with pytest.raises(JournalError, match=r"journal\.jsonl:2: not a journal event"):
         list(journal.events())
+
+
+def test_replay_reads_what_records_reads_and_names_the_same_damaged_line(journal: Journal) -> None:
+    journal.append("plan.created", goal="g", mode="handoff", forks=1, config={"huge": 2**80})  # wider than orjson
+    journal.append("plan.resumed")
+    lines = journal.path.read_bytes().splitlines(keepends=True)
+    journal.path.write_bytes(lines[0] + b"\n   \n" + lines[1])  # blank lines are skipped by both
+    state = replay(journal, use_checkpoint=False)
+    assert state == project(journal.records()) and state.config == {"huge": 2**80} and state.event_count == 2
+    journal.path.write_bytes(lines[0] + b"garbage\n" + lines[1])
+    with pytest.raises(JournalError, match=r"journal\.jsonl:2: not a journal event"):
+        replay(journal, use_checkpoint=False)

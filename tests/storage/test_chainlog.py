@@ -3,8 +3,11 @@ insertion, deletion or truncation is reported at its line."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import multiprocessing
+import os
+import threading
 from pathlib import Path
 
 from conductor.storage import ChainLog, atomic_write_json, verify_chain
@@ -80,3 +83,37 @@ def test_a_torn_last_line_is_ignored_by_readers_and_cut_by_the_next_append(tmp_p
     records = ChainLog(path).records()
     assert [r["event"] for r in records] == ["e", "e", "e", "after"]
     assert verify_chain(path) is None
+
+
+def test_threads_are_acknowledged_only_once_an_fsync_covered_their_line(tmp_path: Path):
+    """The lead passes to the next batch before this one is fsynced (pipelining); still, no
+    append returns before an fsync that started after its line was written has finished."""
+
+    class Watched(ChainLog):
+        durable = 0
+
+        def _fsync(self, fd: int, end: int) -> None:
+            size = os.fstat(fd).st_size  # everything written before the fsync call is durable after it
+            super()._fsync(fd, end)
+            with lock:
+                Watched.durable = max(Watched.durable, size)
+
+    lock = threading.Lock()
+    log = Watched(tmp_path / "log.jsonl")
+    acked: list[tuple[int, int]] = []  # (seq, bytes known durable when the append returned)
+
+    def work(i: int) -> None:
+        for n in range(40):
+            stored = log.append({"writer": i, "n": n})
+            with lock:
+                acked.append((stored["seq"], Watched.durable))
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    ends = list(itertools.accumulate(len(line) for line in (tmp_path / "log.jsonl").read_bytes().splitlines(True)))
+    assert len(acked) == len(ends) == 16 * 40
+    assert all(ends[seq] <= durable for seq, durable in acked)
+    assert verify_chain(tmp_path / "log.jsonl") is None

@@ -19,7 +19,7 @@ import getpass
 import os
 import shutil
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar
@@ -491,8 +491,9 @@ def resolve_plan(root: Path_ | None, plan_id: str | None) -> str:
     return plan_id
 
 
-def _state(layout: ProjectLayout, plan_id: str, to_seq: int | None = None) -> PlanState:
-    return replay(Journal.for_plan(layout, plan_id), to_seq)
+def _state(layout: ProjectLayout, plan_id: str, to_seq: int | None = None, *,
+           timelines: Collection[str] | None = None) -> PlanState:
+    return replay(Journal.for_plan(layout, plan_id), to_seq, timelines=timelines)
 
 
 @door
@@ -510,7 +511,7 @@ def status(root: Path_ | None = None, plan_id: str | None = None) -> StatusView:
     plans = []
     for pid in ids:
         journal = Journal.for_plan(layout, pid)
-        state = replay(journal)
+        state = replay(journal, timelines=())  # status shows no timelines: the checkpoint's summary part suffices
         drift = policy_drift(layout, journal) if state.status != "finished" else None
         holder = plan_holder(layout, pid)
         held = None if holder is None else {**holder, "text": describe(holder)}
@@ -525,7 +526,7 @@ def steps(root: Path_ | None = None, plan_id: str | None = None) -> list[StepVie
     ids = [resolve_plan(layout.root, plan_id)] if plan_id else layout.plan_ids()
     out: list[StepView] = []
     for pid in ids:
-        state = _state(layout, pid)
+        state = _state(layout, pid, timelines=())
         out.extend(step for fork_id in state.forks for step in fork_steps(layout, pid, fork_id, state))
     return out
 
@@ -594,7 +595,8 @@ class Explanation(View):
 def explain_step(root: Path_ | None, step_id: str, plan_id: str | None = None,
                  fork_id: str | None = None) -> Explanation:
     """Why a step was planned, its confidence factors, what happened, the evidence, what to do."""
-    state = plan_state(root, plan_id)
+    layout = _layout(root)
+    state = _state(layout, resolve_plan(layout.root, plan_id), timelines=(step_id,))  # only this step's timeline
     step = state.find_step(step_id, fork_id)
     if step is None:
         known = sorted({sid for f in state.forks.values() for sid in f.steps})

@@ -120,14 +120,38 @@ class StatusView(View):
     plans: list[PlanView]
 
 
-def _paths(layout: ProjectLayout, plan_id: str, step: StepState) -> StepPaths:
+class ForkFiles:
+    """The hand-off folders of one fork, each listed once, so showing N steps costs 4 listings, not 12·N stats.
+
+    ``exists`` answers as ``Path.exists`` does for ``<folder>/<name>`` (a name that is listed is
+    still ``stat``-ed, so a dangling symlink is not a file), for names without a path separator.
+    """
+
+    def __init__(self, layout: ProjectLayout, plan_id: str, fork_id: str) -> None:
+        self.dirs = {folder: str(layout.state_dir(plan_id, fork_id, folder)) for folder in FOLDERS}
+        self._names: dict[str, frozenset[str]] = {}
+
+    def exists(self, folder: str, name: str) -> str | None:
+        """The path of ``<folder>/<name>`` when it exists, else ``None``."""
+        names = self._names.get(folder)
+        if names is None:
+            try:
+                names = self._names[folder] = frozenset(os.listdir(self.dirs[folder]))
+            except OSError:
+                names = self._names[folder] = frozenset()
+        if name not in names and "/" not in name and name not in ("", ".", ".."):
+            return None
+        path = os.path.join(self.dirs[folder], name)
+        return path if os.path.exists(path) else None
+
+
+def _paths(layout: ProjectLayout, plan_id: str, step: StepState, files: ForkFiles | None = None) -> StepPaths:
+    files = files or ForkFiles(layout, plan_id, step.fork_id)
     where: dict[str, str | None] = dict.fromkeys(SUFFIXES)
     for folder in FOLDERS:
         for key, suffix in SUFFIXES.items():
             if where[key] is None:
-                path = layout.step_file(plan_id, step.fork_id, folder, step.step_id, suffix)
-                if path.exists():
-                    where[key] = str(path)
+                where[key] = files.exists(folder, f"{step.step_id}{suffix}")
     return StepPaths(**where)
 
 
@@ -143,9 +167,11 @@ def _reason(step: StepState) -> str | None:
     return step.verdict_reason if step.state == "completed" else None
 
 
-def step_view(layout: ProjectLayout, plan_id: str, step: StepState) -> StepView:
-    paths = _paths(layout, plan_id, step)
-    in_progress = str(layout.state_dir(plan_id, step.fork_id, "in_progress"))
+def step_view(layout: ProjectLayout, plan_id: str, step: StepState, files: ForkFiles | None = None) -> StepView:
+    """The view of one step; ``files``: its fork's folders, listed once for all the fork's steps."""
+    files = files or ForkFiles(layout, plan_id, step.fork_id)
+    paths = _paths(layout, plan_id, step, files)
+    in_progress = files.dirs["in_progress"]
     claimed = step.executor is not None or (step.state == "in_progress" and paths.task is not None
                                             and paths.task.startswith(in_progress))
     waiting: WaitingFor | None = ("approval" if step.state == "waiting_approval"
@@ -244,7 +270,8 @@ def _first(layout: ProjectLayout, plan_id: str, fork_id: str, suffix: str) -> st
 def fork_steps(layout: ProjectLayout, plan_id: str, fork_id: str, state: PlanState) -> list[StepView]:
     """Every step of a fork as the doors show it: its planning task (when an agent planned it), then the plan's."""
     fork = state.forks.get(fork_id)
-    steps = [step_view(layout, plan_id, s) for s in fork.steps.values()] if fork is not None else []
+    files = ForkFiles(layout, plan_id, fork_id)
+    steps = [step_view(layout, plan_id, s, files) for s in fork.steps.values()] if fork is not None else []
     planning = planning_view(layout, plan_id, fork_id) if PLANNING_STEP not in (fork.steps if fork else {}) else None
     out = ([planning] if planning is not None else []) + steps
     if state.status not in RUNNING:  # halted or finished: nothing waits until `conductor resume`

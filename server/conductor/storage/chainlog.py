@@ -16,7 +16,14 @@ Writing, in two phases:
    ``<log>.sync``, which also holds how far the log is known durable). If a writer that held
    the lock before already fsynced past this writer's line, there is nothing to do; otherwise
    it fsyncs once for every line written so far — so writers waiting at the same time share
-   one fsync. :meth:`ChainLog.append` returns only when its line is durable.
+   one fsync. Waiters hold the lock shared and the fsyncing writer exclusively, so all the
+   writers one fsync covered go on together when it ends. :meth:`ChainLog.append` returns only
+   when its line is durable.
+
+Threads of one process go through a leader: it writes every queued record in one batch,
+passes the lead on (the next batch is written while this one is fsynced) and fsyncs, after
+giving this process's writes already under way up to :data:`SETTLE_SECONDS` to land, so one
+fsync covers them too.
 
 With a ``head_signer``, the writer that fsyncs also rewrites ``<log>.head``: a signed
 statement of how many lines the log had and the digest of the last one, so cutting lines off
@@ -45,19 +52,28 @@ GENESIS = "0" * 64
 SYNC_SUFFIX = ".sync"
 HEAD_SUFFIX = ".head"
 _SYNC = struct.Struct("<QQ")  # (inode, durable byte offset)
+_COMMIT_TRIES = 8  # non-blocking tries for the exclusive sync lock before waiting for it
+SETTLE_SECONDS = 0.001  # how long an fsync may wait for this process's appends already under way
 
 #: Turns ``{"log", "count", "last_seq", "last_digest", "size"}`` into the document stored as ``<log>.head``.
 #: ``None`` means "cannot sign now": the head is left as it was.
 HeadSigner = Callable[[dict[str, Any]], dict[str, Any] | None]
 
 
+#: ``json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)``, built once (``dumps``
+#: with arguments builds a new encoder on every call, a good part of an append's cost)
+_encode = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
+
+
 def _canonical(record: dict[str, Any]) -> bytes:
-    return json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return _encode(record).encode()
 
 
 def record_digest(record: dict[str, Any]) -> str:
     """SHA-256 of a stored record's canonical JSON, ``digest`` itself left out."""
-    return hashlib.sha256(_canonical({k: v for k, v in record.items() if k != "digest"})).hexdigest()
+    if "digest" in record:
+        record = {k: v for k, v in record.items() if k != "digest"}
+    return hashlib.sha256(_encode(record).encode()).hexdigest()
 
 
 def head_path(log: str | os.PathLike[str]) -> Path:
@@ -113,12 +129,13 @@ def _last_line(fd: int, size: int) -> bytes:
 
 
 class _Slot:
-    __slots__ = ("done", "error", "record", "stored")
+    __slots__ = ("done", "error", "record", "stored", "taken")
 
     def __init__(self, record: dict[str, Any]) -> None:
         self.record = record
         self.stored: dict[str, Any] | None = None
         self.error: BaseException | None = None
+        self.taken = False  # in a leader's batch: written (or being written), waiting for its fsync
         self.done = False
 
 
@@ -129,6 +146,7 @@ class ChainLog:
         self.path = Path(path)
         self.head_signer = head_signer
         self._tail_cache: tuple[int, int, int, str] | None = None  # (inode, size, next seq, last digest)
+        self._sync_cache: tuple[Path, str] | None = None
         self._cache_lock = threading.Lock()
         self._turn = threading.Condition()  # threads of one process: one leader writes everyone's records
         self._waiting: list[_Slot] = []
@@ -139,30 +157,42 @@ class ChainLog:
         """Append ``record`` (without ``seq``/``prev``) durably and return it as stored.
 
         Threads of one process appending at the same time are written together: one of them
-        writes every waiting record in one locked write and one fsync (all or none of them).
+        (the leader) writes every waiting record in one locked write (all or none of them), then
+        hands the lead on *before* it fsyncs, so the next batch is written while this one syncs;
+        the fsyncs themselves are shared through the sync lock (see the module docstring).
         """
         slot = _Slot(record)
         with self._turn:
             self._waiting.append(slot)
-            while self._leading and not slot.done:
+            while not slot.done and (slot.taken or self._leading):
                 self._turn.wait()
-            if not slot.done:
-                batch, self._waiting, self._leading = self._waiting, [], True
-            else:
+            if slot.done:
                 batch = []
+            else:
+                batch, self._waiting, self._leading = self._waiting, [], True
+                for s in batch:
+                    s.taken = True
         if batch:
+            fd: int | None = None
             try:
-                stored = self.append_many([s.record for s in batch])
+                try:
+                    fd, end, stored = self._write_batch([s.record for s in batch])
+                finally:
+                    with self._turn:  # the next leader may write while this batch is fsynced
+                        self._leading = False
+                        self._turn.notify_all()
+                self._commit(fd, end, settle=True)
                 for s, line in zip(batch, stored, strict=True):
                     s.stored = line
             except BaseException as exc:
                 for s in batch:
                     s.error = exc
             finally:
+                if fd is not None:
+                    os.close(fd)
                 with self._turn:
                     for s in batch:
                         s.done = True
-                    self._leading = False
                     self._turn.notify_all()
         if slot.error is not None:
             raise slot.error
@@ -174,9 +204,24 @@ class ChainLog:
         pending = list(records)
         if not pending:
             return []
+        fd, end, stored = self._write_batch(pending)
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+            self._commit(fd, end)
+            return stored
+        finally:
+            os.close(fd)
+
+    def _write_batch(self, pending: list[dict[str, Any]]) -> tuple[int, int, list[dict[str, Any]]]:
+        """Write ``pending`` at the end of the log under its lock; ``(open fd, end offset, stored records)``.
+
+        Nothing is durable yet: the caller fsyncs with :meth:`_commit` and closes the fd.
+        """
+        try:
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+            except FileNotFoundError:  # the first append: make the folder
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
         except OSError as exc:
             if is_disk_full(exc):
                 raise DiskFull(self.path, None, code=exc.errno or errno.ENOSPC) from exc
@@ -200,10 +245,10 @@ class ChainLog:
                     self._tail_cache = (os.fstat(fd).st_ino, end, seq, prev)
             finally:
                 fcntl.flock(fd, fcntl.LOCK_UN)
-            self._commit(fd, end)
-            return stored
-        finally:
+        except BaseException:
             os.close(fd)
+            raise
+        return fd, end, stored
 
     def last_appended(self) -> tuple[int, str, int] | None:
         """``(seq, digest, end offset)`` of the last line this object appended, if any."""
@@ -211,23 +256,50 @@ class ChainLog:
             cached = self._tail_cache
         return (cached[2] - 1, cached[3], cached[1]) if cached is not None and cached[2] > 0 else None
 
-    def _commit(self, fd: int, end: int) -> None:
-        """Make the log durable at least up to byte ``end`` (group commit, see the module docstring)."""
+    def _commit(self, fd: int, end: int, *, settle: bool = False) -> None:
+        """Make the log durable at least up to byte ``end`` (group commit, see the module docstring).
+
+        ``settle``: before an fsync, let this process's appenders that are already queued or being
+        written finish their write (at most :data:`SETTLE_SECONDS`), so that one fsync covers them too.
+        """
         ino = os.fstat(fd).st_ino
         try:
-            sfd = os.open(sync_path(self.path), os.O_RDWR | os.O_CREAT, 0o644)
+            sfd = os.open(self._sync_file(), os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
             if is_disk_full(exc):  # no inode for the sidecar: fsync alone still makes the line durable
                 self._fsync(fd, end)
                 return
             raise
-        try:
-            fcntl.flock(sfd, fcntl.LOCK_EX)
+        def covered() -> bool:  # read under the sidecar's lock (shared or exclusive): never torn
             raw = os.pread(sfd, _SYNC.size, 0)
-            if len(raw) == _SYNC.size:
-                synced_ino, synced = _SYNC.unpack(raw)
-                if synced_ino == ino and synced >= end:
+            if len(raw) != _SYNC.size:
+                return False
+            synced_ino, synced = _SYNC.unpack(raw)
+            return bool(synced_ino == ino and synced >= end)
+
+        try:
+            # Wait with a *shared* lock while another writer fsyncs (it holds the lock exclusively):
+            # when it is done, every waiter it covered sees so at once and returns, instead of
+            # taking the exclusive lock one after another. Only a writer not yet covered takes
+            # the exclusive lock to fsync (without blocking while others merely look, a few times).
+            for attempt in range(_COMMIT_TRIES + 1):
+                fcntl.flock(sfd, fcntl.LOCK_SH)
+                if covered():
                     return  # a writer before us fsynced past our line
+                fcntl.flock(sfd, fcntl.LOCK_UN)
+                if attempt == _COMMIT_TRIES:
+                    fcntl.flock(sfd, fcntl.LOCK_EX)
+                    break
+                try:
+                    fcntl.flock(sfd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    continue
+            if covered():
+                return
+            if settle:
+                with self._turn:
+                    self._turn.wait_for(lambda: not self._waiting and not self._leading, timeout=SETTLE_SECONDS)
             size = os.fstat(fd).st_size
             self._fsync(fd, end)
             if self.head_signer is not None:
@@ -239,6 +311,13 @@ class ChainLog:
                     raise  # on a full disk the hint is lost: the next writer just fsyncs again
         finally:
             os.close(sfd)  # closing releases the flock
+
+    def _sync_file(self) -> str:
+        """``sync_path(self.path)``, computed once per path (a ``Path`` costs more than the lock it names)."""
+        cached = self._sync_cache
+        if cached is None or cached[0] is not self.path:
+            cached = self._sync_cache = (self.path, str(sync_path(self.path)))
+        return cached[1]
 
     def _fsync(self, fd: int, end: int) -> None:
         try:
