@@ -26,9 +26,7 @@ from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar
 
 from pydantic import ConfigDict
 
-from conductor.contract.config import Config
 from conductor.contract.plan import Plan
-from conductor.engine.config import load_config
 from conductor.engine.errors import (
     Conflict,
     EngineError,
@@ -55,9 +53,7 @@ from conductor.engine.views import (
     policy_drift,
     step_payload,
 )
-from conductor.git.command import GitError
 from conductor.journal.events import Event, JournalError
-from conductor.journal.explain import explain_step as _explain
 from conductor.journal.journal import Journal
 from conductor.journal.projection import PlanState, replay
 from conductor.policy import (
@@ -71,8 +67,6 @@ from conductor.policy import (
 )
 from conductor.policy.levels import PolicyLevel, load_plan_levels
 from conductor.project import files as _files
-from conductor.project.init import InitReport
-from conductor.project.init import init_project as _init_project
 from conductor.project.layout import (
     CONDUCTOR_DIR,
     SKIP_DIRS,
@@ -83,7 +77,6 @@ from conductor.project.layout import (
     plan_ref,
     root_of,
 )
-from conductor.project.mcp_config import mcp_servers_config
 from conductor.storage.errors import DiskFull as StorageFull
 from conductor.storage.errors import is_disk_full
 from conductor.validation import (
@@ -98,8 +91,10 @@ from conductor.validation.diagnostics import START, Severity
 from conductor.validation.limits import MAX_BYTES
 
 if TYPE_CHECKING:
+    from conductor.contract.config import Config
     from conductor.engine.runner import RunSummary
     from conductor.handoff.queue import Submitted
+    from conductor.project.init import InitReport
     from conductor.provenance.verify import VerifyReport
 
 __all__ = [
@@ -209,6 +204,7 @@ def _layout(root: Path_ | None) -> ProjectLayout:
 def init_project(path: Path_ = ".", name: str | None = None) -> InitReport:
     """Create (or complete) a project: ``.conductor/`` files, ``.gitignore`` entries, agent instructions,
     and the project key, pinned in ``.conductor/trust.json`` (to be committed and reviewed)."""
+    from conductor.project.init import init_project as _init_project  # lazy: only `init` writes a project
     from conductor.provenance.trust import TrustError, project_key_fingerprint  # lazy: cryptography (~30 ms)
 
     try:
@@ -232,6 +228,8 @@ def init_project(path: Path_ = ".", name: str | None = None) -> InitReport:
 @door
 def project_config(root: Path_ | None = None) -> Config:
     """The project's ``config.yaml`` (defaults when it has none)."""
+    from conductor.engine.config import load_config  # lazy: the config model costs ~0.1 s; diagnostics need none
+
     return load_config(_layout(root))
 
 
@@ -248,6 +246,9 @@ class Readiness(View):
 @door
 def readiness(root: Path_, mode: str | None = None) -> Readiness:
     """The project's mode (``mode`` overrides the configuration, as an editor setting does) and key presence."""
+    from conductor.contract.config import Config  # lazy: the config model costs ~0.1 s; diagnostics need none
+    from conductor.engine.config import load_config  # lazy: as above
+
     layout = ProjectLayout.at(root)
     try:
         config = load_config(layout)
@@ -260,6 +261,8 @@ def readiness(root: Path_, mode: str | None = None) -> Readiness:
 
 def mcp_client_config(start: Path_ | None = None) -> dict[str, Any]:
     """The ``{"mcpServers": …}`` snippet an IDE keeps per user, pointing at this project when in one."""
+    from conductor.project.mcp_config import mcp_servers_config  # lazy: only the MCP door needs it
+
     found = find_project_root(start)
     args = ["mcp", *(["--root", str(found)] if found is not None else [])]
     return mcp_servers_config(shutil.which("conductor") or "conductor", args)
@@ -600,6 +603,8 @@ def explain_step(root: Path_ | None, step_id: str, plan_id: str | None = None,
         known = sorted({sid for f in state.forks.values() for sid in f.steps})
         raise NoSuchStep(f"plan {state.plan_id} has no step {step_id!r}" + (f" in fork {fork_id}" if fork_id else "")
                          + (f" (known: {', '.join(known)})" if known else ""))
+    from conductor.journal.explain import explain_step as _explain  # lazy: only `explain` needs it
+
     explanation = _explain(state, step_id, fork_id)
     return Explanation(plan_id=state.plan_id, step_id=step_id, fork_id=step.fork_id, markdown=explanation.markdown,
                        data=explanation.data)
@@ -709,6 +714,7 @@ def _llm_client(layout: ProjectLayout, model: str | None, base_url: str | None) 
     """The project's model client with an editor's model / base URL; the key still comes from the environment."""
     if not (model or base_url):
         return None
+    from conductor.engine.config import load_config  # lazy: the config model costs ~0.1 s; diagnostics need none
     from conductor.llm import ENV_BASE_URL, ENV_MODEL, LLMClient  # lazy: imports openai (~0.9 s)
 
     env = dict(os.environ)
@@ -722,6 +728,7 @@ def _llm_client(layout: ProjectLayout, model: str | None, base_url: str | None) 
 async def _run(make: Callable[[Any], Any]) -> RunSummary:
     from conductor.engine.planning import PlanningError  # lazy: imports openai (~0.9 s); status and others need none
     from conductor.engine.runner import PlanRunner  # lazy: as above
+    from conductor.git.command import GitError  # lazy: as above
     from conductor.llm import LLMError  # lazy: as above
 
     try:
@@ -975,3 +982,12 @@ __all__ += [
     "Verdict",
     "step_payload",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """Names exported for typing whose modules load only when asked for (``InitReport``: only ``init`` needs it)."""
+    if name == "InitReport":
+        from conductor.project.init import InitReport  # lazy: only `init` needs the project writer
+
+        return InitReport
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
