@@ -9,13 +9,12 @@ policy or configuration, a full disk).
 from __future__ import annotations
 
 import importlib
+import sys
 from typing import Any
 
 import click
 
 from conductor import __version__
-from conductor.cli.output import refuse
-from conductor.engine.api import EngineError
 
 COMMANDS = {
     **dict.fromkeys(("build", "explore", "resume", "status", "explain", "events", "approve", "replay"),
@@ -45,7 +44,12 @@ class ConductorGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except EngineError as exc:
+        except Exception as exc:
+            api = sys.modules.get("conductor.engine.api")  # not imported: no engine refusal possible (`lsp` needs none)
+            if api is None or not isinstance(exc, api.EngineError):
+                raise
+            from conductor.cli.output import refuse  # lazy: it imports the engine API, loaded by now anyway
+
             refuse(exc)
 
 

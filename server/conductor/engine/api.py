@@ -87,6 +87,7 @@ from conductor.validation import (
     detect_kind,
     validate_document,
 )
+from conductor.validation.cache import ValidationCache
 from conductor.validation.diagnostics import START, Severity
 from conductor.validation.limits import MAX_BYTES
 
@@ -379,43 +380,76 @@ def conductor_files(paths: Iterable[Path_], cancel: Cancel = None, limit: int | 
 
 
 @door
-def validate_paths(paths: Iterable[Path_], cancel: Cancel = None) -> list[FileReport]:
+def validate_paths(paths: Iterable[Path_], cancel: Cancel = None, *, use_cache: bool = True) -> list[FileReport]:
     """Validate every Conductor document under ``paths`` (``conductor validate``).
 
     Tasks and plans are judged against their project's effective policy. Only regular files
     are read (a FIFO or a device is reported, never opened for reading). ``cancel`` stops the
-    walk between files (:class:`Cancelled`).
+    walk between files (:class:`Cancelled`). A document validated before with the same bytes, path,
+    project policy and rules is not validated again (``validation.cache``; ``use_cache=False`` does
+    every file anew).
     """
     contexts: dict[Path | None, ValidationContext] = {}
+    caches: dict[Path | None, ValidationCache] = {}
+    roots: dict[Path, Path | None] = {}
     out: list[FileReport] = []
-    for path, explicit in conductor_files(paths, cancel):
-        _check_cancel(cancel)
-        kind = detect_kind(path)
-        report = FileReport(path, kind, [])
-        if not os.path.lexists(path):
-            report.error = "no such file or folder"
-        elif kind is None:
-            report.error = "not a Conductor document (policy, config, plan, task, result, provenance)"
-        else:
-            try:
-                text = _files.read_text(path, MAX_BYTES)
-            except _files.Unreadable as exc:
-                report.diagnostics = [unreadable_diagnostic(exc)]
-                text = None
-            except OSError as exc:
-                report.error = f"cannot read: {exc.strerror or exc}"
-                text = None
-            if text is not None:
-                context = None
-                if kind in ("task", "plan"):
-                    root = find_project_root(path.parent)
-                    if root not in contexts:
-                        contexts[root] = project_context(root).context
-                    context = contexts[root]
-                report.diagnostics = validate_document(text, kind, path=path, context=context)[1]
-        if explicit or report.diagnostics or report.error or kind is not None:
-            out.append(report)
+    try:
+        for path, explicit in conductor_files(paths, cancel):
+            _check_cancel(cancel)
+            report = _validate_one(path, explicit, roots, contexts, caches if use_cache else None)
+            if report is not None:
+                out.append(report)
+    finally:
+        for cache in caches.values():
+            cache.save()
     return out
+
+
+def _validate_one(path: Path, explicit: bool, roots: dict[Path, Path | None],
+                  contexts: dict[Path | None, ValidationContext],
+                  caches: dict[Path | None, ValidationCache] | None) -> FileReport | None:
+    """One file of :func:`validate_paths` (``None``: nothing to report). An unchanged document (same
+    bytes, path, kind, project policy and rules) takes its diagnostics from the cache."""
+    kind = detect_kind(path)
+    report = FileReport(path, kind, [])
+    if not os.path.lexists(path):
+        report.error = "no such file or folder"
+    elif kind is None:
+        report.error = "not a Conductor document (policy, config, plan, task, result, provenance)"
+    else:
+        try:
+            text = _files.read_text(path, MAX_BYTES)
+        except _files.Unreadable as exc:
+            report.diagnostics = [unreadable_diagnostic(exc)]
+            text = None
+        except OSError as exc:
+            report.error = f"cannot read: {exc.strerror or exc}"
+            text = None
+        if text is not None:
+            context = None
+            if path.parent not in roots:
+                roots[path.parent] = find_project_root(path.parent)
+            root = roots[path.parent]
+            if kind in ("task", "plan"):
+                if root not in contexts:
+                    contexts[root] = project_context(root).context
+                context = contexts[root]
+            cache = None
+            if caches is not None:
+                if root not in caches:
+                    caches[root] = ValidationCache.for_project(root)
+                cache = caches[root]
+            key = cache.key(text, kind, path.absolute(), context) if cache is not None else ""
+            cached = cache.get(key) if cache is not None else None
+            if cached is not None:
+                report.diagnostics = cached
+            else:
+                report.diagnostics = validate_document(text, kind, path=path, context=context)[1]
+                if cache is not None:
+                    cache.put(key, report.diagnostics)
+    if explicit or report.diagnostics or report.error or kind is not None:
+        return report
+    return None
 
 
 def unreadable_diagnostic(exc: BaseException) -> Diagnostic:

@@ -19,13 +19,15 @@ from typing import TYPE_CHECKING
 
 from lsprotocol import types as lsp
 
-from conductor.engine import api
 from conductor.lsp.documents import Analysis
 from conductor.lsp.positions import Lines
 from conductor.validation import Diagnostic, detect_kind
 
 if TYPE_CHECKING:
+    from conductor.engine import api
     from conductor.lsp.server import ConductorServer
+else:  # the engine API loads on first use (see conductor.lsp.engine)
+    from conductor.lsp.engine import api
 
 log = logging.getLogger("conductor.lsp.diagnostics")
 SOURCE = "conductor"
@@ -114,6 +116,8 @@ class Scheduler:
         ls.text_document_publish_diagnostics(
             lsp.PublishDiagnosticsParams(uri=uri, diagnostics=convert(ls, analysis), version=version)
         )
+        if analysis.kind == "policy":  # what a hover shows, merged now that the diagnostics are out
+            await asyncio.to_thread(lambda: analysis.effective)
 
     def publish_disk(self, path: Path) -> None:
         """An agent wrote (or removed) ``path`` while it is not open: publish its diagnostics."""
