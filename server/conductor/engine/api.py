@@ -369,9 +369,9 @@ def conductor_files(paths: Iterable[Path_], cancel: Cancel = None, limit: int | 
                 _check_cancel(cancel)
                 dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS)
                 for name in sorted(filenames):
-                    candidate = Path(dirpath) / name
+                    candidate = os.path.join(dirpath, name)
                     if detect_kind(candidate) is not None:
-                        found.append((candidate, False))
+                        found.append((Path(candidate), False))
                         if limit is not None and len(found) >= limit:
                             return found
         else:
@@ -426,24 +426,27 @@ def _validate_one(path: Path, explicit: bool, roots: dict[Path, Path | None],
             report.error = f"cannot read: {exc.strerror or exc}"
             text = None
         if text is not None:
-            context = None
             if path.parent not in roots:
                 roots[path.parent] = find_project_root(path.parent)
             root = roots[path.parent]
-            if kind in ("task", "plan"):
-                if root not in contexts:
-                    contexts[root] = project_context(root).context
-                context = contexts[root]
+            judged = kind in ("task", "plan")  # against the project's effective policy
             cache = None
             if caches is not None:
                 if root not in caches:
                     caches[root] = ValidationCache.for_project(root)
                 cache = caches[root]
-            key = cache.key(text, kind, path.absolute(), context) if cache is not None else ""
+            # the context is a function of the project's policy file: its bytes stand for it in the key,
+            # so a file found in the cache needs no policy merge at all
+            key = cache.key(text, kind, path.absolute(), cache.policy_key(root) if judged else "-") if cache else ""
             cached = cache.get(key) if cache is not None else None
             if cached is not None:
                 report.diagnostics = cached
             else:
+                context = None
+                if judged:
+                    if root not in contexts:
+                        contexts[root] = project_context(root).context
+                    context = contexts[root]
                 report.diagnostics = validate_document(text, kind, path=path, context=context)[1]
                 if cache is not None:
                     cache.put(key, report.diagnostics)

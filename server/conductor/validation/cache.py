@@ -2,9 +2,10 @@
 
 ``conductor validate`` of a long plan reads some two thousand task, result and provenance
 files, nearly all unchanged since the last run. Validation is a pure function of the text, its
-kind, its path, the :class:`ValidationContext` (the project's effective policy) and the code
-of the rules and schemas; the key is a SHA-256 over all of them, so a changed byte, a changed
-policy or a changed rule misses the cache and the file is validated again. The cache only
+kind, its path, the validation context (for tasks and plans: the project's effective policy,
+itself a function of the bytes of ``policy.yaml``) and the code of the rules, the policy merge
+and the schemas; the key is a SHA-256 over all of them, so a changed byte, a changed policy or
+a changed rule misses the cache and the file is validated again. The cache only
 saves time: reading it never fails a command (a missing, torn, foreign or oversized file is
 an empty cache), and writing it is atomic (temp file, fsync, rename) and best-effort.
 
@@ -21,13 +22,13 @@ import json
 import os
 import stat
 import tempfile
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from conductor import __version__
+from conductor.project.layout import ProjectLayout
 from conductor.validation.diagnostics import Diagnostic, Range, Severity
-from conductor.validation.semantic_rules import ValidationContext
+from conductor.validation.limits import MAX_BYTES
 
 MAX_CACHE_BYTES = 64 * 1024 * 1024
 """A cache file larger than this is ignored (and replaced)."""
@@ -45,7 +46,8 @@ def _code_fingerprint() -> str:
     """Changes whenever the rules, the schemas or the version change (sizes and mtimes of their files)."""
     here = Path(__file__).resolve().parent
     contract = here.parent / "contract"
-    files = sorted(here.glob("*.py")) + [contract / n for n in ("globs.py", "defaults.py", "checksum.py")]
+    files = sorted(here.glob("*.py")) + sorted((here.parent / "policy").glob("*.py")) + [
+        contract / n for n in ("globs.py", "defaults.py", "checksum.py", "policy.py")]
     try:
         from conductor.contract.schemas import schema_dir  # lazy: only the fingerprint needs where the files are
 
@@ -58,14 +60,6 @@ def _code_fingerprint() -> str:
             st = path.stat()
             digest.update(f"{path.name}:{st.st_size}:{st.st_mtime_ns};".encode())
     return digest.hexdigest()
-
-
-def _context_key(context: ValidationContext | None) -> str:
-    if context is None:
-        return "-"
-    fields = asdict(context)
-    fields.pop("path", None)  # the path is part of every key already
-    return json.dumps(fields, sort_keys=True, default=str)
 
 
 def _to_json(d: Diagnostic) -> list[Any]:
@@ -88,6 +82,7 @@ class ValidationCache:
         self.entries: dict[str, list[Any]] = {}
         self.used: dict[str, list[Any]] = {}
         self.changed = False
+        self._policies: dict[Path | None, str] = {}
         if file is not None:
             self.entries = self._read(file)
 
@@ -119,10 +114,38 @@ class ValidationCache:
         entries = data.get("entries")
         return entries if isinstance(entries, dict) else {}
 
-    def key(self, text: str, kind: str, path: Path, context: ValidationContext | None) -> str:
-        digest = hashlib.sha256(f"{kind}\0{path}\0{_context_key(context)}\0".encode())
+    def key(self, text: str, kind: str, path: Path, context: str) -> str:
+        """The key of ``text`` as a ``kind`` document at ``path``, judged in ``context`` (:meth:`policy_key`
+        for tasks and plans, which the project's policy judges; ``"-"`` for the others)."""
+        digest = hashlib.sha256(f"{kind}\0{path}\0{context}\0".encode())
         digest.update(text.encode("utf-8", "surrogatepass"))
         return digest.hexdigest()
+
+    def policy_key(self, root: Path | None) -> str:
+        """What decides the validation context of a project: the bytes of its ``policy.yaml`` (a missing,
+        oversized or unreadable one included, each as itself). Read once per cache."""
+        if root not in self._policies:
+            if root is None:
+                self._policies[root] = "no-project"
+            else:
+                file = ProjectLayout.at(root).policy_file
+                try:
+                    fd = os.open(file, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_NONBLOCK", 0))
+                except OSError as exc:
+                    self._policies[root] = f"unopened:{exc.errno}"
+                else:
+                    try:
+                        st = os.fstat(fd)
+                        if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_BYTES:
+                            self._policies[root] = f"not-read:{st.st_mode}:{st.st_size}"
+                        else:
+                            with os.fdopen(fd, "rb", closefd=False) as fh:
+                                self._policies[root] = hashlib.sha256(fh.read(MAX_BYTES + 1)).hexdigest()
+                    except OSError as exc:
+                        self._policies[root] = f"unread:{exc.errno}"
+                    finally:
+                        os.close(fd)
+        return self._policies[root]
 
     def get(self, key: str) -> list[Diagnostic] | None:
         if self.file is None:
