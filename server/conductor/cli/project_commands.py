@@ -49,8 +49,9 @@ def validate_command(paths: tuple[Path, ...], as_json: bool, strict: bool, no_ca
     Finds policy.yaml, config.yaml, plan documents and *.task.json / *.result.json /
     *.provenance.json files and prints `file:line:col: severity code message` (1-based).
     Exit 1 when any error is found (or any warning with --strict): use it in CI or pre-commit.
-    A file whose bytes, project policy and Conductor's rules are unchanged since it was last
-    validated is not validated again (the cache is in the user's cache folder, never in the project).
+    A task, result, provenance or plan file whose bytes, project policy and Conductor's rules are
+    unchanged since it was last validated is not validated again (the cache is in the user's cache
+    folder, never in the project); policy.yaml and config.yaml are always validated.
     """
     if not paths:
         root = api.find_project_root()

@@ -385,9 +385,10 @@ def validate_paths(paths: Iterable[Path_], cancel: Cancel = None, *, use_cache: 
 
     Tasks and plans are judged against their project's effective policy. Only regular files
     are read (a FIFO or a device is reported, never opened for reading). ``cancel`` stops the
-    walk between files (:class:`Cancelled`). A document validated before with the same bytes, path,
-    project policy and rules is not validated again (``validation.cache``; ``use_cache=False`` does
-    every file anew).
+    walk between files (:class:`Cancelled`). A machine-written document (task, result, provenance,
+    verdict, plan) validated before with the same bytes, path, project policy and rules is not
+    validated again (``validation.cache``; ``use_cache=False`` does every file anew); the policy and
+    the configuration, written by hand, are always validated.
     """
     contexts: dict[Path | None, ValidationContext] = {}
     caches: dict[Path | None, ValidationCache] = {}
@@ -431,7 +432,7 @@ def _validate_one(path: Path, explicit: bool, roots: dict[Path, Path | None],
             root = roots[path.parent]
             judged = kind in ("task", "plan")  # against the project's effective policy
             cache = None
-            if caches is not None:
+            if caches is not None and kind not in ("policy", "config"):  # hand-written: few, always checked
                 if root not in caches:
                     caches[root] = ValidationCache.for_project(root)
                 cache = caches[root]

@@ -112,10 +112,12 @@ class Scheduler:
             return  # stale: a newer version is on its way
         log.debug("publish %s v%s: %s", uri, version, [d.code for d in analysis.diagnostics])
         if ls.caps.pull_diagnostics:
+            ls.first_published.set()
             return
         ls.text_document_publish_diagnostics(
             lsp.PublishDiagnosticsParams(uri=uri, diagnostics=convert(ls, analysis), version=version)
         )
+        ls.first_published.set()
         if analysis.kind == "policy":  # what a hover shows, merged now that the diagnostics are out
             await asyncio.to_thread(lambda: analysis.effective)
 
@@ -162,6 +164,7 @@ async def pull_document(ls: ConductorServer,
                         params: lsp.DocumentDiagnosticParams) -> lsp.RelatedFullDocumentDiagnosticReport:
     analysis = await ls.analysis(params.text_document.uri)
     items = convert(ls, analysis) if analysis is not None else []
+    ls.first_published.set()
     return lsp.RelatedFullDocumentDiagnosticReport(items=items)
 
 

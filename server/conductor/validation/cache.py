@@ -1,7 +1,8 @@
 """Diagnostics of documents already validated, keyed by a hash of everything that decides them.
 
 ``conductor validate`` of a long plan reads some two thousand task, result and provenance
-files, nearly all unchanged since the last run. Validation is a pure function of the text, its
+files, nearly all unchanged since the last run (the policy and the configuration, written by
+hand, are always validated). Validation is a pure function of the text, its
 kind, its path, the validation context (for tasks and plans: the project's effective policy,
 itself a function of the bytes of ``policy.yaml``) and the code of the rules, the policy merge
 and the schemas; the key is a SHA-256 over all of them, so a changed byte, a changed policy or

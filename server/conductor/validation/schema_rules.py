@@ -79,9 +79,13 @@ def _no_remote(uri: str) -> Any:
     raise ValueError(f"refusing to fetch a remote schema ({uri})")
 
 
-def warm_up(kind: str) -> None:
-    """Compile the validators of ``kind`` ahead of the first document (the LSP does it at start-up)."""
-    _validators_for(kind, "", schemas.load(kind))
+def warm_up(kind: str, fast: bool = True) -> None:
+    """Prepare the validators of ``kind`` ahead of the first document (the LSP does it at start-up):
+    the error-collecting one (cheap), and with ``fast`` the compiled one large documents need."""
+    if fast:
+        _validators_for(kind, "", schemas.load(kind))
+    else:
+        _slow_for(kind, "", schemas.load(kind))
 
 
 def _fast_ok(fast: Any, data: Any) -> bool:
