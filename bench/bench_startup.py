@@ -296,7 +296,8 @@ def main() -> None:
         print(f"{name:56} {median[name]:10.0f} {min(values) * 1000:8.0f} {max(values) * 1000:8.0f}  "
               f"{targets.get(name, '')}")
     added = median["conductor lsp → first diagnostics"] - median["pygls floor server → first diagnostics"]
-    cpu = median["conductor lsp, CPU until first diagnostics"] - median["pygls floor server, CPU until first diagnostics"]
+    cpu = (median["conductor lsp, CPU until first diagnostics"]
+           - median["pygls floor server, CPU until first diagnostics"])
     print(f"\nconductor lsp adds {added:.0f} ms of wall time and {cpu:.0f} ms of CPU time to the floor's first "
           "diagnostics (CPU time is what a loaded machine distorts least)")
 

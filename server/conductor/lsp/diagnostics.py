@@ -118,8 +118,6 @@ class Scheduler:
             lsp.PublishDiagnosticsParams(uri=uri, diagnostics=convert(ls, analysis), version=version)
         )
         ls.first_published.set()
-        if analysis.kind == "policy":  # what a hover shows, merged now that the diagnostics are out
-            await asyncio.to_thread(lambda: analysis.effective)
 
     def publish_disk(self, path: Path) -> None:
         """An agent wrote (or removed) ``path`` while it is not open: publish its diagnostics."""

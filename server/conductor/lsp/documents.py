@@ -5,8 +5,7 @@ the CLI makes, so the editor and ``conductor validate`` never disagree. A task o
 judged against its project's *effective* policy, which the engine API computes
 (``api.project_context``): of the open ``policy.yaml`` buffer when the user is editing it
 (unsaved changes count), else of the file on disk. The analysis of a policy document carries
-its effective policy, computed in a worker thread right after its diagnostics are published, so
-a hover never merges anything.
+its effective policy, merged once per version when a hover first asks for it (in a worker thread).
 Files on disk are read through the API too: only regular files, never a FIFO or a device.
 """
 
@@ -49,9 +48,9 @@ class Analysis:
     def effective(self) -> api.EffectivePolicy | None:
         """A policy document's own effective policy (``None``: not a policy, or invalid).
 
-        Merged on first use, not with the diagnostics: the merge needs the policy models, which the
-        first diagnostics of a starting server do without. The scheduler computes it in a worker
-        thread right after publishing, so a hover still finds it ready. Blocking."""
+        Merged on first use (a hover, in a worker thread), not with the diagnostics: the merge needs
+        the policy models, which the first diagnostics of a starting server do without, and an edit
+        of a large policy gets its diagnostics without waiting for a merge nobody asked for. Blocking."""
         if not self._effective:
             value = api.effective_of_document(self.doc, self.path) if self.kind == "policy" else None
             self._effective[:] = [value]
