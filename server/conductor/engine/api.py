@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import getpass
+import importlib
 import os
 import shutil
 import threading
@@ -24,9 +25,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar
 
-from pydantic import ConfigDict
-
-from conductor.contract.plan import Plan
 from conductor.engine.errors import (
     Conflict,
     EngineError,
@@ -43,29 +41,6 @@ from conductor.engine.errors import (
 )
 from conductor.engine.lock import PlanLocked, describe, plan_holder
 from conductor.engine.report import STATE_MARK, status_text
-from conductor.engine.views import (
-    PlanView,
-    StatusView,
-    StepView,
-    View,
-    fork_steps,
-    plan_view,
-    policy_drift,
-    step_payload,
-)
-from conductor.journal.events import Event, JournalError
-from conductor.journal.journal import Journal
-from conductor.journal.projection import PlanState, replay
-from conductor.policy import (
-    EffectivePolicy,
-    PolicyError,
-    Sourced,
-    level_from_text,
-    load_policy_file,
-    merge,
-    validation_context,
-)
-from conductor.policy.levels import PolicyLevel, load_plan_levels
 from conductor.project import files as _files
 from conductor.project.layout import (
     CONDUCTOR_DIR,
@@ -93,8 +68,40 @@ from conductor.validation.limits import MAX_BYTES
 
 if TYPE_CHECKING:
     from conductor.contract.config import Config
+    from conductor.contract.plan import Plan
+    from conductor.engine.door_views import (
+        Approval,
+        ClaimedTask,
+        Explanation,
+        PlanDocument,
+        Readiness,
+        ReplayView,
+        Verdict,
+    )
     from conductor.engine.runner import RunSummary
+    from conductor.engine.views import (
+        PlanView,
+        StatusView,
+        StepView,
+        fork_steps,
+        plan_view,
+        policy_drift,
+        step_payload,
+    )
     from conductor.handoff.queue import Submitted
+    from conductor.journal.events import Event, JournalError
+    from conductor.journal.journal import Journal
+    from conductor.journal.projection import PlanState, replay
+    from conductor.policy import (
+        EffectivePolicy,
+        PolicyError,
+        Sourced,
+        level_from_text,
+        load_policy_file,
+        merge,
+        validation_context,
+    )
+    from conductor.policy.levels import PolicyLevel, load_plan_levels
     from conductor.project.init import InitReport
     from conductor.provenance.verify import VerifyReport
 
@@ -104,6 +111,37 @@ __all__ = [
     "QueueRefused", "Sourced", "StatusView", "StepView", "Unreadable", "find_project_root", "new_plan_id",
     "plan_ref", "status_text",
 ]
+
+_HEAVY = {
+    "conductor.contract.plan": ("Plan",),
+    "conductor.engine.door_views": ("Approval", "ClaimedTask", "Explanation", "PlanDocument", "Readiness", "ReplayView",
+                                    "Verdict"),
+    "conductor.engine.views": ("PlanView", "StatusView", "StepView", "View", "fork_steps", "plan_view", "policy_drift",
+                               "step_payload"),
+    "conductor.journal.events": ("Event", "JournalError"),
+    "conductor.journal.journal": ("Journal",),
+    "conductor.journal.projection": ("PlanState", "replay"),
+    "conductor.policy": ("EffectivePolicy", "PolicyError", "Sourced", "level_from_text", "load_policy_file", "merge",
+                         "validation_context"),
+    "conductor.policy.levels": ("PolicyLevel", "load_plan_levels"),
+}
+"""The engine's models, journal and policy merge: what most calls need and a door's start does not.
+They are imported on the first call that needs them (``_load``), not with this module: `validate`
+of unchanged files, the first diagnostics of a document and `--version` run without pydantic."""
+_HEAVY_NAMES = {name: module for module, names in _HEAVY.items() for name in names}
+_loaded = False
+
+
+def _load() -> None:
+    """Bind the names of :data:`_HEAVY` in this module (once; cheap after)."""
+    global _loaded
+    if _loaded:
+        return
+    for module, names in _HEAVY.items():
+        imported = importlib.import_module(module)
+        globals().update({name: getattr(imported, name) for name in names})
+    _loaded = True
+
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -142,6 +180,7 @@ def _translate(exc: BaseException) -> EngineError | None:
     """The door's error for a domain exception, or ``None`` to let it through."""
     if isinstance(exc, EngineError):
         return exc
+    _load()
     if isinstance(exc, PolicyError):
         return PolicyInvalid(str(exc), file=exc.file, diagnostics=exc.diagnostics)
     if isinstance(exc, _files.Unreadable):
@@ -156,10 +195,22 @@ def _translate(exc: BaseException) -> EngineError | None:
 
 
 def door(fn: Callable[P, R]) -> Callable[P, R]:
-    """Translate domain exceptions into :class:`EngineError` at the API's edge (sync and async)."""
+    """Translate domain exceptions into :class:`EngineError` at the API's edge (sync and async);
+    the engine's models, journal and policy merge are loaded first (:func:`_load`)."""
+    return _door(fn, load=True)
+
+
+def light_door(fn: Callable[P, R]) -> Callable[P, R]:
+    """:func:`door` for a call that needs none of :data:`_HEAVY` (reading and validating documents)."""
+    return _door(fn, load=False)
+
+
+def _door(fn: Callable[P, R], load: bool) -> Callable[P, R]:
     if asyncio.iscoroutinefunction(fn):
         @functools.wraps(fn)
         async def run_async(*args: P.args, **kwargs: P.kwargs) -> Any:
+            if load:
+                _load()
             try:
                 return await fn(*args, **kwargs)
             except Exception as exc:
@@ -171,6 +222,8 @@ def door(fn: Callable[P, R]) -> Callable[P, R]:
 
     @functools.wraps(fn)
     def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        if load:
+            _load()
         try:
             return fn(*args, **kwargs)
         except Exception as exc:
@@ -234,15 +287,6 @@ def project_config(root: Path_ | None = None) -> Config:
     return load_config(_layout(root))
 
 
-class Readiness(View):
-    """What a project needs before a build, as the editor shows it: its mode and whether the model's
-    key is present (never the key itself)."""
-
-    root: str
-    mode: str
-    api_key_env: str
-    api_key_set: bool
-
 
 @door
 def readiness(root: Path_, mode: str | None = None) -> Readiness:
@@ -272,7 +316,7 @@ def mcp_client_config(start: Path_ | None = None) -> dict[str, Any]:
 # --------------------------------------------------------------------------- documents
 
 
-@door
+@light_door
 def read_document(path: Path_) -> str:
     """The text of a Conductor document on disk: a regular file of at most 2 MiB (inside
     ``.conductor/`` a symlink is refused); :class:`Unreadable` otherwise, never a hang."""
@@ -326,6 +370,7 @@ def effective_of_document(document: ParsedDocument, path: Path_ | None = None, *
     (``validation.partial.usable_part``) and the effective policy of that part is given."""
     if not document.ok and not partial:
         return None
+    _load()
     root = root_of(path) if path is not None else None
     display = ProjectLayout.at(root).policy_display if root is not None else str(path or "policy.yaml")
     try:
@@ -379,7 +424,7 @@ def conductor_files(paths: Iterable[Path_], cancel: Cancel = None, limit: int | 
     return found
 
 
-@door
+@light_door
 def validate_paths(paths: Iterable[Path_], cancel: Cancel = None, *, use_cache: bool = True) -> list[FileReport]:
     """Validate every Conductor document under ``paths`` (``conductor validate``).
 
@@ -533,6 +578,7 @@ def resolve_plan(root: Path_ | None, plan_id: str | None) -> str:
 
 
 def _state(layout: ProjectLayout, plan_id: str, to_seq: int | None = None) -> PlanState:
+    _load()
     return replay(Journal.for_plan(layout, plan_id), to_seq)
 
 
@@ -570,14 +616,6 @@ def steps(root: Path_ | None = None, plan_id: str | None = None) -> list[StepVie
         out.extend(step for fork_id in state.forks for step in fork_steps(layout, pid, fork_id, state))
     return out
 
-
-class PlanDocument(View):
-    """A fork's stored plan document."""
-
-    plan_id: str
-    fork_id: str
-    path: Path
-    plan: Plan
 
 
 @dataclass(frozen=True)
@@ -620,16 +658,6 @@ def plan_document(root: Path_ | None, plan_id: str | None = None, fork_id: str |
                         plan=Plan.model_validate(doc.data))
 
 
-class Explanation(View):
-    plan_id: str
-    step_id: str
-    fork_id: str
-    markdown: str
-    data: dict[str, Any]
-
-    def to_json(self) -> dict[str, Any]:
-        return {**self.data, "plan_id": self.plan_id, "markdown": self.markdown}
-
 
 @door
 def explain_step(root: Path_ | None, step_id: str, plan_id: str | None = None,
@@ -658,13 +686,6 @@ def list_events(root: Path_ | None = None, plan_id: str | None = None, *, types:
             for event in Journal.for_plan(layout, pid).events(types=types or None, fork_id=fork_id, step_id=step_id)]
 
 
-class Approval(View):
-    plan_id: str
-    step_id: str
-    forks: list[str]
-    decision: Literal["approve", "reject"]
-    by: str
-
 
 @door
 def approve_step(root: Path_ | None, step_id: str, plan_id: str | None = None, fork_id: str | None = None,
@@ -691,14 +712,6 @@ def approve_step(root: Path_ | None, step_id: str, plan_id: str | None = None, f
         journal.append(kind, fork_id=fork.fork_id, step_id=step_id, by=who)
     return Approval(plan_id=pid, step_id=step_id, forks=[f.fork_id for f in waiting], decision=decision, by=who)
 
-
-class ReplayView(View):
-    plan_id: str
-    to_seq: int
-    journal_ok: bool
-    journal_break: str | None
-    state: dict[str, Any]
-    replanned: list[dict[str, Any]] | None = None
 
 
 @door
@@ -913,43 +926,6 @@ def agent_presets(root: Path_ | None) -> dict[str, Any]:
 # --------------------------------------------------------------------------- the agent side of the queue
 
 
-class ClaimedTask(View):
-    """A task an agent claimed: everything it needs to do it, and its deadline."""
-
-    model_config = ConfigDict(extra="allow")
-
-    task_id: str
-    plan_id: str
-    fork_id: str
-    kind: str
-    title: str
-    instruction: str
-    allowed_files: list[str]
-    constraints: list[str]
-    protected_patterns: list[str]
-    verification: list[dict[str, Any]]
-    timeout_seconds: int
-    deadline: str
-    workspace: str
-    task_file: str
-    executor: str
-
-
-class Verdict(View):
-    """Conductor's verdict on a submitted result, with its evidence."""
-
-    model_config = ConfigDict(extra="allow")
-
-    task_id: str
-    plan_id: str
-    fork_id: str
-    verdict: str | None
-    state: str
-    reason: str | None
-    reason_code: str | None
-    violations: list[dict[str, Any]]
-    verification: list[dict[str, Any]]
-    provenance: str
 
 
 def _queue() -> Any:
@@ -1024,6 +1000,9 @@ __all__ += [
 
 def __getattr__(name: str) -> Any:
     """Names exported for typing whose modules load only when asked for (``InitReport``: only ``init`` needs it)."""
+    if name in _HEAVY_NAMES:
+        _load()
+        return globals()[name]
     if name == "InitReport":
         from conductor.project.init import InitReport  # lazy: only `init` needs the project writer
 

@@ -285,16 +285,16 @@ def initialize(ls: ConductorServer, params: lsp.InitializeParams) -> None:
 
 
 def _warm_up(first_published: threading.Event) -> None:
-    """Load the schemas while the client finishes its handshake (first diagnostics sooner); once
-    the first diagnostics are out, compile the fast validators that large documents use."""
+    """Once the first diagnostics are out (or after :data:`FIRST_DIAGNOSTICS_FIRST`), load jsonschema
+    and compile the validators of every kind, so later documents, large ones too, find them ready.
+    The first document does not wait for this: a valid policy is checked by the validator shipped
+    with the package, an invalid one loads what its messages need itself."""
     from conductor.validation import (
-        schema_rules,  # lazy: jsonschema (~0.3 s) loads here, after `initialize` is answered
+        schema_rules,  # lazy: jsonschema (~0.1 s) loads here, after `initialize` is answered
     )
 
+    first_published.wait(FIRST_DIAGNOSTICS_FIRST)
     with contextlib.suppress(Exception):
-        for kind in KINDS:
-            schema_rules.warm_up(kind, fast=False)
-        first_published.wait(FIRST_DIAGNOSTICS_FIRST)
         for kind in KINDS:
             schema_rules.warm_up(kind)
 

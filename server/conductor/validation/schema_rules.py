@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import fastjsonschema
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError
 
 from conductor.contract import schemas
+from conductor.validation import compiled
 from conductor.validation.diagnostics import Diagnostic, Severity
 from conductor.validation.document import JsonPath, ParsedDocument
+
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import ValidationError
 
 _fast: dict[tuple[str, str], Any] = {}
 _slow: dict[tuple[str, str], Draft202012Validator] = {}
@@ -26,7 +29,8 @@ SMALL = 400
 validator for it would cost more than it saves (the first diagnostics of a 12-line policy)."""
 
 
-def _full(kind: str, schema: dict[str, Any]) -> dict[str, Any]:
+def full_schema(kind: str, schema: dict[str, Any]) -> dict[str, Any]:
+    """A (sub)schema of ``kind`` as a schema of its own: with the root's ``$schema`` and ``$defs``."""
     root = schemas.load(kind)
     body = {k: v for k, v in schema.items() if k not in ("$id", "$schema", "$defs")}
     return {"$schema": root["$schema"], "$defs": root.get("$defs", {}), **body}
@@ -39,9 +43,11 @@ def _fast_for(kind: str, where: str, schema: dict[str, Any]) -> Any:
     (``tests/contract/test_schemas.py``), not on every start: that check cost more than all the rest."""
     key = (kind, where)
     if key not in _fast:
+        full = full_schema(kind, schema)
+        found = compiled.shipped(kind, full) if where == "" else None  # generated ahead of time
         # use_default=False: a check must never write defaults into the document it checks
-        _fast[key] = fastjsonschema.compile(_full(kind, schema), handlers={"http": _no_remote, "https": _no_remote},
-                                            use_default=False)
+        _fast[key] = found or fastjsonschema.compile(full, handlers={"http": _no_remote, "https": _no_remote},
+                                                     use_default=False)
     return _fast[key]
 
 
@@ -49,7 +55,9 @@ def _slow_for(kind: str, where: str, schema: dict[str, Any]) -> Draft202012Valid
     """The error-collecting validator of one (sub)schema of ``kind`` (jsonschema)."""
     key = (kind, where)
     if key not in _slow:
-        _slow[key] = Draft202012Validator(_full(kind, schema))
+        from jsonschema import Draft202012Validator  # lazy: ~0.1 s; a valid policy or config is checked without it
+
+        _slow[key] = Draft202012Validator(full_schema(kind, schema))
     return _slow[key]
 
 
@@ -117,13 +125,16 @@ def schema_errors(data: Any, kind: str) -> list[ValidationError]:
 
 
 def _errors(kind: str, where: str, schema: dict[str, Any], data: Any, path: JsonPath) -> Iterator[ValidationError]:
+    small = _small(data)
+    # a fast check first, unless it would have to be compiled for a small (sub)document
+    if (not small or (kind, where) in _fast or (where == "" and kind in compiled.SHIPPED)) \
+            and _fast_ok(_fast_for(kind, where, schema), data):
+        return
     slow = _slow_for(kind, where, schema)
-    if _small(data):
+    if small:
         for error in slow.iter_errors(data):
             error.path.extendleft(reversed(path))
             yield error
-        return
-    if _fast_ok(_fast_for(kind, where, schema), data):
         return
     items = schema.get("items")
     if isinstance(items, dict) and isinstance(data, list) and "anyOf" not in schema:
