@@ -103,3 +103,15 @@ def test_an_engine_refusal_is_still_one_line_and_its_exit_code(tmp_path: Path):
     assert proc.returncode == 3
     assert proc.stderr.startswith("conductor: ") and "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_every_registered_command_is_in_the_table_of_lazy_commands():
+    """A command module registering a command the table does not name would hide it from `conductor <name>`."""
+    from conductor.cli import engine_commands, handoff_commands, lsp_command, mcp_command, project_commands
+    from conductor.cli.group import COMMANDS, cli
+
+    modules = {m.__name__ for m in (engine_commands, handoff_commands, lsp_command, mcp_command, project_commands)}
+    assert set(cli.commands) == set(COMMANDS)
+    assert set(COMMANDS.values()) == modules
+    for name, module in COMMANDS.items():
+        assert cli.commands[name].callback.__module__ == module, name

@@ -19,7 +19,7 @@ from conductor import __version__
 COMMANDS = {
     **dict.fromkeys(("build", "explore", "resume", "status", "explain", "events", "approve", "replay"),
                     "conductor.cli.engine_commands"),
-    **dict.fromkeys(("agent", "verify", "handoff-metrics"), "conductor.cli.handoff_commands"),
+    **dict.fromkeys(("agent", "verify", "keys", "handoff-metrics"), "conductor.cli.handoff_commands"),
     **dict.fromkeys(("init", "validate", "policy"), "conductor.cli.project_commands"),
     "lsp": "conductor.cli.lsp_command",
     "mcp": "conductor.cli.mcp_command",
