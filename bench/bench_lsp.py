@@ -15,6 +15,8 @@ the same file). For each size — small (~15 lines) and large (~5,000 lines) —
 * peak RSS of the server process (VmHWM).
 
 It prints the two servers side by side, and the diagnostics each found in the small file.
+Start-up is also measured against its floor, in the same run: a bare pygls server that
+publishes one diagnostic (``bench/lsp_floor.py``); Conductor's target is the floor + 150 ms.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
+FLOOR_SERVER = Path(__file__).resolve().parent / "lsp_floor.py"
 SCHEMA = REPO / "schemas" / "policy.schema.json"
 YLS_DIR = Path(os.environ.get("CONDUCTOR_BENCH_CACHE", Path.home() / ".cache" / "conductor-bench")) / "yls"
 YLS_VERSION = "2.0.0"
@@ -230,6 +233,21 @@ async def measure(name: str, cmd: list[str], settings: dict[str, Any], text: str
     }
 
 
+async def floor_startup(text: str, workdir: Path, name: str) -> float:
+    """Milliseconds from spawning the pygls floor server to its first diagnostics of the same text."""
+    root = workdir / name
+    policy = root / ".conductor" / "policy.yaml"
+    policy.parent.mkdir(parents=True, exist_ok=True)
+    policy.write_text(text, encoding="utf-8")
+    client = Client([sys.executable, str(FLOOR_SERVER)], root, {})
+    started = await client.start()
+    client.notify("textDocument/didOpen", {"textDocument": {"uri": policy.as_uri(), "languageId": "yaml",
+                                                            "version": 1, "text": text}})
+    when, _ = await client.diagnostics_for(policy.as_uri(), lambda d: len(d) > 0)
+    await client.stop()
+    return (when - started) * 1000
+
+
 async def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--edits", type=int, default=50)
@@ -251,6 +269,7 @@ async def main() -> int:
             for name, (cmd, settings) in servers.items():
                 results.setdefault(size, {})[name] = await measure(
                     f"{name}-{size}", cmd, settings, text, edit_line, args.edits, Path(tmp))
+            results[size]["floor"] = {"startup_ms": await floor_startup(text, Path(tmp), f"floor-{size}")}
     print(f"policy.yaml: small = {len(sizes['small'][0].splitlines())} lines, "
           f"large = {len(sizes['large'][0].splitlines())} lines; {args.edits} edits each\n")
     header = f"{'':<8}{'metric':<30}{'conductor':>14}{'yaml-language-server':>22}{'ratio':>9}"
@@ -262,6 +281,12 @@ async def main() -> int:
                            ("p90_ms", "edit → diagnostics p90 (ms)"), ("rss_mb", "peak RSS (MB)")):
             ratio = theirs[key] / ours[key] if ours[key] else float("inf")
             print(f"{size:<8}{label:<30}{ours[key]:>14.1f}{theirs[key]:>22.1f}{ratio:>8.1f}×")
+    print("\nStart-up → first diagnostics against the floor (a bare pygls server publishing one diagnostic):")
+    for size in sizes:
+        ours, floor = results[size]["conductor"]["startup_ms"], results[size]["floor"]["startup_ms"]
+        print(f"  {size:<6} conductor {ours:8.1f} ms   floor {floor:8.1f} ms   conductor adds {ours - floor:7.1f} ms "
+              f"(target ≤ 150)")
+    print(f"(load average {os.getloadavg()[0]:.1f})")
     print("\nDiagnostics in the small file (line: message):")
     for name in servers:
         print(f"  {name}:")

@@ -8,22 +8,48 @@ policy or configuration, a full disk).
 
 from __future__ import annotations
 
+import importlib
+import sys
 from typing import Any
 
 import click
 
 from conductor import __version__
-from conductor.cli.output import refuse
-from conductor.engine.api import EngineError
+
+COMMANDS = {
+    **dict.fromkeys(("build", "explore", "resume", "status", "explain", "events", "approve", "replay"),
+                    "conductor.cli.engine_commands"),
+    **dict.fromkeys(("agent", "verify", "keys", "handoff-metrics"), "conductor.cli.handoff_commands"),
+    **dict.fromkeys(("init", "validate", "policy"), "conductor.cli.project_commands"),
+    "lsp": "conductor.cli.lsp_command",
+    "mcp": "conductor.cli.mcp_command",
+}
+"""Each command and the module that registers it: a command imports only its own module."""
 
 
 class ConductorGroup(click.Group):
-    """Every command's engine refusal becomes one line on stderr and its exit code, never a traceback."""
+    """Loads a command's module when the command is first asked for; every command's engine refusal
+    becomes one line on stderr and its exit code, never a traceback."""
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in COMMANDS:
+            importlib.import_module(COMMANDS[cmd_name])
+        return super().get_command(ctx, cmd_name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        for module in dict.fromkeys(COMMANDS.values()):
+            importlib.import_module(module)
+        return super().list_commands(ctx)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except EngineError as exc:
+        except Exception as exc:
+            api = sys.modules.get("conductor.engine.api")  # not imported: no engine refusal possible (`lsp` needs none)
+            if api is None or not isinstance(exc, api.EngineError):
+                raise
+            from conductor.cli.output import refuse  # lazy: it imports the engine API, loaded by now anyway
+
             refuse(exc)
 
 

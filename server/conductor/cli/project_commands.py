@@ -42,17 +42,21 @@ def init_command(name: str, as_json: bool) -> None:
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print diagnostics as JSON.")
 @click.option("--strict", is_flag=True, help="Fail on warnings too.")
-def validate_command(paths: tuple[Path, ...], as_json: bool, strict: bool) -> None:
+@click.option("--no-cache", is_flag=True, help="Validate every file anew (by default an unchanged file is skipped).")
+def validate_command(paths: tuple[Path, ...], as_json: bool, strict: bool, no_cache: bool) -> None:
     """Validate Conductor documents under PATHS (default: .conductor of this project).
 
     Finds policy.yaml, config.yaml, plan documents and *.task.json / *.result.json /
     *.provenance.json files and prints `file:line:col: severity code message` (1-based).
     Exit 1 when any error is found (or any warning with --strict): use it in CI or pre-commit.
+    A task, result, provenance or plan file whose bytes, project policy and Conductor's rules are
+    unchanged since it was last validated is not validated again (the cache is in the user's cache
+    folder, never in the project); policy.yaml and config.yaml are always validated.
     """
     if not paths:
         root = api.find_project_root()
         paths = (ProjectLayout.at(root).conductor_dir,) if root else (Path("."),)
-    results = api.validate_paths(paths)
+    results = api.validate_paths(paths, use_cache=not no_cache)
     errors = sum(r.errors for r in results)
     warnings = sum(r.warnings for r in results)
     if as_json:

@@ -7,9 +7,13 @@ language server's hovers and completions are built from the generated schema.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+# re-exported: they live in contract.defaults, which validation imports without pydantic
+from conductor.contract.defaults import ALWAYS_PROTECTED as ALWAYS_PROTECTED
+from conductor.contract.defaults import DEFAULTS as DEFAULTS
 
 
 class VerificationCommand(BaseModel):
@@ -190,20 +194,3 @@ class Policy(BaseModel):
         examples=[[{"name": "unit tests", "run": "python -m pytest -q", "timeout_seconds": 120}]],
     )
 
-
-DEFAULTS: dict[str, Any] = {
-    "max_diff_lines": 500,
-    "max_files_changed": 50,
-    "timeout_seconds": 300,
-    "max_repairs": 2,
-    "approval_below": 0.5,
-    "caution_below": 0.8,
-    "fork_below": 0.0,
-    "allow_symlinks": False,
-    "network": "allow",
-    "sandbox": "auto",
-}
-"""Built-in values of every behavior limit, used when no level sets one."""
-
-ALWAYS_PROTECTED = (".conductor/**", ".git/**")
-"""Protected at every level; no ``unprotect`` releases them (Conductor's records and the repository)."""

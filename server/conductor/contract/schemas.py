@@ -13,37 +13,42 @@ import json
 import sys
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel
-
-from conductor.contract.config import Config
-from conductor.contract.plan import Plan
-from conductor.contract.policy import Policy
-from conductor.contract.provenance import ProvenanceEnvelope, ProvenanceStatement
-from conductor.contract.result import Result
-from conductor.contract.task import Task
-from conductor.contract.verdict import Verdict
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
 SCHEMA_BASE_URI = "https://conductor-runtime.dev/schemas/"
-MODELS: dict[str, type[BaseModel]] = {
-    "policy": Policy,
-    "config": Config,
-    "task": Task,
-    "result": Result,
-    "provenance": ProvenanceEnvelope,
-    "plan": Plan,
-    "verdict": Verdict,
-    "provenance-statement": ProvenanceStatement,
-}
-KINDS = tuple(MODELS)
+KINDS = ("policy", "config", "task", "result", "provenance", "plan", "verdict", "provenance-statement")
+"""Every published kind. Reading a schema (:func:`load`) needs no model: the models are imported
+only to generate the files (:func:`models`), so validation starts without building them."""
+
+
+def models() -> dict[str, type[BaseModel]]:
+    """The pydantic model of each kind (the source the schema files are generated from)."""
+    from conductor.contract.config import Config  # lazy: the models cost ~0.2 s; validation reads the files
+    from conductor.contract.plan import Plan  # lazy: see above
+    from conductor.contract.policy import Policy  # lazy: see above
+    from conductor.contract.provenance import ProvenanceEnvelope, ProvenanceStatement  # lazy: see above
+    from conductor.contract.result import Result  # lazy: see above
+    from conductor.contract.task import Task  # lazy: see above
+    from conductor.contract.verdict import Verdict  # lazy: see above
+
+    found: dict[str, type[BaseModel]] = {
+        "policy": Policy, "config": Config, "task": Task, "result": Result, "provenance": ProvenanceEnvelope,
+        "plan": Plan, "verdict": Verdict, "provenance-statement": ProvenanceStatement,
+    }
+    assert tuple(found) == KINDS
+    return found
+
+
 HUMAN_EDITED = frozenset({"policy", "config"})
 """Kinds people write by hand in YAML: an optional key there is left out, never ``null``."""
 
 
 def generate(kind: str) -> dict[str, Any]:
     """The schema document for ``kind``, exactly as published."""
-    model = MODELS[kind]
+    model = models()[kind]
     body = model.model_json_schema(mode="validation")
     schema: dict[str, Any] = {
         "$schema": "https://json-schema.org/draft/2020-12/schema",

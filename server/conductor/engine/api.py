@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import getpass
+import importlib
 import os
 import shutil
 import threading
@@ -24,11 +25,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar
 
-from pydantic import ConfigDict
-
-from conductor.contract.config import Config
-from conductor.contract.plan import Plan
-from conductor.engine.config import load_config
 from conductor.engine.errors import (
     Conflict,
     EngineError,
@@ -45,34 +41,7 @@ from conductor.engine.errors import (
 )
 from conductor.engine.lock import PlanLocked, describe, plan_holder
 from conductor.engine.report import STATE_MARK, status_text
-from conductor.engine.views import (
-    PlanView,
-    StatusView,
-    StepView,
-    View,
-    fork_steps,
-    plan_view,
-    policy_drift,
-    step_payload,
-)
-from conductor.git.command import GitError
-from conductor.journal.events import Event, JournalError
-from conductor.journal.explain import explain_step as _explain
-from conductor.journal.journal import Journal
-from conductor.journal.projection import PlanState, replay
-from conductor.policy import (
-    EffectivePolicy,
-    PolicyError,
-    Sourced,
-    level_from_text,
-    load_policy_file,
-    merge,
-    validation_context,
-)
-from conductor.policy.levels import PolicyLevel, load_plan_levels
 from conductor.project import files as _files
-from conductor.project.init import InitReport
-from conductor.project.init import init_project as _init_project
 from conductor.project.layout import (
     CONDUCTOR_DIR,
     SKIP_DIRS,
@@ -83,7 +52,6 @@ from conductor.project.layout import (
     plan_ref,
     root_of,
 )
-from conductor.project.mcp_config import mcp_servers_config
 from conductor.storage.errors import DiskFull as StorageFull
 from conductor.storage.errors import is_disk_full
 from conductor.validation import (
@@ -94,12 +62,47 @@ from conductor.validation import (
     detect_kind,
     validate_document,
 )
+from conductor.validation.cache import ValidationCache
 from conductor.validation.diagnostics import START, Severity
 from conductor.validation.limits import MAX_BYTES
 
 if TYPE_CHECKING:
+    from conductor.contract.config import Config
+    from conductor.contract.plan import Plan
+    from conductor.engine.door_views import (
+        Approval,
+        ClaimedTask,
+        Explanation,
+        PlanDocument,
+        Readiness,
+        ReplayView,
+        Verdict,
+    )
     from conductor.engine.runner import RunSummary
+    from conductor.engine.views import (
+        PlanView,
+        StatusView,
+        StepView,
+        fork_steps,
+        plan_view,
+        policy_drift,
+        step_payload,
+    )
     from conductor.handoff.queue import Submitted
+    from conductor.journal.events import Event, JournalError
+    from conductor.journal.journal import Journal
+    from conductor.journal.projection import PlanState, replay
+    from conductor.policy import (
+        EffectivePolicy,
+        PolicyError,
+        Sourced,
+        level_from_text,
+        load_policy_file,
+        merge,
+        validation_context,
+    )
+    from conductor.policy.levels import PolicyLevel, load_plan_levels
+    from conductor.project.init import InitReport
     from conductor.provenance.verify import VerifyReport
 
 __all__ = [
@@ -108,6 +111,37 @@ __all__ = [
     "QueueRefused", "Sourced", "StatusView", "StepView", "Unreadable", "find_project_root", "new_plan_id",
     "plan_ref", "status_text",
 ]
+
+_HEAVY = {
+    "conductor.contract.plan": ("Plan",),
+    "conductor.engine.door_views": ("Approval", "ClaimedTask", "Explanation", "PlanDocument", "Readiness", "ReplayView",
+                                    "Verdict"),
+    "conductor.engine.views": ("PlanView", "StatusView", "StepView", "View", "fork_steps", "plan_view", "policy_drift",
+                               "step_payload"),
+    "conductor.journal.events": ("Event", "JournalError"),
+    "conductor.journal.journal": ("Journal",),
+    "conductor.journal.projection": ("PlanState", "replay"),
+    "conductor.policy": ("EffectivePolicy", "PolicyError", "Sourced", "level_from_text", "load_policy_file", "merge",
+                         "validation_context"),
+    "conductor.policy.levels": ("PolicyLevel", "load_plan_levels"),
+}
+"""The engine's models, journal and policy merge: what most calls need and a door's start does not.
+They are imported on the first call that needs them (``_load``), not with this module: `validate`
+of unchanged files, the first diagnostics of a document and `--version` run without pydantic."""
+_HEAVY_NAMES = {name: module for module, names in _HEAVY.items() for name in names}
+_loaded = False
+
+
+def _load() -> None:
+    """Bind the names of :data:`_HEAVY` in this module (once; cheap after)."""
+    global _loaded
+    if _loaded:
+        return
+    for module, names in _HEAVY.items():
+        imported = importlib.import_module(module)
+        globals().update({name: getattr(imported, name) for name in names})
+    _loaded = True
+
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -146,6 +180,7 @@ def _translate(exc: BaseException) -> EngineError | None:
     """The door's error for a domain exception, or ``None`` to let it through."""
     if isinstance(exc, EngineError):
         return exc
+    _load()
     if isinstance(exc, PolicyError):
         return PolicyInvalid(str(exc), file=exc.file, diagnostics=exc.diagnostics)
     if isinstance(exc, _files.Unreadable):
@@ -160,10 +195,22 @@ def _translate(exc: BaseException) -> EngineError | None:
 
 
 def door(fn: Callable[P, R]) -> Callable[P, R]:
-    """Translate domain exceptions into :class:`EngineError` at the API's edge (sync and async)."""
+    """Translate domain exceptions into :class:`EngineError` at the API's edge (sync and async);
+    the engine's models, journal and policy merge are loaded first (:func:`_load`)."""
+    return _door(fn, load=True)
+
+
+def light_door(fn: Callable[P, R]) -> Callable[P, R]:
+    """:func:`door` for a call that needs none of :data:`_HEAVY` (reading and validating documents)."""
+    return _door(fn, load=False)
+
+
+def _door(fn: Callable[P, R], load: bool) -> Callable[P, R]:
     if asyncio.iscoroutinefunction(fn):
         @functools.wraps(fn)
         async def run_async(*args: P.args, **kwargs: P.kwargs) -> Any:
+            if load:
+                _load()
             try:
                 return await fn(*args, **kwargs)
             except Exception as exc:
@@ -175,6 +222,8 @@ def door(fn: Callable[P, R]) -> Callable[P, R]:
 
     @functools.wraps(fn)
     def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        if load:
+            _load()
         try:
             return fn(*args, **kwargs)
         except Exception as exc:
@@ -209,6 +258,7 @@ def _layout(root: Path_ | None) -> ProjectLayout:
 def init_project(path: Path_ = ".", name: str | None = None) -> InitReport:
     """Create (or complete) a project: ``.conductor/`` files, ``.gitignore`` entries, agent instructions,
     and the project key, pinned in ``.conductor/trust.json`` (to be committed and reviewed)."""
+    from conductor.project.init import init_project as _init_project  # lazy: only `init` writes a project
     from conductor.provenance.trust import TrustError, project_key_fingerprint  # lazy: cryptography (~30 ms)
 
     try:
@@ -232,22 +282,18 @@ def init_project(path: Path_ = ".", name: str | None = None) -> InitReport:
 @door
 def project_config(root: Path_ | None = None) -> Config:
     """The project's ``config.yaml`` (defaults when it has none)."""
+    from conductor.engine.config import load_config  # lazy: the config model costs ~0.1 s; diagnostics need none
+
     return load_config(_layout(root))
 
-
-class Readiness(View):
-    """What a project needs before a build, as the editor shows it: its mode and whether the model's
-    key is present (never the key itself)."""
-
-    root: str
-    mode: str
-    api_key_env: str
-    api_key_set: bool
 
 
 @door
 def readiness(root: Path_, mode: str | None = None) -> Readiness:
     """The project's mode (``mode`` overrides the configuration, as an editor setting does) and key presence."""
+    from conductor.contract.config import Config  # lazy: the config model costs ~0.1 s; diagnostics need none
+    from conductor.engine.config import load_config  # lazy: as above
+
     layout = ProjectLayout.at(root)
     try:
         config = load_config(layout)
@@ -260,6 +306,8 @@ def readiness(root: Path_, mode: str | None = None) -> Readiness:
 
 def mcp_client_config(start: Path_ | None = None) -> dict[str, Any]:
     """The ``{"mcpServers": …}`` snippet an IDE keeps per user, pointing at this project when in one."""
+    from conductor.project.mcp_config import mcp_servers_config  # lazy: only the MCP door needs it
+
     found = find_project_root(start)
     args = ["mcp", *(["--root", str(found)] if found is not None else [])]
     return mcp_servers_config(shutil.which("conductor") or "conductor", args)
@@ -268,7 +316,7 @@ def mcp_client_config(start: Path_ | None = None) -> dict[str, Any]:
 # --------------------------------------------------------------------------- documents
 
 
-@door
+@light_door
 def read_document(path: Path_) -> str:
     """The text of a Conductor document on disk: a regular file of at most 2 MiB (inside
     ``.conductor/`` a symlink is refused); :class:`Unreadable` otherwise, never a hang."""
@@ -322,6 +370,7 @@ def effective_of_document(document: ParsedDocument, path: Path_ | None = None, *
     (``validation.partial.usable_part``) and the effective policy of that part is given."""
     if not document.ok and not partial:
         return None
+    _load()
     root = root_of(path) if path is not None else None
     display = ProjectLayout.at(root).policy_display if root is not None else str(path or "policy.yaml")
     try:
@@ -365,9 +414,9 @@ def conductor_files(paths: Iterable[Path_], cancel: Cancel = None, limit: int | 
                 _check_cancel(cancel)
                 dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS)
                 for name in sorted(filenames):
-                    candidate = Path(dirpath) / name
+                    candidate = os.path.join(dirpath, name)
                     if detect_kind(candidate) is not None:
-                        found.append((candidate, False))
+                        found.append((Path(candidate), False))
                         if limit is not None and len(found) >= limit:
                             return found
         else:
@@ -375,44 +424,81 @@ def conductor_files(paths: Iterable[Path_], cancel: Cancel = None, limit: int | 
     return found
 
 
-@door
-def validate_paths(paths: Iterable[Path_], cancel: Cancel = None) -> list[FileReport]:
+@light_door
+def validate_paths(paths: Iterable[Path_], cancel: Cancel = None, *, use_cache: bool = True) -> list[FileReport]:
     """Validate every Conductor document under ``paths`` (``conductor validate``).
 
     Tasks and plans are judged against their project's effective policy. Only regular files
     are read (a FIFO or a device is reported, never opened for reading). ``cancel`` stops the
-    walk between files (:class:`Cancelled`).
+    walk between files (:class:`Cancelled`). A machine-written document (task, result, provenance,
+    verdict, plan) validated before with the same bytes, path, project policy and rules is not
+    validated again (``validation.cache``; ``use_cache=False`` does every file anew); the policy and
+    the configuration, written by hand, are always validated.
     """
     contexts: dict[Path | None, ValidationContext] = {}
+    caches: dict[Path | None, ValidationCache] = {}
+    roots: dict[Path, Path | None] = {}
     out: list[FileReport] = []
-    for path, explicit in conductor_files(paths, cancel):
-        _check_cancel(cancel)
-        kind = detect_kind(path)
-        report = FileReport(path, kind, [])
-        if not os.path.lexists(path):
-            report.error = "no such file or folder"
-        elif kind is None:
-            report.error = "not a Conductor document (policy, config, plan, task, result, provenance)"
-        else:
-            try:
-                text = _files.read_text(path, MAX_BYTES)
-            except _files.Unreadable as exc:
-                report.diagnostics = [unreadable_diagnostic(exc)]
-                text = None
-            except OSError as exc:
-                report.error = f"cannot read: {exc.strerror or exc}"
-                text = None
-            if text is not None:
+    try:
+        for path, explicit in conductor_files(paths, cancel):
+            _check_cancel(cancel)
+            report = _validate_one(path, explicit, roots, contexts, caches if use_cache else None)
+            if report is not None:
+                out.append(report)
+    finally:
+        for cache in caches.values():
+            cache.save()
+    return out
+
+
+def _validate_one(path: Path, explicit: bool, roots: dict[Path, Path | None],
+                  contexts: dict[Path | None, ValidationContext],
+                  caches: dict[Path | None, ValidationCache] | None) -> FileReport | None:
+    """One file of :func:`validate_paths` (``None``: nothing to report). An unchanged document (same
+    bytes, path, kind, project policy and rules) takes its diagnostics from the cache."""
+    kind = detect_kind(path)
+    report = FileReport(path, kind, [])
+    if not os.path.lexists(path):
+        report.error = "no such file or folder"
+    elif kind is None:
+        report.error = "not a Conductor document (policy, config, plan, task, result, provenance)"
+    else:
+        try:
+            text = _files.read_text(path, MAX_BYTES)
+        except _files.Unreadable as exc:
+            report.diagnostics = [unreadable_diagnostic(exc)]
+            text = None
+        except OSError as exc:
+            report.error = f"cannot read: {exc.strerror or exc}"
+            text = None
+        if text is not None:
+            if path.parent not in roots:
+                roots[path.parent] = find_project_root(path.parent)
+            root = roots[path.parent]
+            judged = kind in ("task", "plan")  # against the project's effective policy
+            cache = None
+            if caches is not None and kind not in ("policy", "config"):  # hand-written: few, always checked
+                if root not in caches:
+                    caches[root] = ValidationCache.for_project(root)
+                cache = caches[root]
+            # the context is a function of the project's policy file: its bytes stand for it in the key,
+            # so a file found in the cache needs no policy merge at all
+            key = cache.key(text, kind, path.absolute(), cache.policy_key(root) if judged else "-") if cache else ""
+            cached = cache.get(key) if cache is not None else None
+            if cached is not None:
+                report.diagnostics = cached
+            else:
                 context = None
-                if kind in ("task", "plan"):
-                    root = find_project_root(path.parent)
+                if judged:
                     if root not in contexts:
                         contexts[root] = project_context(root).context
                     context = contexts[root]
                 report.diagnostics = validate_document(text, kind, path=path, context=context)[1]
-        if explicit or report.diagnostics or report.error or kind is not None:
-            out.append(report)
-    return out
+                if cache is not None:
+                    cache.put(key, report.diagnostics)
+    if explicit or report.diagnostics or report.error or kind is not None:
+        return report
+    return None
 
 
 def unreadable_diagnostic(exc: BaseException) -> Diagnostic:
@@ -493,6 +579,7 @@ def resolve_plan(root: Path_ | None, plan_id: str | None) -> str:
 
 def _state(layout: ProjectLayout, plan_id: str, to_seq: int | None = None, *,
            timelines: Collection[str] | None = None) -> PlanState:
+    _load()
     return replay(Journal.for_plan(layout, plan_id), to_seq, timelines=timelines)
 
 
@@ -530,14 +617,6 @@ def steps(root: Path_ | None = None, plan_id: str | None = None) -> list[StepVie
         out.extend(step for fork_id in state.forks for step in fork_steps(layout, pid, fork_id, state))
     return out
 
-
-class PlanDocument(View):
-    """A fork's stored plan document."""
-
-    plan_id: str
-    fork_id: str
-    path: Path
-    plan: Plan
 
 
 @dataclass(frozen=True)
@@ -580,16 +659,6 @@ def plan_document(root: Path_ | None, plan_id: str | None = None, fork_id: str |
                         plan=Plan.model_validate(doc.data))
 
 
-class Explanation(View):
-    plan_id: str
-    step_id: str
-    fork_id: str
-    markdown: str
-    data: dict[str, Any]
-
-    def to_json(self) -> dict[str, Any]:
-        return {**self.data, "plan_id": self.plan_id, "markdown": self.markdown}
-
 
 @door
 def explain_step(root: Path_ | None, step_id: str, plan_id: str | None = None,
@@ -602,6 +671,8 @@ def explain_step(root: Path_ | None, step_id: str, plan_id: str | None = None,
         known = sorted({sid for f in state.forks.values() for sid in f.steps})
         raise NoSuchStep(f"plan {state.plan_id} has no step {step_id!r}" + (f" in fork {fork_id}" if fork_id else "")
                          + (f" (known: {', '.join(known)})" if known else ""))
+    from conductor.journal.explain import explain_step as _explain  # lazy: only `explain` needs it
+
     explanation = _explain(state, step_id, fork_id)
     return Explanation(plan_id=state.plan_id, step_id=step_id, fork_id=step.fork_id, markdown=explanation.markdown,
                        data=explanation.data)
@@ -616,13 +687,6 @@ def list_events(root: Path_ | None = None, plan_id: str | None = None, *, types:
     return [event for pid in ids
             for event in Journal.for_plan(layout, pid).events(types=types or None, fork_id=fork_id, step_id=step_id)]
 
-
-class Approval(View):
-    plan_id: str
-    step_id: str
-    forks: list[str]
-    decision: Literal["approve", "reject"]
-    by: str
 
 
 @door
@@ -650,14 +714,6 @@ def approve_step(root: Path_ | None, step_id: str, plan_id: str | None = None, f
         journal.append(kind, fork_id=fork.fork_id, step_id=step_id, by=who)
     return Approval(plan_id=pid, step_id=step_id, forks=[f.fork_id for f in waiting], decision=decision, by=who)
 
-
-class ReplayView(View):
-    plan_id: str
-    to_seq: int
-    journal_ok: bool
-    journal_break: str | None
-    state: dict[str, Any]
-    replanned: list[dict[str, Any]] | None = None
 
 
 @door
@@ -711,6 +767,7 @@ def _llm_client(layout: ProjectLayout, model: str | None, base_url: str | None) 
     """The project's model client with an editor's model / base URL; the key still comes from the environment."""
     if not (model or base_url):
         return None
+    from conductor.engine.config import load_config  # lazy: the config model costs ~0.1 s; diagnostics need none
     from conductor.llm import ENV_BASE_URL, ENV_MODEL, LLMClient  # lazy: imports openai (~0.9 s)
 
     env = dict(os.environ)
@@ -724,6 +781,7 @@ def _llm_client(layout: ProjectLayout, model: str | None, base_url: str | None) 
 async def _run(make: Callable[[Any], Any]) -> RunSummary:
     from conductor.engine.planning import PlanningError  # lazy: imports openai (~0.9 s); status and others need none
     from conductor.engine.runner import PlanRunner  # lazy: as above
+    from conductor.git.command import GitError  # lazy: as above
     from conductor.llm import LLMError  # lazy: as above
 
     try:
@@ -870,43 +928,6 @@ def agent_presets(root: Path_ | None) -> dict[str, Any]:
 # --------------------------------------------------------------------------- the agent side of the queue
 
 
-class ClaimedTask(View):
-    """A task an agent claimed: everything it needs to do it, and its deadline."""
-
-    model_config = ConfigDict(extra="allow")
-
-    task_id: str
-    plan_id: str
-    fork_id: str
-    kind: str
-    title: str
-    instruction: str
-    allowed_files: list[str]
-    constraints: list[str]
-    protected_patterns: list[str]
-    verification: list[dict[str, Any]]
-    timeout_seconds: int
-    deadline: str
-    workspace: str
-    task_file: str
-    executor: str
-
-
-class Verdict(View):
-    """Conductor's verdict on a submitted result, with its evidence."""
-
-    model_config = ConfigDict(extra="allow")
-
-    task_id: str
-    plan_id: str
-    fork_id: str
-    verdict: str | None
-    state: str
-    reason: str | None
-    reason_code: str | None
-    violations: list[dict[str, Any]]
-    verification: list[dict[str, Any]]
-    provenance: str
 
 
 def _queue() -> Any:
@@ -977,3 +998,15 @@ __all__ += [
     "Verdict",
     "step_payload",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """Names exported for typing whose modules load only when asked for (``InitReport``: only ``init`` needs it)."""
+    if name in _HEAVY_NAMES:
+        _load()
+        return globals()[name]
+    if name == "InitReport":
+        from conductor.project.init import InitReport  # lazy: only `init` needs the project writer
+
+        return InitReport
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -12,11 +12,13 @@ from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types as lsp
 
-from conductor.engine import api
 from conductor.lsp.steps import Key, explain_markdown, key
 
 if TYPE_CHECKING:
+    from conductor.engine import api
     from conductor.lsp.server import ConductorServer
+else:  # the engine API loads on first use (see conductor.lsp.engine)
+    from conductor.lsp.engine import api
 
 APPROVE, SKIP, EXPLAIN = "Approve", "Skip", "Explain"
 

@@ -7,14 +7,18 @@ view of the steps); a plan document that is not one of the engine's gets Explain
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types as lsp
 
-from conductor.engine import api
 from conductor.lsp.documents import Analysis
 from conductor.lsp.positions import Lines
 from conductor.lsp.steps import document_scope, step_range
+
+if TYPE_CHECKING:
+    from conductor.engine import api
+else:  # the engine API loads on first use (see conductor.lsp.engine)
+    from conductor.lsp.engine import api
 
 
 def _lens(rng: lsp.Range, title: str, command: str, args: dict[str, Any]) -> lsp.CodeLens:

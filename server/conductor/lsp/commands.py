@@ -26,11 +26,13 @@ from typing import TYPE_CHECKING, Any
 from lsprotocol import types as lsp
 from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
 
-from conductor.engine import api
 from conductor.project.layout import CONDUCTOR_DIR
 
 if TYPE_CHECKING:
+    from conductor.engine import api
     from conductor.lsp.server import ConductorServer
+else:  # the engine API loads on first use (see conductor.lsp.engine)
+    from conductor.lsp.engine import api
 
 COMMANDS = (
     "conductor.init", "conductor.explore", "conductor.build", "conductor.status", "conductor.policy",
@@ -318,10 +320,11 @@ async def execute(ls: ConductorServer, command: str, raw: tuple[Any, ...]) -> An
     return result
 
 
-def _view(fn: Callable[..., Any], *keys: str) -> Callable[[ConductorServer, Path, dict[str, Any]], Any]:
+def _view(name: str, *keys: str) -> Callable[[ConductorServer, Path, dict[str, Any]], Any]:
+    """A command answered by ``api.<name>(root, **keys)`` (looked up when run: the API loads on first use)."""
     async def run(ls: ConductorServer, root: Path, args: dict[str, Any]) -> Any:
         kwargs = {k: args[k] for k in keys if args.get(k) is not None}
-        return await asyncio.to_thread(fn, root, **kwargs)
+        return await asyncio.to_thread(getattr(api, name), root, **kwargs)
     return run
 
 
@@ -394,7 +397,7 @@ HANDLERS: dict[str, Callable[[Any, Any, dict[str, Any]], Any]] = {
     "conductor.explore": lambda ls, root, args: _run("explore", ls, root, args),
     "conductor.build": lambda ls, root, args: _run("build", ls, root, args),
     "conductor.resume": lambda ls, root, args: _run("resume", ls, root, args),
-    "conductor.status": _view(api.status, "plan_id"),
+    "conductor.status": _view("status", "plan_id"),
     "conductor.policy": policy,
     "conductor.explain": _explain,
     "conductor.events": _events,

@@ -19,13 +19,15 @@ from typing import TYPE_CHECKING
 
 from lsprotocol import types as lsp
 
-from conductor.engine import api
 from conductor.lsp.documents import Analysis
 from conductor.lsp.positions import Lines
 from conductor.validation import Diagnostic, detect_kind
 
 if TYPE_CHECKING:
+    from conductor.engine import api
     from conductor.lsp.server import ConductorServer
+else:  # the engine API loads on first use (see conductor.lsp.engine)
+    from conductor.lsp.engine import api
 
 log = logging.getLogger("conductor.lsp.diagnostics")
 SOURCE = "conductor"
@@ -110,10 +112,12 @@ class Scheduler:
             return  # stale: a newer version is on its way
         log.debug("publish %s v%s: %s", uri, version, [d.code for d in analysis.diagnostics])
         if ls.caps.pull_diagnostics:
+            ls.first_published.set()
             return
         ls.text_document_publish_diagnostics(
             lsp.PublishDiagnosticsParams(uri=uri, diagnostics=convert(ls, analysis), version=version)
         )
+        ls.first_published.set()
 
     def publish_disk(self, path: Path) -> None:
         """An agent wrote (or removed) ``path`` while it is not open: publish its diagnostics."""
@@ -158,6 +162,7 @@ async def pull_document(ls: ConductorServer,
                         params: lsp.DocumentDiagnosticParams) -> lsp.RelatedFullDocumentDiagnosticReport:
     analysis = await ls.analysis(params.text_document.uri)
     items = convert(ls, analysis) if analysis is not None else []
+    ls.first_published.set()
     return lsp.RelatedFullDocumentDiagnosticReport(items=items)
 
 

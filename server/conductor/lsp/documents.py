@@ -5,7 +5,7 @@ the CLI makes, so the editor and ``conductor validate`` never disagree. A task o
 judged against its project's *effective* policy, which the engine API computes
 (``api.project_context``): of the open ``policy.yaml`` buffer when the user is editing it
 (unsaved changes count), else of the file on disk. The analysis of a policy document carries
-its effective policy, computed with it (in a worker thread), so a hover never merges anything.
+its effective policy, merged once per version when a hover first asks for it (in a worker thread).
 Files on disk are read through the API too: only regular files, never a FIFO or a device.
 """
 
@@ -16,13 +16,17 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from conductor.engine import api
 from conductor.project.layout import find_project_root, root_of
 from conductor.validation import Diagnostic, DocumentKind, ParsedDocument, ValidationContext, detect_kind, parse
 from conductor.validation import validate_document as _validate
 from conductor.validation.kinds import syntax_of
+
+if TYPE_CHECKING:
+    from conductor.engine import api
+else:  # the engine API loads on first use (see conductor.lsp.engine)
+    from conductor.lsp.engine import api
 
 
 @dataclass
@@ -38,7 +42,19 @@ class Analysis:
     diagnostics: list[Diagnostic]
     cost: float
     generation: int = 0
-    effective: api.EffectivePolicy | None = None  # a policy document's own effective policy (None: invalid)
+    _effective: list[api.EffectivePolicy | None] = field(default_factory=list, repr=False)
+
+    @property
+    def effective(self) -> api.EffectivePolicy | None:
+        """A policy document's own effective policy (``None``: not a policy, or invalid).
+
+        Merged on first use (a hover, in a worker thread), not with the diagnostics: the merge needs
+        the policy models, which the first diagnostics of a starting server do without, and an edit
+        of a large policy gets its diagnostics without waiting for a merge nobody asked for. Blocking."""
+        if not self._effective:
+            value = api.effective_of_document(self.doc, self.path) if self.kind == "policy" else None
+            self._effective[:] = [value]
+        return self._effective[0]
 
 
 def read_disk(path: Path) -> tuple[str | None, Diagnostic | None]:
@@ -123,18 +139,16 @@ class DocumentStore:
                 and cached.kind == kind and cached.text == text and unreadable is None):
             return cached
         started = time.perf_counter()
-        effective = None
         if unreadable is not None:
             doc, diagnostics = parse("", syntax_of(path)), [unreadable]
             doc.diagnostics = [unreadable]
         elif kind == "policy":
             doc, diagnostics = _validate(text, kind, path=path, context=ValidationContext())
-            effective = api.effective_of_document(doc, path)
         else:
             context = dataclasses.replace(self.project(self.project_root(path)).context)
             doc, diagnostics = _validate(text, kind, path=path, context=context)
         analysis = Analysis(uri, path, kind, version, text, doc, diagnostics, time.perf_counter() - started,
-                            generation, effective)
+                            generation)
         self.analyses[uri] = analysis
         return analysis
 

@@ -11,16 +11,20 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from conductor.engine import api
 from conductor.lsp import schema_info
 from conductor.lsp.documents import Analysis
 from conductor.lsp.steps import document_scope, explain_markdown
 from conductor.validation.document import JsonPath
 from conductor.validation.partial import blocker, usable_part
+
+if TYPE_CHECKING:
+    from conductor.engine import api
+else:  # the engine API loads on first use (see conductor.lsp.engine)
+    from conductor.lsp.engine import api
 
 
 def schema_path(path: JsonPath) -> JsonPath:

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from conductor.engine import api
-
 if TYPE_CHECKING:
+    from conductor.engine import api
     from conductor.lsp.server import ConductorServer
+else:  # the engine API loads on first use (see conductor.lsp.engine)
+    from conductor.lsp.engine import api
 
 PLANS_REQUEST = "conductor/plans"
 

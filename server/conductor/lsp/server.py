@@ -65,6 +65,9 @@ HALT_WAIT = 1.5
 """Of those, how long running builds get to journal their halt."""
 PARENT_POLL = 0.4
 """How often the client process (``initialize.processId``) is checked."""
+FIRST_DIAGNOSTICS_FIRST = 0.5
+"""Start-up work the first diagnostics do not need (reading the plans, compiling the validators of
+large documents, watching files) waits until they are published, or at most this many seconds."""
 PROTOCOL_CHATTER = (
     "Cancel notification for unknown message id",
     "Cancelled request with id",
@@ -87,6 +90,7 @@ class ConductorServer(LanguageServer):
         self.files = completion.Files()
         self.background: set[asyncio.Future[Any]] = set()
         self.stopping = asyncio.Event()
+        self.first_published = threading.Event()  # set by the scheduler (a worker thread may wait on it)
         self.shut_down = False
         self.leaving = False
         self.watching = "none"
@@ -277,15 +281,19 @@ def _internal_error(ls: ConductorServer, fn: Callable[..., Any], exc: Exception)
 def initialize(ls: ConductorServer, params: lsp.InitializeParams) -> None:
     ls.caps = Caps.of(params.capabilities)
     ls.settings.update(params.initialization_options)
-    threading.Thread(target=_warm_up, name="conductor-warm-up", daemon=True).start()
+    threading.Thread(target=_warm_up, args=(ls.first_published,), name="conductor-warm-up", daemon=True).start()
 
 
-def _warm_up() -> None:
-    """Load and check the schemas while the client finishes its handshake (first diagnostics sooner)."""
+def _warm_up(first_published: threading.Event) -> None:
+    """Once the first diagnostics are out (or after :data:`FIRST_DIAGNOSTICS_FIRST`), load jsonschema
+    and compile the validators of every kind, so later documents, large ones too, find them ready.
+    The first document does not wait for this: a valid policy is checked by the validator shipped
+    with the package, an invalid one loads what its messages need itself."""
     from conductor.validation import (
-        schema_rules,  # lazy: jsonschema (~0.3 s) loads here, after `initialize` is answered
+        schema_rules,  # lazy: jsonschema (~0.1 s) loads here, after `initialize` is answered
     )
 
+    first_published.wait(FIRST_DIAGNOSTICS_FIRST)
     with contextlib.suppress(Exception):
         for kind in KINDS:
             schema_rules.warm_up(kind)
@@ -295,6 +303,9 @@ def _warm_up() -> None:
 @guarded
 async def initialized(ls: ConductorServer, params: lsp.InitializedParams) -> None:
     await fetch_settings(ls)
+    # a document opened with `initialized` gets its diagnostics before the plans are read (that
+    # loads the engine API and replays every journal: CPU the first diagnostics would share)
+    await asyncio.to_thread(ls.first_published.wait, FIRST_DIAGNOSTICS_FIRST)
     ls.watching = await watch.start(ls)
     try:  # the baseline of the handoff view, so later changes are reported as changes
         ls.steps.apply(await asyncio.to_thread(ls.steps.scan_all), notify=False)

@@ -18,14 +18,16 @@ from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types as lsp
 
-from conductor.engine import api
 from conductor.lsp.documents import Analysis
 from conductor.lsp.positions import Lines
 from conductor.project.layout import plan_ref
 from conductor.validation.diagnostics import Range
 
 if TYPE_CHECKING:
+    from conductor.engine import api
     from conductor.lsp.server import ConductorServer
+else:  # the engine API loads on first use (see conductor.lsp.engine)
+    from conductor.lsp.engine import api
 
 log = logging.getLogger("conductor.lsp.steps")
 STEP_CHANGED = "conductor/stepChanged"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import PurePath
 from typing import Literal
 
@@ -21,18 +22,18 @@ SUFFIX_KINDS: dict[str, DocumentKind] = {
 }
 
 
-def detect_kind(path: str | PurePath) -> DocumentKind | None:
-    """The document kind a file name implies, or ``None`` for files Conductor does not own."""
-    p = PurePath(path)
-    name = p.name
-    for suffix, kind in SUFFIX_KINDS.items():
-        if name.endswith(suffix):
-            return kind
-    in_conductor = CONDUCTOR_DIR in p.parts
-    if in_conductor and name in ("policy.yaml", "policy.yml"):
-        return "policy"
-    if in_conductor and name in ("config.yaml", "config.yml"):
-        return "config"
+def detect_kind(path: str | os.PathLike[str]) -> DocumentKind | None:
+    """The document kind a file name implies, or ``None`` for files Conductor does not own.
+
+    Works on the name alone (``conductor validate`` asks for every file of a long plan)."""
+    text = os.fspath(path)
+    name = os.path.basename(text)
+    if name.endswith((".json", ".yaml", ".yml")):
+        for suffix, kind in SUFFIX_KINDS.items():
+            if name.endswith(suffix):
+                return kind
+    if name in ("policy.yaml", "policy.yml", "config.yaml", "config.yml") and CONDUCTOR_DIR in PurePath(text).parts:
+        return "policy" if name.startswith("policy") else "config"
     return None
 
 

@@ -9,31 +9,77 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import fastjsonschema
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError
 
 from conductor.contract import schemas
+from conductor.validation import compiled
 from conductor.validation.diagnostics import Diagnostic, Severity
 from conductor.validation.document import JsonPath, ParsedDocument
 
-_compiled: dict[tuple[str, str], tuple[Any, Draft202012Validator]] = {}
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import ValidationError
+
+_fast: dict[tuple[str, str], Any] = {}
+_slow: dict[tuple[str, str], Draft202012Validator] = {}
+SMALL = 400
+"""A (sub)document of at most this many nodes is checked by jsonschema alone: compiling a fast
+validator for it would cost more than it saves (the first diagnostics of a 12-line policy)."""
+
+
+def full_schema(kind: str, schema: dict[str, Any]) -> dict[str, Any]:
+    """A (sub)schema of ``kind`` as a schema of its own: with the root's ``$schema`` and ``$defs``."""
+    root = schemas.load(kind)
+    body = {k: v for k, v in schema.items() if k not in ("$id", "$schema", "$defs")}
+    return {"$schema": root["$schema"], "$defs": root.get("$defs", {}), **body}
+
+
+def _fast_for(kind: str, where: str, schema: dict[str, Any]) -> Any:
+    """The yes/no validator of one (sub)schema of ``kind``: the schema compiled to Python (fastjsonschema).
+
+    The published schemas are checked against the draft's metaschema by the tests
+    (``tests/contract/test_schemas.py``), not on every start: that check cost more than all the rest."""
+    key = (kind, where)
+    if key not in _fast:
+        full = full_schema(kind, schema)
+        found = compiled.shipped(kind, full) if where == "" else None  # generated ahead of time
+        # use_default=False: a check must never write defaults into the document it checks
+        _fast[key] = found or fastjsonschema.compile(full, handlers={"http": _no_remote, "https": _no_remote},
+                                                     use_default=False)
+    return _fast[key]
+
+
+def _slow_for(kind: str, where: str, schema: dict[str, Any]) -> Draft202012Validator:
+    """The error-collecting validator of one (sub)schema of ``kind`` (jsonschema)."""
+    key = (kind, where)
+    if key not in _slow:
+        from jsonschema import Draft202012Validator  # lazy: ~0.1 s; a valid policy or config is checked without it
+
+        _slow[key] = Draft202012Validator(full_schema(kind, schema))
+    return _slow[key]
 
 
 def _validators_for(kind: str, where: str, schema: dict[str, Any]) -> tuple[Any, Draft202012Validator]:
     """(fast yes/no validator, error-collecting validator) for one (sub)schema of ``kind``."""
-    key = (kind, where)
-    if key not in _compiled:
-        root = schemas.load(kind)
-        body = {k: v for k, v in schema.items() if k not in ("$id", "$schema", "$defs")}
-        full = {"$schema": root["$schema"], "$defs": root.get("$defs", {}), **body}
-        Draft202012Validator.check_schema(full)
-        # use_default=False: a check must never write defaults into the document it checks
-        fast = fastjsonschema.compile(full, handlers={"http": _no_remote, "https": _no_remote}, use_default=False)
-        _compiled[key] = (fast, Draft202012Validator(full))
-    return _compiled[key]
+    return _fast_for(kind, where, schema), _slow_for(kind, where, schema)
+
+
+def _small(data: Any, limit: int = SMALL) -> bool:
+    """Whether ``data`` has at most ``limit`` nodes (stops counting once over)."""
+    left = limit
+    stack = [data]
+    while stack:
+        node = stack.pop()
+        left -= 1
+        if left < 0:
+            return False
+        if isinstance(node, dict):
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return True
 
 
 def _no_remote(uri: str) -> Any:
@@ -41,9 +87,13 @@ def _no_remote(uri: str) -> Any:
     raise ValueError(f"refusing to fetch a remote schema ({uri})")
 
 
-def warm_up(kind: str) -> None:
-    """Compile the validators of ``kind`` ahead of the first document (the LSP does it at start-up)."""
-    _validators_for(kind, "", schemas.load(kind))
+def warm_up(kind: str, fast: bool = True) -> None:
+    """Prepare the validators of ``kind`` ahead of the first document (the LSP does it at start-up):
+    the error-collecting one (cheap), and with ``fast`` the compiled one large documents need."""
+    if fast:
+        _validators_for(kind, "", schemas.load(kind))
+    else:
+        _slow_for(kind, "", schemas.load(kind))
 
 
 def _fast_ok(fast: Any, data: Any) -> bool:
@@ -75,12 +125,20 @@ def schema_errors(data: Any, kind: str) -> list[ValidationError]:
 
 
 def _errors(kind: str, where: str, schema: dict[str, Any], data: Any, path: JsonPath) -> Iterator[ValidationError]:
-    fast, slow = _validators_for(kind, where, schema)
-    if _fast_ok(fast, data):
+    small = _small(data)
+    # a fast check first, unless it would have to be compiled for a small (sub)document
+    if (not small or (kind, where) in _fast or (where == "" and kind in compiled.SHIPPED)) \
+            and _fast_ok(_fast_for(kind, where, schema), data):
+        return
+    slow = _slow_for(kind, where, schema)
+    if small:
+        for error in slow.iter_errors(data):
+            error.path.extendleft(reversed(path))
+            yield error
         return
     items = schema.get("items")
     if isinstance(items, dict) and isinstance(data, list) and "anyOf" not in schema:
-        _, outer = _validators_for(kind, f"{where}#shallow", {k: v for k, v in schema.items() if k != "items"})
+        outer = _slow_for(kind, f"{where}#shallow", {k: v for k, v in schema.items() if k != "items"})
         for error in outer.iter_errors(data):
             error.path.extendleft(reversed(path))
             yield error
@@ -95,7 +153,7 @@ def _errors(kind: str, where: str, schema: dict[str, Any], data: Any, path: Json
         return
     shallow = {k: v for k, v in schema.items() if k != "properties"}
     shallow["properties"] = {name: {} for name in props}
-    _, outer = _validators_for(kind, f"{where}#shallow", shallow)
+    outer = _slow_for(kind, f"{where}#shallow", shallow)
     for error in outer.iter_errors(data):
         error.path.extendleft(reversed(path))
         yield error

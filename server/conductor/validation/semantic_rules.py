@@ -14,8 +14,8 @@ from pathlib import PurePath
 from typing import Any, TypeGuard
 
 from conductor.contract.checksum import task_checksum
+from conductor.contract.defaults import ALWAYS_PROTECTED, DEFAULTS
 from conductor.contract.globs import glob_problem, matches_protected, path_problem
-from conductor.contract.policy import ALWAYS_PROTECTED, DEFAULTS
 from conductor.validation.diagnostics import Diagnostic, Severity
 from conductor.validation.document import JsonPath, ParsedDocument
 

@@ -1,0 +1,1 @@
+"""Generated fast validators (see conductor.validation.compiled)."""
