@@ -6,8 +6,9 @@
 A real ``conductor build`` in handoff mode runs a plan of N sequential one-file steps (step k
 depends on step k-1), answered by one real ``conductor agent --command`` process whose command
 writes the step's file. For each step after the first, the overhead is the time from the
-previous step's result file being written (its mtime) to this step's task file being written
-(its ``task.created`` audit record): watch, judge, commit, merge, sign, journal, seal the next
+previous step's answer being written (the mtime of its explanation, which the agent writes just
+before its result: the result file itself is rewritten by Conductor when archived) to this
+step's task file being written (its ``task.created`` audit record): watch, judge, commit, merge, sign, journal, seal the next
 attempt and write its task. The agent's own process time is outside this window. Printed: the
 median and p90 per step, and the ratio to the smallest N (flat = 1.0).
 
@@ -66,7 +67,7 @@ def project(root: Path, steps: int, env: dict[str, str]) -> Path:
 
 
 def overheads(root: Path) -> list[float]:
-    """Result of step k written (mtime) → task of step k+1 written, in seconds."""
+    """Answer of step k written (mtime) → task of step k+1 written, in seconds."""
     handoff = root / ".conductor" / "handoff"
     (fork,) = [p for p in handoff.glob("plan_*/fork_*") if p.is_dir()]
     created = {}
@@ -77,12 +78,14 @@ def overheads(root: Path) -> list[float]:
     out = []
     ids = sorted(created)
     for prev, nxt in itertools.pairwise(ids):
-        result = fork / "completed" / f"{prev}.result.json"
-        out.append(created[nxt] - result.stat().st_mtime)
+        # The agent writes the explanation, then the result; Conductor keeps the judged result bytes by
+        # writing them again, so the explanation (moved, its mtime kept) dates the agent's answer.
+        answered = fork / "completed" / f"{prev}.explanation.md"
+        out.append(created[nxt] - answered.stat().st_mtime)
     return out
 
 
-def run(steps: int, workdir: Path, engine: Path | None) -> dict[str, float]:
+def run(steps: int, workdir: Path, engine: Path | None, profile: Path | None = None) -> dict[str, float]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GEMINI_", "CONDUCTOR_", "GIT_"))}
     if engine is not None:
         env["PYTHONPATH"] = str(engine / "server")
@@ -92,7 +95,8 @@ def run(steps: int, workdir: Path, engine: Path | None) -> dict[str, float]:
                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         started = time.monotonic()
-        done = subprocess.run([sys.executable, "-m", "conductor", "build", "bench", "--json"], cwd=root, env=env,
+        prof = ["-m", "cProfile", "-o", str(profile / f"build-{steps}.prof")] if profile is not None else []
+        done = subprocess.run([sys.executable, *prof, "-m", "conductor", "build", "bench", "--json"], cwd=root, env=env,
                               capture_output=True, text=True, timeout=60 + steps * 5)
         wall = time.monotonic() - started
     finally:
@@ -114,13 +118,21 @@ def checkout(rev: str, into: Path) -> Path:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", default="40,160,640", help="comma-separated plan lengths")
+    parser.add_argument("--profile", metavar="DIR", type=Path,
+                        help="run each build under cProfile, writing DIR/build-N.prof")
     parser.add_argument("--against", metavar="REV", help="also run the engine at this git revision")
     args = parser.parse_args()
+    if args.profile is not None:
+        args.profile = args.profile.resolve()
+        args.profile.mkdir(parents=True, exist_ok=True)
     sizes = [int(s) for s in args.steps.split(",")]
     load = os.getloadavg()[0]
     print(f"per-step overhead (result written → next task written), one agent, load average {load:.2f}")
     engines: list[tuple[str, Path | None]] = [("this checkout", None)]
-    tmp = Path(tempfile.mkdtemp(prefix="bench-steps-"))
+    # Not under /tmp: the agent's sandbox has a private /tmp, where the plan file would be hidden from it.
+    cache = Path.home() / ".cache" / "conductor-bench"
+    cache.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix="bench-steps-", dir=cache))
     try:
         if args.against:
             engines.append((f"engine at {args.against}", checkout(args.against, tmp / "engine")))
@@ -128,7 +140,7 @@ def main() -> None:
         for label, engine in engines:
             first = None
             for n in sizes:
-                figures = run(n, tmp / f"{label.replace(' ', '_')}-{n}", engine)
+                figures = run(n, tmp / f"{label.replace(' ', '_')}-{n}", engine, args.profile)
                 first = first or figures["median_ms"]
                 print(f"{label:<28}{n:>7}{figures['median_ms']:>11.1f}{figures['p90_ms']:>9.1f}"
                       f"{figures['median_ms'] / first:>10.2f}{figures['wall_s']:>9.1f}", flush=True)

@@ -861,6 +861,8 @@ class PlanRunner:
         if winner is None:
             self.append("plan.finished", outcome="failed")  # the refused attempts' copies stay for inspection
             summary.merge_message = "no fork completed every step; nothing was merged"
+            if self.coordinator is not None:
+                await self.coordinator.drop_spares()  # the refused copies stay; spares made for nothing go
             return summary
         summary.winner = winner.fork_id
         summary.outcome = "completed"
@@ -890,8 +892,13 @@ class PlanRunner:
         else:
             summary.merge_message = f"not merged (--no-merge); run `git merge {branch}`"
         self.append("plan.finished", outcome="completed")
-        await asyncio.to_thread(self._clean_attempts)
+        await self._end_attempts()
         return summary
+
+    async def _end_attempts(self) -> None:
+        if self.coordinator is not None:
+            await self.coordinator.drop_spares()  # no copy is still being made under the folder removed next
+        await asyncio.to_thread(self._clean_attempts)
 
     def _clean_attempts(self) -> None:
         """The plan completed: remove the working copies of its refused attempts (kept for inspection until now)."""

@@ -7,6 +7,14 @@ another attempt, and honest attempts side by side never meet each other's locks.
 names the project's object store (no object copied), one branch ``attempt`` at the base commit,
 no hooks, no remote; then one ``read-tree -u`` checks the files out. Conductor never runs git
 inside a copy after that; an agent may commit, amend or reset there as it likes.
+
+Checking out every file of a big tree is the one cost of a copy that grows with the project, so
+Conductor may make a **spare** copy ahead of time (:func:`prepare`), off the path between one
+step's result and the next step's task. A spare is never handed to anyone before it is adopted
+(:func:`adopt`): it is moved into the attempt's place, proven untouched since it was made (the
+``lstat`` of everything in it, its ``.git`` included, is what it was: a ctime cannot be set back),
+and brought to the attempt's base commit by a two-tree ``read-tree -u -m``, which rewrites only
+the files that differ. A spare that changed in any way is deleted and a fresh copy is made.
 """
 
 from __future__ import annotations
@@ -15,6 +23,7 @@ import contextlib
 import os
 import shutil
 import stat
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from conductor.git.command import run
@@ -54,6 +63,74 @@ def create(repo: Path, dest: Path, commit: str) -> Path:
             remove(dest)  # a half-made copy helps nobody; the attempt is made again after the halt
         raise
     return dest
+
+
+#: (mode, size, mtime_ns, ctime_ns, ino) of every path in a copy, relative to it.
+Snapshot = dict[str, tuple[int, int, int, int, int]]
+
+
+@dataclass
+class Spare:
+    """A copy made ahead of time at ``commit``, with the snapshot taken right after it was made."""
+
+    path: Path
+    commit: str
+    snapshot: Snapshot = field(repr=False)
+
+
+def snapshot(dest: Path) -> Snapshot:
+    """``lstat`` of every path under ``dest`` (not ``dest`` itself), walking without following symlinks."""
+    out: Snapshot = {}
+    stack = [(str(dest), "")]
+    while stack:
+        folder, prefix = stack.pop()
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                st = entry.stat(follow_symlinks=False)
+                rel = prefix + entry.name
+                out[rel] = (st.st_mode, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+                if stat.S_ISDIR(st.st_mode):
+                    stack.append((entry.path, rel + "/"))
+    return out
+
+
+def prepare(repo: Path, dest: Path, commit: str) -> Spare:
+    """A spare working copy of ``repo`` at ``commit`` in ``dest`` (see the module docstring)."""
+    create(repo, dest, commit)
+    return Spare(Path(dest), commit, snapshot(Path(dest)))
+
+
+def adopt(repo: Path, spare: Spare, dest: Path, commit: str) -> bool:
+    """Move ``spare`` to ``dest`` (which must not exist) and bring it to ``commit``.
+
+    ``False`` when the spare cannot be used (it changed since it was made, or git refused): it is
+    deleted and ``dest`` does not exist; make a fresh copy with :func:`create` then.
+    """
+    dest = Path(dest)
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        os.rename(spare.path, dest)
+    except OSError:
+        with contextlib.suppress(OSError):
+            remove(spare.path)
+        return False
+    try:
+        if snapshot(dest) != spare.snapshot:
+            remove(dest)
+            return False
+        if commit != spare.commit:
+            with writing(dest):
+                run(dest, "read-tree", "-u", "-m", spare.commit, commit)
+                (dest / ".git" / "refs" / "heads" / BRANCH).write_text(f"{commit}\n")
+    except DiskFull:
+        with contextlib.suppress(OSError):
+            remove(dest)
+        raise
+    except Exception:
+        with contextlib.suppress(OSError):
+            remove(dest)
+        return False
+    return True
 
 
 def _writable(func: object, path: str, _exc: object) -> None:

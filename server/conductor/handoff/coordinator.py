@@ -190,6 +190,10 @@ class HandoffCoordinator:
         # Conductor's own ref moves and the checks of shared git state never interleave
         self._git_state = asyncio.Lock()
         self._executor = ThreadPoolExecutor(max_workers=16, thread_name_prefix="conductor-handoff")
+        # Working copies made ahead of each fork's next attempt, and the background work on copies
+        # (making spares, deleting passed attempts' copies) that close() waits for.
+        self._spares: dict[tuple[str, str], list[copies.Spare]] = {}
+        self._copy_work: set[asyncio.Future[Any]] = set()
 
     # lifecycle -----------------------------------------------------------------------
 
@@ -212,6 +216,7 @@ class HandoffCoordinator:
 
     async def close(self) -> None:
         await self.watcher.stop()
+        await self.drop_spares()
         if self._metrics_task is not None:
             self._metrics_task.cancel()
             self._metrics_task = None
@@ -220,6 +225,15 @@ class HandoffCoordinator:
         self._started = False
         self._executor.shutdown(wait=False)
         self._executor = ThreadPoolExecutor(max_workers=16, thread_name_prefix="conductor-handoff")
+
+    async def drop_spares(self) -> None:
+        """Finish the background work on working copies and delete the spares (a plan has ended)."""
+        while self._copy_work:
+            await asyncio.gather(*list(self._copy_work), return_exceptions=True)
+        spares = [spare for pool in self._spares.values() for spare in pool]
+        self._spares.clear()
+        for spare in spares:
+            await self._run(_remove_quietly, spare.path)
 
     async def __aenter__(self) -> HandoffCoordinator:
         await self.start()
@@ -353,7 +367,7 @@ class HandoffCoordinator:
             attempt = await self._run(self._next_attempt, spec.plan_id, spec.fork_id, spec.task_id, spec.attempt)
             workspace = self.layout.attempt_dir(spec.plan_id, spec.fork_id, spec.task_id, attempt)
             index, ignore = await self._run(self._base_tree, base)
-            await self._run(copies.create, self.layout.root, workspace, base)
+            await self._working_copy(spec.plan_id, spec.fork_id, workspace, base)
             cache = await self._run(stat_cache, workspace, list(index.entries))
             checkout, shared = await self._run(self._outside_snapshot)
             written = await self._run(prepare_task, self.layout, spec, policy, str(workspace), attempt)
@@ -364,10 +378,56 @@ class HandoffCoordinator:
             await self._run(save_state, self.layout, saved)  # before agents can see it
             await self._run(_set_aside_stale_result, written)
             await self._run(publish_task, written)
+        self._make_spare(spec.plan_id, spec.fork_id, base)
         try:
             return await self._follow(written, policy, active, claim_timeout)
         finally:
             self._active.pop(key, None)
+
+    async def _working_copy(self, plan_id: str, fork_id: str, workspace: Path, base: str) -> None:
+        """The attempt's own working copy at ``base``: the fork's spare when it is still untouched, else a new one."""
+        spares = self._spares.get((plan_id, fork_id))
+        while spares:
+            if await self._run(copies.adopt, self.layout.root, spares.pop(), workspace, base):
+                return
+        await self._run(copies.create, self.layout.root, workspace, base)
+
+    def _make_spare(self, plan_id: str, fork_id: str, base: str) -> None:
+        """Make the fork's next working copy now, in the background, while this attempt runs."""
+        key = (plan_id, fork_id)
+        if self._spares.get(key) or any(getattr(w, "spare_for", None) == key for w in self._copy_work):
+            return
+        dest = self.layout.spare_copy_dir(plan_id, fork_id, secrets_token())
+
+        def done(work: asyncio.Future[copies.Spare]) -> None:
+            if not work.cancelled() and work.exception() is None:
+                if self._started:
+                    self._spares.setdefault(key, []).append(work.result())
+                else:
+                    self._background(_remove_quietly, dest)
+            elif not work.cancelled():
+                log.debug("no spare working copy for %s/%s: %s", plan_id, fork_id, work.exception())
+                self._background(_remove_quietly, dest)
+
+        work = self._background(copies.prepare, self.layout.root, dest, base)
+        work.spare_for = key  # type: ignore[attr-defined]
+        work.add_done_callback(done)
+
+    def _background(self, fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
+        work = asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+        self._copy_work.add(work)
+        work.add_done_callback(self._copy_work.discard)
+        return work
+
+    async def _remove_copy(self, plan_id: str, fork_id: str, workspace: Path) -> None:
+        """Delete a passed attempt's working copy: moved aside at once, deleted in the background."""
+        aside = self.layout.removed_copy_dir(plan_id, fork_id, secrets_token())
+        try:
+            await self._run(_move_aside, workspace, aside)
+        except OSError:
+            await self._run(copies.remove, workspace)
+            return
+        self._background(_remove_quietly, aside)
 
     def interrupted(self) -> list[tuple[str, str, str]]:
         """Steps a previous coordinator handed off but did not judge: ``(plan_id, fork_id, task_id)``."""
@@ -715,7 +775,7 @@ class HandoffCoordinator:
         await self._run(move)
         await self._run(clear_state, self.layout, task.plan_id, task.fork_id, task.task_id)
         if state == "completed":
-            await self._run(copies.remove, active.workspace)  # a failed attempt's copy stays for inspection
+            await self._remove_copy(task.plan_id, task.fork_id, active.workspace)  # a failed one stays for inspection
         return StepOutcome(
             plan_id=task.plan_id, fork_id=task.fork_id, task_id=task.task_id, attempt=task.attempt or 1,
             status=state,  # type: ignore[arg-type]
@@ -758,6 +818,23 @@ def _file_digests(repo: Path, paths: list[str], entries: dict[str, Entry],
         return hashlib.sha256(blobs[entry.sha]).hexdigest()
 
     return ({p: digest(entries.get(p)) for p in paths}, {p: digest(after_entries[p]) for p in paths})
+
+
+def secrets_token() -> str:
+    """A unique folder name for a spare or removed working copy."""
+    return os.urandom(8).hex()
+
+
+def _move_aside(workspace: Path, aside: Path) -> None:
+    aside.parent.mkdir(parents=True, exist_ok=True)
+    os.rename(workspace, aside)
+
+
+def _remove_quietly(path: Path) -> None:
+    try:
+        copies.remove(path)
+    except OSError as exc:
+        log.warning("could not delete %s: %s", path, exc)
 
 
 def _git_date(iso: str) -> str:

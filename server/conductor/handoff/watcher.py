@@ -26,6 +26,10 @@ from typing import Literal
 from watchfiles import awatch
 
 log = logging.getLogger("conductor.handoff")
+#: Longest a batch of changes is held before subscribers hear of it. While agents keep writing
+#: (many agents at once) the watcher never sees a quiet ``step``, so this bounds how late a
+#: result is noticed: it is part of every verdict's latency.
+DEBOUNCE_MS = 30
 
 
 class Subscription:
@@ -105,7 +109,8 @@ class HandoffWatcher:
 
     async def _run(self) -> None:
         try:
-            async for changes in awatch(self.root, watch_filter=None, debounce=200, step=5, stop_event=self._stop,
+            async for changes in awatch(self.root, watch_filter=None, debounce=DEBOUNCE_MS, step=5,
+                                        stop_event=self._stop,
                                         ignore_permission_denied=True):
                 for _change, path in changes:
                     if path == self._probe_path:

@@ -256,6 +256,14 @@ class ProjectLayout:
         """The working copy of one attempt of a step (a throwaway git repository of its own)."""
         return self.attempts_dir / plan_id / fork_id / f"{task_id}.{attempt}"
 
+    def spare_copy_dir(self, plan_id: str, fork_id: str, name: str) -> Path:
+        """A working copy Conductor made ahead of the fork's next attempt (never handed to anyone yet)."""
+        return self.attempts_dir / plan_id / fork_id / ".spare" / name
+
+    def removed_copy_dir(self, plan_id: str, fork_id: str, name: str) -> Path:
+        """Where a passed attempt's working copy is moved at once, to be deleted in the background."""
+        return self.attempts_dir / plan_id / fork_id / ".removed" / name
+
     def verify_dir(self, plan_id: str, fork_id: str, task_id: str, attempt: int) -> Path:
         """The clean checkout of an attempt's verified tree, where verification commands run."""
         return self.attempts_dir / plan_id / fork_id / f"{task_id}.{attempt}.verify"
