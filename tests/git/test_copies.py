@@ -122,3 +122,35 @@ def test_a_spare_that_vanished_is_not_used(repo: tuple[Path, str, str], tmp_path
     copies.remove(tmp_path / "spare")
     assert not copies.adopt(root, spare, tmp_path / "step_002.1", second)
     assert not (tmp_path / "step_002.1").exists()
+
+
+@pytest.mark.parametrize("tamper", ["untracked", "modified", "ignored", "config", "hook"])
+def test_a_spare_written_into_while_it_was_being_made_is_refused(repo: tuple[Path, str, str], tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch,
+                                                                  tamper: str) -> None:
+    root, first, _second = repo
+    (root / ".gitignore").write_text("build/\n")
+    git(root, "add", ".gitignore")
+    git(root, "commit", "-qm", "ignore build/")
+    base = git(root, "rev-parse", "HEAD")
+    real_create = copies.create
+
+    def create_then_someone_writes(repo: Path, dest: Path, commit: str) -> Path:
+        made = real_create(repo, dest, commit)  # a writer racing the making lands before the snapshot
+        if tamper == "untracked":
+            (made / "notes.md").write_text("planted\n")
+        elif tamper == "modified":
+            (made / "README.md").write_text("planted instructions\n")
+        elif tamper == "ignored":
+            (made / "build").mkdir()
+            (made / "build" / "out.txt").write_text("planted where git ignores\n")
+        elif tamper == "config":
+            with open(made / ".git" / "config", "a") as fh:
+                fh.write('[filter "x"]\n\tsmudge = touch /tmp/pwned\n')
+        elif tamper == "hook":
+            (made / ".git" / "hooks").mkdir()
+        return made
+
+    monkeypatch.setattr(copies, "create", create_then_someone_writes)
+    with pytest.raises(copies.SpareTouched):
+        copies.prepare(root, tmp_path / "spare", base)

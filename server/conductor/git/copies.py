@@ -94,10 +94,45 @@ def snapshot(dest: Path) -> Snapshot:
     return out
 
 
+#: Everything :func:`create` puts in a copy's ``.git``.
+GIT_PATHS = frozenset({".git", ".git/HEAD", ".git/config", ".git/index", ".git/objects", ".git/objects/info",
+                       ".git/objects/info/alternates", ".git/refs", ".git/refs/heads", f".git/refs/heads/{BRANCH}",
+                       ".git/refs/tags"})
+
+
+class SpareTouched(RuntimeError):
+    """Something other than Conductor wrote into a spare copy while it was being made."""
+
+
 def prepare(repo: Path, dest: Path, commit: str) -> Spare:
-    """A spare working copy of ``repo`` at ``commit`` in ``dest`` (see the module docstring)."""
+    """A spare working copy of ``repo`` at ``commit`` in ``dest`` (see the module docstring).
+
+    Its snapshot is taken once it is made, then the copy is proven to be what :func:`create` makes
+    (``.git`` holds only what Conductor wrote, word for word; git finds every file as checked out and
+    nothing else): a write during the making raises :class:`SpareTouched`, one after it shows in the
+    snapshot when the spare is adopted.
+    """
+    dest = Path(dest)
     create(repo, dest, commit)
-    return Spare(Path(dest), commit, snapshot(Path(dest)))
+    taken = snapshot(dest)
+    expected = {"HEAD": f"ref: refs/heads/{BRANCH}\n", "config": CONFIG,
+                "objects/info/alternates": f"{objects_dir(repo)}\n", f"refs/heads/{BRANCH}": f"{commit}\n"}
+    if {p for p in taken if p == ".git" or p.startswith(".git/")} != GIT_PATHS or any(
+            _read_small(dest / ".git" / rel) != text for rel, text in expected.items()):
+        raise SpareTouched(f"{dest}: its .git changed while it was being made")
+    status = run(dest, "status", "--porcelain", "-z", "--untracked-files=all", "--ignored=matching").stdout
+    if status:
+        raise SpareTouched(f"{dest}: changed while it was being made: {status[:200]!r}")
+    return Spare(dest, commit, taken)
+
+
+def _read_small(path: Path) -> str | None:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as fh:
+        return fh.read(1 << 16).decode("utf-8", "replace")
 
 
 def adopt(repo: Path, spare: Spare, dest: Path, commit: str) -> bool:

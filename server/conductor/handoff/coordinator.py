@@ -378,7 +378,6 @@ class HandoffCoordinator:
             await self._run(save_state, self.layout, saved)  # before agents can see it
             await self._run(_set_aside_stale_result, written)
             await self._run(publish_task, written)
-        self._make_spare(spec.plan_id, spec.fork_id, base)
         try:
             return await self._follow(written, policy, active, claim_timeout)
         finally:
@@ -386,6 +385,9 @@ class HandoffCoordinator:
 
     async def _working_copy(self, plan_id: str, fork_id: str, workspace: Path, base: str) -> None:
         """The attempt's own working copy at ``base``: the fork's spare when it is still untouched, else a new one."""
+        making = [w for w in self._copy_work if getattr(w, "spare_for", None) == (plan_id, fork_id)]
+        if making and not self._spares.get((plan_id, fork_id)):  # almost made: sooner than a new copy
+            await asyncio.wait(making)
         spares = self._spares.get((plan_id, fork_id))
         while spares:
             if await self._run(copies.adopt, self.layout.root, spares.pop(), workspace, base):
@@ -489,6 +491,7 @@ class HandoffCoordinator:
                                      workspace=task.workspace, allowed_files=task.allowed_files, kind=task.kind,
                                      timeout_seconds=task.timeout_seconds, path=self.layout.relative(pending),
                                      attempt=task.attempt, base=active.base)
+            self._make_spare(task.plan_id, task.fork_id, active.base)  # recorded first: nothing queues before it
         limit = float(task.timeout_seconds) if claim_timeout == "task" else claim_timeout
         deadlines = Deadlines.start(float(task.timeout_seconds), limit)
         claimed_at: str | None = None
