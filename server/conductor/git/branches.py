@@ -10,11 +10,16 @@ parallel steps is reported with the paths, never half-applied. Refs move only wi
 
 from __future__ import annotations
 
+import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from conductor.git.command import GitError, failure, git, run
-from conductor.git.objects import commit_tree, is_ancestor, parents_of
+from conductor.git.objects import commit_tree, git_dir, is_ancestor, parents_of
+
+OWN_BRANCHES = "refs/heads/conductor/"
+_SHA = re.compile(rb"[0-9a-f]{40}\n?")
 
 
 def fork_branch(plan_id: str, fork_id: str) -> str:
@@ -26,8 +31,31 @@ def ref_of(branch: str) -> str:
 
 
 def read_ref(repo: Path, ref: str) -> str | None:
-    out = git(repo, "rev-parse", "--verify", "-q", f"{ref_of(ref)}^{{commit}}", check=False)
+    """The commit ``ref`` points at (``None``: no such ref).
+
+    A fork branch is read from its loose ref file (git's own first place to look; ``update-ref``
+    writes it) without starting git, once per step; anything else — a packed, symbolic or odd ref
+    — is asked of git.
+    """
+    name = ref_of(ref)
+    if name.startswith(OWN_BRANCHES) and ".." not in name:
+        loose = _loose_ref(git_dir(repo) / name)
+        if loose is not None:
+            return loose
+    out = git(repo, "rev-parse", "--verify", "-q", f"{name}^{{commit}}", check=False)
     return out or None
+
+
+def _loose_ref(path: Path) -> str | None:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return None
+    try:
+        data = os.read(fd, 64)
+    finally:
+        os.close(fd)
+    return data[:40].decode() if _SHA.fullmatch(data) else None
 
 
 def create_ref(repo: Path, ref: str, commit: str) -> None:

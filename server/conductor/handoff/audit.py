@@ -85,5 +85,21 @@ class AuditLog:
             self._on_record(stored)
         return stored
 
+    def record(self, event: str, task_id: str | None = None, **data: Any) -> dict[str, Any]:
+        """An event dated now, to be appended later with others (:meth:`append_records_async`)."""
+        return self._record(event, task_id, data)
+
+    async def append_records_async(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Append records made by :meth:`record` in order, under one lock and one fsync (all or none)."""
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            loop = asyncio.get_running_loop()
+            stored = await loop.run_in_executor(self._executor, self._log.append_many, records)
+        if self._on_record is not None:
+            for line in stored:
+                self._on_record(line)
+        return stored
+
     def records(self) -> list[dict[str, Any]]:
         return self._log.records()

@@ -616,9 +616,10 @@ class HandoffCoordinator:
             result_mtime: float | None = result_path.lstat().st_mtime
         except FileNotFoundError:
             result_mtime = None
-        await audit.append_async("result.received", task.task_id, result_digest=read.digest,
-                                 status=read.result.status, executor=read.result.executor,
-                                 files_changed=read.result.files_changed)
+        # dated now, stored with the verdict in one fsync: a crash before the verdict judges the result again
+        received = audit.record("result.received", task.task_id, result_digest=read.digest,
+                                status=read.result.status, executor=read.result.executor,
+                                files_changed=read.result.files_changed)
         found = await self._scan(active)
         task_path = result_path.parent / f"{task.task_id}.task.json"
         judgement = judge(task, task_path, written.digest, read.result, found, policy, active.workspace,
@@ -643,7 +644,8 @@ class HandoffCoordinator:
             else:
                 judgement.add([Violation(code="evidence/integration-conflict", message=merged.message)])
         return await self._record(written, policy, active, audit, judgement, found, claimed_at, read,
-                                  read.result.executor, result_mtime, commit=commit, fork_head=fork_head)
+                                  read.result.executor, result_mtime, commit=commit, fork_head=fork_head,
+                                  received=received)
 
     def _commit(self, active: _Attempt, found: Scan, task: Task) -> str:
         """The step's commit, built from the verified tree (never from the agent's index or history)."""
@@ -691,7 +693,7 @@ class HandoffCoordinator:
                       judgement: Judgement, found: Scan, claimed_at: str | None, read: ResultRead | None,
                       executor: str, result_mtime: float | None, *, force_failed: bool = False,
                       already_moved: bool = False, commit: str | None = None,
-                      fork_head: str | None = None) -> StepOutcome:
+                      fork_head: str | None = None, received: dict[str, Any] | None = None) -> StepOutcome:
         task = written.task
         verdict = judgement.verdict
         state = "completed" if verdict == "pass" and not force_failed else "failed"
@@ -701,7 +703,7 @@ class HandoffCoordinator:
         dest.mkdir(parents=True, exist_ok=True)
         ev = judgement.evidence
         ev.base_commit = active.base
-        verified = await audit.append_async(
+        verified_record = audit.record(
             "step.verified", task.task_id, verdict=verdict, reason_code=judgement.reason_code,
             reason=judgement.reason, created=ev.created, modified=ev.modified, deleted=ev.deleted,
             mode_changed=ev.mode_changed, type_changed=ev.type_changed, outside_changes=ev.outside_changes,
@@ -709,6 +711,7 @@ class HandoffCoordinator:
             violations=[v.model_dump(mode="json") for v in ev.violations],
             verification=[c.model_dump(mode="json", exclude={"output_tail"}) for c in ev.verification],
             attempt=task.attempt, commit=commit, fork_head=fork_head)
+        verified = (await audit.append_records_async([*([received] if received else []), verified_record]))[-1]
 
         # Everything that needs space is written before any file of the attempt moves: a full disk
         # (DiskFull) leaves the task and the result in in_progress/ and the saved state in place, so
