@@ -201,6 +201,14 @@ class PlanRunner:
         self._journal_size = self._size()
         self.journal.maybe_checkpoint(state)
 
+    def append_many(self, *events: tuple[str, dict[str, Any]]) -> None:
+        """Journal events that belong together in one fsync (all or none), applied in order."""
+        state = self.state()
+        for event in self.journal.append_events(events):
+            apply(state, event)
+        self._journal_size = self._size()
+        self.journal.maybe_checkpoint(state)
+
     def refresh(self) -> PlanState:
         """Apply events other processes appended (a person's approval) since the last look."""
         state = self.state()
@@ -667,11 +675,12 @@ class PlanRunner:
         )
         if policy.requested:
             confidence = hold_for_loosening(confidence, policy)
-        self.append("step.confidence", fork_id=fork_id, step_id=step.id,
-                    confidence=confidence.model_dump(mode="json"))
         eff = policy.to_json(show_origin=True)
-        self.append("policy.effective", fork_id=fork_id, step_id=step.id,
-                    policy=policy.to_json(show_origin=False), origins=eff)
+        self.append_many(
+            ("step.confidence", {"fork_id": fork_id, "step_id": step.id,
+                                 "confidence": confidence.model_dump(mode="json")}),
+            ("policy.effective", {"fork_id": fork_id, "step_id": step.id,
+                                  "policy": policy.to_json(show_origin=False), "origins": eff}))
         return confidence
 
     async def _await_approval(self, fork_id: str, step_id: str, confidence: Confidence) -> str:
@@ -788,14 +797,15 @@ class PlanRunner:
             return None
         cancel.cancel()
         outcome = hand_off.result()
-        if outcome.claimed_at:
-            self.append("step.claimed", fork_id=fork_id, step_id=step.id, executor=outcome.executor)
+        claimed = [("step.claimed", {"fork_id": fork_id, "step_id": step.id, "executor": outcome.executor})] \
+            if outcome.claimed_at else []
         run = outcome.result.agent_run.model_dump(mode="json") if outcome.result and outcome.result.agent_run else None
-        self.append("step.verified", fork_id=fork_id, step_id=step.id, verdict=outcome.verdict,
-                    reason=outcome.reason, evidence=outcome.evidence.model_dump(mode="json"),
-                    provenance_path=self.layout.relative(outcome.provenance_path), attempt=outcome.attempt,
-                    commit=outcome.commit, fork_head=outcome.fork_head, agent_run=run,
-                    workspace=self.layout.relative_path(outcome.workspace))
+        self.append_many(*claimed, ("step.verified", {
+            "fork_id": fork_id, "step_id": step.id, "verdict": outcome.verdict, "reason": outcome.reason,
+            "evidence": outcome.evidence.model_dump(mode="json"),
+            "provenance_path": self.layout.relative(outcome.provenance_path), "attempt": outcome.attempt,
+            "commit": outcome.commit, "fork_head": outcome.fork_head, "agent_run": run,
+            "workspace": self.layout.relative_path(outcome.workspace)}))
         return outcome
 
     async def _accept(self, fork_id: str, step: PlanStep, verdict: Verdict, state: StepState) -> None:

@@ -99,6 +99,11 @@ class Journal:
         records = [self._record(event_type, data) for event_type, data in events]
         return len(self._log.append_many(records))
 
+    def append_events(self, events: Iterable[tuple[str, Mapping[str, Any]]]) -> list[Event]:
+        """Like :meth:`append_many` (one lock, one fsync, all or none), returning the events as stored."""
+        records = [self._record(event_type, data) for event_type, data in events]
+        return [Event.from_record(record) for record in self._log.append_many(records)]
+
     # -- reading ---------------------------------------------------------------------------
     def records(self) -> Iterator[dict[str, Any]]:
         """The raw stored records, in order.
