@@ -179,7 +179,6 @@ class HandoffCoordinator:
         self._metrics_task: asyncio.Task[None] | None = None
         self._started = False
         self._listener_tasks: set[asyncio.Future[Any]] = set()
-        self._write_lock = asyncio.Lock()
         self._audits: dict[tuple[str, str], AuditLog] = {}
         self._fork_locks: dict[Any, asyncio.Lock] = {}
         self._attempt_counts: dict[tuple[str, str], dict[str, int]] = {}
@@ -361,7 +360,8 @@ class HandoffCoordinator:
                                "a copy of a commit (`conductor build` sets one up)") from exc
         spec.base_commit = base
         ensure_fork_dirs(self.layout, spec.plan_id, spec.fork_id)
-        async with self._write_lock:  # next_task_id + attempt number + write must not interleave
+        # next_task_id + attempt number + write must not interleave within a fork; forks seal side by side
+        async with self._lock(("seal", spec.plan_id, spec.fork_id)):
             if spec.task_id is None:
                 spec.task_id = await self._run(next_task_id, self.layout, spec.plan_id, spec.fork_id)
             attempt = await self._run(self._next_attempt, spec.plan_id, spec.fork_id, spec.task_id, spec.attempt)
