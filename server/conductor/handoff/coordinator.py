@@ -93,6 +93,7 @@ PolicyProvider = Callable[[str, str], EffectivePolicy]
 EventCallback = Callable[[dict[str, Any]], Any]
 SETTLE_SECONDS = 0.1
 OWNED_REFS = "refs/heads/conductor/"
+SEALING_AT_ONCE = 2
 
 
 @dataclass
@@ -188,6 +189,9 @@ class HandoffCoordinator:
         self._shared: SharedGit | None = None
         # Conductor's own ref moves and the checks of shared git state never interleave
         self._git_state = asyncio.Lock()
+        # Sealing (a copy, snapshots, the task) runs for at most two attempts at once, so the worker
+        # threads stay free for verdicts, which agents are waiting for.
+        self._sealing = asyncio.Semaphore(SEALING_AT_ONCE)
         self._executor = ThreadPoolExecutor(max_workers=16, thread_name_prefix="conductor-handoff")
         # Working copies made ahead of each fork's next attempt, and the background work on copies
         # (making spares, deleting passed attempts' copies) that close() waits for.
@@ -361,7 +365,7 @@ class HandoffCoordinator:
         spec.base_commit = base
         ensure_fork_dirs(self.layout, spec.plan_id, spec.fork_id)
         # next_task_id + attempt number + write must not interleave within a fork; forks seal side by side
-        async with self._lock(("seal", spec.plan_id, spec.fork_id)):
+        async with self._lock(("seal", spec.plan_id, spec.fork_id)), self._sealing:
             if spec.task_id is None:
                 spec.task_id = await self._run(next_task_id, self.layout, spec.plan_id, spec.fork_id)
             attempt = await self._run(self._next_attempt, spec.plan_id, spec.fork_id, spec.task_id, spec.attempt)
