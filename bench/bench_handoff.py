@@ -1,6 +1,6 @@
 """Hand-off benchmark: latency and throughput of the file contract with real agent processes.
 
-    .venv/bin/python bench/bench_handoff.py                 # 1,000 tasks with 1, 4 and 16 agents
+    .venv/bin/python bench/bench_handoff.py                 # 300 tasks with 1, 4 and 16 agents, floor and Conductor
     .venv/bin/python bench/bench_handoff.py --tasks 200 --agents 1,4
 
 For each agent count a fresh project (plain folder, default policy, no verification
@@ -14,7 +14,13 @@ fork, where the fork's audit log and provenance chain serialize the verdicts. Pr
 * hand-off latency p50/p99: result file written (its mtime) → verdict reached and the
   lane's next task written (the time Conductor adds between two steps);
 * verdict latency p50/p99: result written → verdict (watch + verify + provenance + audit);
-* throughput: tasks per second from the first task written to the last verdict.
+* throughput: tasks per second from the first task written to the last verdict, and its ratio to the
+  floor's in the same run;
+* CPU per task: this process (coordinator) plus every finished child (agents, their commands, git).
+
+Each agent count runs twice: first the **floor** — the same agent processes, command and lanes over a
+minimal rename-claim/result loop (the same task files and file watcher; no working copy per attempt,
+no verification, provenance or audit) — then Conductor.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ import contextlib
 import json
 import math
 import os
+import resource
 import shutil
 import signal
 import subprocess
@@ -201,6 +208,13 @@ def _figures(agents: int, lanes: int, forks: int, tasks: int, failed: int, elaps
     }
 
 
+def _cpu_seconds() -> float:
+    """CPU time of this process and of its finished children (agents, their commands, git): on two cores
+    throughput can never beat 2 s / (CPU per task)."""
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 def _epoch(iso: str) -> float:
     from conductor.handoff.audit import parse_ts
 
@@ -216,21 +230,23 @@ def main() -> None:
     args = parser.parse_args()
     print(f"hand-off, {args.tasks} tasks per run, load average {os.getloadavg()[0]:.2f} at start")
     print(f"{'run':<10}{'agents':>7}{'forks':>6}{'failed':>7}{'tasks/s':>9}{'vs floor':>9}"
-          f"{'hand-off p50/p99 ms':>21}{'verdict p50/p99 ms':>20}")
+          f"{'hand-off p50/p99 ms':>21}{'verdict p50/p99 ms':>20}{'cpu ms/task':>12}")
     for count in [int(a) for a in args.agents.split(",")]:
         pair: dict[str, dict[str, float]] = {}
         for label, fn in (("floor", floor), ("conductor", run)):
             if label == "floor" and args.no_floor:
                 continue
             tmp = Path(tempfile.mkdtemp(prefix="conductor-bench-"))
+            cpu = _cpu_seconds()
             try:
                 pair[label] = r = asyncio.run(fn(args.tasks, count, tmp / "proj", args.forks))
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)
+            r["cpu_ms"] = (_cpu_seconds() - cpu) / args.tasks * 1000
             ratio = f"{r['throughput'] / pair['floor']['throughput']:.2f}x" if "floor" in pair else "-"
             print(f"{label:<10}{r['agents']:>7}{r['forks']:>6}{r['failed']:>7}{r['throughput']:>9.1f}{ratio:>9}"
                   f"{r['handoff_p50']:>11.1f} /{r['handoff_p99']:>7.1f}"
-                  f"{r['verdict_p50']:>11.1f} /{r['verdict_p99']:>6.1f}",
+                  f"{r['verdict_p50']:>11.1f} /{r['verdict_p99']:>6.1f}{r['cpu_ms']:>12.1f}",
                   flush=True)
     print(f"load average {os.getloadavg()[0]:.2f} at the end")
 

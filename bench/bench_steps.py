@@ -8,9 +8,9 @@ depends on step k-1), answered by one real ``conductor agent --command`` process
 writes the step's file. For each step after the first, the overhead is the time from the
 previous step's answer being written (the mtime of its explanation, which the agent writes just
 before its result: the result file itself is rewritten by Conductor when archived) to this
-step's task file being written (its ``task.created`` audit record): watch, judge, commit, merge, sign, journal, seal the next
-attempt and write its task. The agent's own process time is outside this window. Printed: the
-median and p90 per step, and the ratio to the smallest N (flat = 1.0).
+step's task file being written (its ``task.created`` audit record): watch, judge, commit, merge,
+sign, journal, seal the next attempt and write its task. The agent's own process time is outside
+this window. Printed: the median and p90 per step, and the ratio to the smallest N (flat = 1.0).
 
 ``--against REV`` runs the same plans, in the same run, with the engine at git revision REV of this
 repository (checked out into a temporary folder): for example the last engine whose steps shared

@@ -128,7 +128,7 @@ def test_a_spare_that_vanished_is_not_used(repo: tuple[Path, str, str], tmp_path
 def test_a_spare_written_into_while_it_was_being_made_is_refused(repo: tuple[Path, str, str], tmp_path: Path,
                                                                   monkeypatch: pytest.MonkeyPatch,
                                                                   tamper: str) -> None:
-    root, first, _second = repo
+    root, _first, _second = repo
     (root / ".gitignore").write_text("build/\n")
     git(root, "add", ".gitignore")
     git(root, "commit", "-qm", "ignore build/")

@@ -193,8 +193,8 @@ class HandoffCoordinator:
         # threads stay free for verdicts, which agents are waiting for.
         self._sealing = asyncio.Semaphore(SEALING_AT_ONCE)
         self._executor = ThreadPoolExecutor(max_workers=16, thread_name_prefix="conductor-handoff")
-        # Working copies made ahead of each fork's next attempt, and the background work on copies
-        # (making spares, deleting passed attempts' copies) that close() waits for.
+        # Working copies made ahead of each fork's next attempt, and the background work (making
+        # spares, deleting passed attempts' copies, a task being published) close() waits for.
         self._spares: dict[tuple[str, str], list[copies.Spare]] = {}
         self._copy_work: set[asyncio.Future[Any]] = set()
 
@@ -381,11 +381,28 @@ class HandoffCoordinator:
             saved = SavedAttempt(written, base, workspace, integrate_into, checkout, shared)
             await self._run(save_state, self.layout, saved)  # before agents can see it
             await self._run(_set_aside_stale_result, written)
-            await self._run(publish_task, written)
+            # Once published, the task's record is written even if whoever waits for it gives up at
+            # that moment (the attempt is then reattached on resume, from what was recorded).
+            published = asyncio.ensure_future(self._publish(written, active))
+            self._copy_work.add(published)  # close() waits for it
+            published.add_done_callback(self._copy_work.discard)
+            try:
+                await asyncio.shield(published)
+            except BaseException:
+                self._active.pop(key, None)
+                raise
         try:
             return await self._follow(written, policy, active, claim_timeout)
         finally:
             self._active.pop(key, None)
+
+    async def _publish(self, written: WrittenTask, active: _Attempt) -> None:
+        task = written.task
+        await self._run(publish_task, written)
+        await self._audit(task.plan_id, task.fork_id).append_async(
+            "task.created", task.task_id, task_digest=written.digest, workspace=task.workspace,
+            allowed_files=task.allowed_files, kind=task.kind, timeout_seconds=task.timeout_seconds,
+            path=self.layout.relative(written.path), attempt=task.attempt, base=active.base)
 
     async def _working_copy(self, plan_id: str, fork_id: str, workspace: Path, base: str) -> None:
         """The attempt's own working copy at ``base``: the fork's spare when it is still untouched, else a new one."""
@@ -491,10 +508,6 @@ class HandoffCoordinator:
         in_progress = fork_dir / "in_progress" / pending.name
         result_path = fork_dir / "in_progress" / f"{task.task_id}.result.json"
         if not resumed:
-            await audit.append_async("task.created", task.task_id, task_digest=written.digest,
-                                     workspace=task.workspace, allowed_files=task.allowed_files, kind=task.kind,
-                                     timeout_seconds=task.timeout_seconds, path=self.layout.relative(pending),
-                                     attempt=task.attempt, base=active.base)
             self._make_spare(task.plan_id, task.fork_id, active.base)  # recorded first: nothing queues before it
         limit = float(task.timeout_seconds) if claim_timeout == "task" else claim_timeout
         deadlines = Deadlines.start(float(task.timeout_seconds), limit)
