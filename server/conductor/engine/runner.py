@@ -797,15 +797,14 @@ class PlanRunner:
             return None
         cancel.cancel()
         outcome = hand_off.result()
-        claimed = [("step.claimed", {"fork_id": fork_id, "step_id": step.id, "executor": outcome.executor})] \
-            if outcome.claimed_at else []
+        if outcome.claimed_at:
+            self.append("step.claimed", fork_id=fork_id, step_id=step.id, executor=outcome.executor)
         run = outcome.result.agent_run.model_dump(mode="json") if outcome.result and outcome.result.agent_run else None
-        self.append_many(*claimed, ("step.verified", {
-            "fork_id": fork_id, "step_id": step.id, "verdict": outcome.verdict, "reason": outcome.reason,
-            "evidence": outcome.evidence.model_dump(mode="json"),
-            "provenance_path": self.layout.relative(outcome.provenance_path), "attempt": outcome.attempt,
-            "commit": outcome.commit, "fork_head": outcome.fork_head, "agent_run": run,
-            "workspace": self.layout.relative_path(outcome.workspace)}))
+        self.append("step.verified", fork_id=fork_id, step_id=step.id, verdict=outcome.verdict,
+                    reason=outcome.reason, evidence=outcome.evidence.model_dump(mode="json"),
+                    provenance_path=self.layout.relative(outcome.provenance_path), attempt=outcome.attempt,
+                    commit=outcome.commit, fork_head=outcome.fork_head, agent_run=run,
+                    workspace=self.layout.relative_path(outcome.workspace))
         return outcome
 
     async def _accept(self, fork_id: str, step: PlanStep, verdict: Verdict, state: StepState) -> None:
