@@ -37,8 +37,18 @@ test: lint test-extension test-python
 demo: install
 	CONDUCTOR=$(CURDIR)/$(VENV)/bin/conductor PYTHON=$(CURDIR)/$(PY) bash scripts/demo.sh
 
+# Every figure of the README's Benchmarks section, each beside its floor or peer measured in the same
+# run (about 10 minutes on a quiet 2-core machine once ~/.cache/conductor-bench holds the long plan
+# and yaml-language-server). The larger runs the README also quotes: bench_journal.py --events 1000000.
 bench: install
-	$(PY) bench/bench_validation.py
+	uptime
+	$(PY) bench/bench_validation.py --quick
+	$(PY) bench/bench_startup.py --runs 5
+	$(PY) bench/bench_lsp.py --edits 30
+	$(PY) bench/bench_journal.py
+	$(PY) bench/bench_handoff.py --tasks 150
+	$(PY) bench/bench_steps.py --steps 40,160,640
+	uptime
 
 clean:
 	rm -rf $(VENV) dist build

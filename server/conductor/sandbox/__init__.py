@@ -24,9 +24,11 @@ unavailable): ``auto`` says so once and runs the command unsandboxed, ``required
 from __future__ import annotations
 
 import logging
+import os
 import shlex
 import shutil
 import subprocess
+import sys
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -158,6 +160,9 @@ def bwrap_argv(bwrap: str, command: Sequence[str], mounts: Mounts, network: Netw
             argv += ["--ro-bind", resolved, resolved]
     for named in _private_files_named(command):  # `python /tmp/x/agent.py`: the script the user named stays readable
         argv += ["--ro-bind", named, named]
+    own = _own_environment()
+    if own is not None:  # Conductor's own Python environment under /tmp (a venv there): its tools stay runnable
+        argv += ["--ro-bind", own, own]
     for extra in mounts.writable:
         if extra.exists():
             resolved = str(extra.resolve())
@@ -168,6 +173,12 @@ def bwrap_argv(bwrap: str, command: Sequence[str], mounts: Mounts, network: Netw
             argv += ["--tmpfs", str(hidden.resolve())]
     argv += ["--chdir", str(workspace), "--", *command]
     return argv
+
+
+def _own_environment() -> str | None:
+    """This interpreter's environment (``sys.prefix``), when it lies under a folder the sandbox makes private."""
+    prefix = os.path.realpath(sys.prefix)
+    return prefix if (prefix + "/").startswith(PRIVATE_FOLDERS) and os.path.isdir(prefix) else None
 
 
 def _private_files_named(command: Sequence[str]) -> list[str]:
