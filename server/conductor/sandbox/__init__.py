@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+import conductor
 from conductor.project.layout import ProjectLayout
 
 log = logging.getLogger("conductor.sandbox")
@@ -160,8 +161,7 @@ def bwrap_argv(bwrap: str, command: Sequence[str], mounts: Mounts, network: Netw
             argv += ["--ro-bind", resolved, resolved]
     for named in _private_files_named(command):  # `python /tmp/x/agent.py`: the script the user named stays readable
         argv += ["--ro-bind", named, named]
-    own = _own_environment()
-    if own is not None:  # Conductor's own Python environment under /tmp (a venv there): its tools stay runnable
+    for own in _own_environment():  # Conductor's own environment under /tmp (a venv there): its tools stay runnable
         argv += ["--ro-bind", own, own]
     for extra in mounts.writable:
         if extra.exists():
@@ -175,10 +175,11 @@ def bwrap_argv(bwrap: str, command: Sequence[str], mounts: Mounts, network: Netw
     return argv
 
 
-def _own_environment() -> str | None:
-    """This interpreter's environment (``sys.prefix``), when it lies under a folder the sandbox makes private."""
-    prefix = os.path.realpath(sys.prefix)
-    return prefix if (prefix + "/").startswith(PRIVATE_FOLDERS) and os.path.isdir(prefix) else None
+def _own_environment() -> list[str]:
+    """This interpreter's environment (``sys.prefix``) and the folder Conductor is imported from (an editable
+    install's source), those of them that lie under a folder the sandbox makes private."""
+    places = {os.path.realpath(sys.prefix), os.path.dirname(os.path.dirname(os.path.realpath(conductor.__file__)))}
+    return sorted(p for p in places if (p + "/").startswith(PRIVATE_FOLDERS) and os.path.isdir(p))
 
 
 def _private_files_named(command: Sequence[str]) -> list[str]:
