@@ -40,6 +40,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from bench_steps import project  # the long plan's project, as bench_steps.py builds it
+
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 FLOOR_SERVER = Path(__file__).resolve().parent / "lsp_floor.py"
@@ -177,23 +179,9 @@ def long_plan(steps: int, rebuild: bool = False) -> Path:
     if (work / "built").exists() and not rebuild:
         return root
     shutil.rmtree(work, ignore_errors=True)  # outside /tmp: the agent's sandbox keeps /tmp private
-    root.mkdir(parents=True)
     env = code_env(None)
     print(f"building a plan of {steps} steps into {work} (once; takes minutes)…", file=sys.stderr, flush=True)
-    subprocess.run([sys.executable, "-m", "conductor", "init", "."], cwd=root, env=env, check=True,
-                   capture_output=True)
-    (root / ".conductor" / "config.yaml").write_text("mode: handoff\nplanner: handoff\nforks: 1\n")
-    (root / ".conductor" / "policy.yaml").write_text("behavior:\n  max_files_changed: 5\n")
-    (root / "README.md").write_text("bench\n")
-    git_env = {**env, "GIT_AUTHOR_NAME": "b", "GIT_AUTHOR_EMAIL": "b@b", "GIT_COMMITTER_NAME": "b",
-               "GIT_COMMITTER_EMAIL": "b@b"}
-    for args in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "start"]):
-        subprocess.run(["git", *args], cwd=root, env=git_env, check=True, capture_output=True)
-    plan = {"goal": "bench", "strategy": "default", "summary": "bench", "steps": [
-        {"id": f"step_{i:03d}", "title": f"file {i}", "instruction": f"write f{i}.txt",
-         "allowed_files": [f"f{i}.txt"], "depends_on": [f"step_{i - 1:03d}"] if i > 1 else [],
-         "estimated_confidence": 0.95} for i in range(1, steps + 1)]}
-    (work / "plan.json").write_text(json.dumps(plan))
+    project(root, steps, env)  # the same project bench_steps.py builds; its plan in work/plan.json
     env["BENCH_PLAN"] = str(work / "plan.json")
     agent = subprocess.Popen([sys.executable, "-m", "conductor", "agent", "--root", str(root), "--command",
                               AGENT_COMMAND], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -26,7 +26,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar
 
 from conductor.engine.errors import (
+    Cancelled,
     Conflict,
+    DiskFull,
     EngineError,
     InvalidRequest,
     NoSuchPlan,
@@ -34,6 +36,7 @@ from conductor.engine.errors import (
     NotAProject,
     NotFound,
     PlanFailed,
+    PlanLockedError,
     PolicyInvalid,
     ProjectError,
     QueueRefused,
@@ -147,24 +150,6 @@ P = ParamSpec("P")
 R = TypeVar("R")
 Cancel = threading.Event | asyncio.Event | None
 Path_ = str | os.PathLike[str]
-
-
-class Cancelled(EngineError):
-    """The caller cancelled the request (``$/cancelRequest``, Ctrl-C) before it finished."""
-
-    code = "request/cancelled"
-
-
-class DiskFull(ProjectError):
-    """The disk (or the user's quota) is full: nothing was half-written; free space and try again."""
-
-    code = "disk/full"
-
-
-class PlanLockedError(ProjectError):
-    """Another process runs this plan (one writer per plan); the message names it."""
-
-    code = "plan/locked"
 
 
 def _disk_full(exc: OSError, then: str | None = None) -> DiskFull:

@@ -103,3 +103,21 @@ class PlanFailed(EngineError):
     """The plan ran but could not go on (planning failed, the model is unreachable …)."""
 
     code = "plan/failed"
+
+
+class Cancelled(EngineError):
+    """The caller cancelled the request (``$/cancelRequest``, Ctrl-C) before it finished."""
+
+    code = "request/cancelled"
+
+
+class DiskFull(ProjectError):
+    """The disk (or the user's quota) is full: nothing was half-written; free space and try again."""
+
+    code = "disk/full"
+
+
+class PlanLockedError(ProjectError):
+    """Another process runs this plan (one writer per plan); the message names it."""
+
+    code = "plan/locked"
