@@ -2,7 +2,7 @@
 
 Importing ``conductor.lsp.server`` loads no pydantic model, no engine, journal, git, model
 client, MCP SDK or cryptography; the first diagnostics of a policy need none of them either;
-the engine API loads on first use (``conductor.lsp.engine``), when a hover asks for the effective
+the engine API loads on first use (``conductor.lsp.lazy_api``), when a hover asks for the effective
 policy or a task is judged against its project's policy. Each case runs in a fresh interpreter
 and reads ``sys.modules`` (what was imported; figures live in ``bench/bench_startup.py``).
 """
@@ -67,9 +67,9 @@ def test_the_first_diagnostics_of_a_policy_need_no_engine_and_a_hover_still_gets
 
 
 def test_the_engine_proxy_is_the_module_itself(tmp_path: Path):
-    """Every attribute read through ``conductor.lsp.engine.api`` is the engine module's own, patches included."""
+    """Every attribute read through ``conductor.lsp.lazy_api.api`` is the engine module's own, patches included."""
     out = run("""
-        from conductor.lsp.engine import api
+        from conductor.lsp.lazy_api import api
         import conductor.engine.api as real
         out['same'] = api.project_context is real.project_context and api.EngineError is real.EngineError
         real.project_context = 'patched'

@@ -17,8 +17,8 @@ from conductor.lsp.steps import Key, explain_markdown, key
 if TYPE_CHECKING:
     from conductor.engine import api
     from conductor.lsp.server import ConductorServer
-else:  # the engine API loads on first use (see conductor.lsp.engine)
-    from conductor.lsp.engine import api
+else:  # the engine API loads on first use (see conductor.lsp.lazy_api)
+    from conductor.lsp.lazy_api import api
 
 APPROVE, SKIP, EXPLAIN = "Approve", "Skip", "Explain"
 

@@ -17,8 +17,8 @@ from conductor.lsp.steps import document_scope, step_range
 
 if TYPE_CHECKING:
     from conductor.engine import api
-else:  # the engine API loads on first use (see conductor.lsp.engine)
-    from conductor.lsp.engine import api
+else:  # the engine API loads on first use (see conductor.lsp.lazy_api)
+    from conductor.lsp.lazy_api import api
 
 
 def _lens(rng: lsp.Range, title: str, command: str, args: dict[str, Any]) -> lsp.CodeLens:

@@ -31,8 +31,8 @@ from conductor.project.layout import CONDUCTOR_DIR
 if TYPE_CHECKING:
     from conductor.engine import api
     from conductor.lsp.server import ConductorServer
-else:  # the engine API loads on first use (see conductor.lsp.engine)
-    from conductor.lsp.engine import api
+else:  # the engine API loads on first use (see conductor.lsp.lazy_api)
+    from conductor.lsp.lazy_api import api
 
 COMMANDS = (
     "conductor.init", "conductor.explore", "conductor.build", "conductor.status", "conductor.policy",

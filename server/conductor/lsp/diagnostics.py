@@ -26,8 +26,8 @@ from conductor.validation import Diagnostic, detect_kind
 if TYPE_CHECKING:
     from conductor.engine import api
     from conductor.lsp.server import ConductorServer
-else:  # the engine API loads on first use (see conductor.lsp.engine)
-    from conductor.lsp.engine import api
+else:  # the engine API loads on first use (see conductor.lsp.lazy_api)
+    from conductor.lsp.lazy_api import api
 
 log = logging.getLogger("conductor.lsp.diagnostics")
 SOURCE = "conductor"

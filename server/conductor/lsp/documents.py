@@ -25,8 +25,8 @@ from conductor.validation.kinds import syntax_of
 
 if TYPE_CHECKING:
     from conductor.engine import api
-else:  # the engine API loads on first use (see conductor.lsp.engine)
-    from conductor.lsp.engine import api
+else:  # the engine API loads on first use (see conductor.lsp.lazy_api)
+    from conductor.lsp.lazy_api import api
 
 
 @dataclass

@@ -23,8 +23,8 @@ from conductor.validation.partial import blocker, usable_part
 
 if TYPE_CHECKING:
     from conductor.engine import api
-else:  # the engine API loads on first use (see conductor.lsp.engine)
-    from conductor.lsp.engine import api
+else:  # the engine API loads on first use (see conductor.lsp.lazy_api)
+    from conductor.lsp.lazy_api import api
 
 
 def schema_path(path: JsonPath) -> JsonPath:

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from conductor.engine import api
     from conductor.lsp.server import ConductorServer
-else:  # the engine API loads on first use (see conductor.lsp.engine)
-    from conductor.lsp.engine import api
+else:  # the engine API loads on first use (see conductor.lsp.lazy_api)
+    from conductor.lsp.lazy_api import api
 
 PLANS_REQUEST = "conductor/plans"
 

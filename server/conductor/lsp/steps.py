@@ -26,8 +26,8 @@ from conductor.validation.diagnostics import Range
 if TYPE_CHECKING:
     from conductor.engine import api
     from conductor.lsp.server import ConductorServer
-else:  # the engine API loads on first use (see conductor.lsp.engine)
-    from conductor.lsp.engine import api
+else:  # the engine API loads on first use (see conductor.lsp.lazy_api)
+    from conductor.lsp.lazy_api import api
 
 log = logging.getLogger("conductor.lsp.steps")
 STEP_CHANGED = "conductor/stepChanged"
