@@ -18,6 +18,7 @@ import contextlib
 import hashlib
 import logging
 import os
+import threading
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -52,7 +53,8 @@ from conductor.git.command import GitError
 from conductor.handoff.coordinator import HandoffCoordinator, StepOutcome
 from conductor.handoff.tasks import TaskSpec
 from conductor.history.store import HistoryStore, SuccessRate
-from conductor.journal.projection import PlanState, StepState, apply, replay
+from conductor.journal.events import Event
+from conductor.journal.projection import PlanState, StepState, apply, replay_for_writer
 from conductor.llm import LLMClient, LLMError
 from conductor.llm.prompts import repair_prompt
 from conductor.policy import merge
@@ -174,51 +176,59 @@ class PlanRunner:
         self.base_commit = ""
         self.lock = PlanLock(layout, plan_id)
         self._state: PlanState | None = None
-        self._journal_size = 0
+        self._read_to = 0  # byte offset of the journal read into ``_state`` (see ``state``)
+        self._fold_lock = threading.RLock()
         self._background: set[asyncio.Future[Any]] = set()
         self._reattach: set[tuple[str, str]] = set()  # (fork, step) handed off before a restart, still live
         self._fault: BaseException | None = None  # the infrastructure failure the plan is halting for
 
     # ------------------------------------------------------------------ the journal and its projection
+    # The runner is the plan's only engine, but not the journal's only writer: a person's
+    # `conductor approve` appends from another process. The in-memory state therefore holds
+    # every event up to ``last_seq`` with no gap, and ``_read_to`` is the byte offset up to which
+    # the journal has been read: an own event whose seq is not the next one means others wrote
+    # in between, and they are read from there (in order) before it. One lock keeps a thread
+    # (the approval poll, recovery) and the event loop from folding at the same time.
     def state(self) -> PlanState:
         """The plan's state: the journal folded once, then each appended event applied in memory."""
-        if self._state is None:
-            self._state = replay(self.journal)
-            self._journal_size = self._size()
-        return self._state
-
-    def _size(self) -> int:
-        try:
-            return self.journal.path.stat().st_size
-        except FileNotFoundError:
-            return 0
+        with self._fold_lock:
+            if self._state is None:
+                self._state, self._read_to = replay_for_writer(self.journal)
+            return self._state
 
     def append(self, event_type: str, /, **data: Any) -> None:
         """Journal an event (the journal redacts secrets) and apply it to the in-memory state."""
-        state = self.state()
-        event = self.journal.append(event_type, **data)
-        apply(state, event)
-        self._journal_size = self._size()
-        self.journal.maybe_checkpoint(state)
+        with self._fold_lock:
+            state = self.state()
+            self._absorb(state, [self.journal.append(event_type, **data)])
+            self.journal.maybe_checkpoint(state)
 
     def append_many(self, *events: tuple[str, dict[str, Any]]) -> None:
         """Journal events that belong together in one fsync (all or none), applied in order."""
-        state = self.state()
-        for event in self.journal.append_events(events):
-            apply(state, event)
-        self._journal_size = self._size()
-        self.journal.maybe_checkpoint(state)
+        with self._fold_lock:
+            state = self.state()
+            self._absorb(state, self.journal.append_events(events))
+            self.journal.maybe_checkpoint(state)
 
     def refresh(self) -> PlanState:
         """Apply events other processes appended (a person's approval) since the last look."""
-        state = self.state()
-        size = self._size()
-        if size != self._journal_size:
-            for record in self.journal.records():
-                if record["seq"] > state.last_seq:
-                    apply(state, record)
-            self._journal_size = size
-        return state
+        with self._fold_lock:
+            state = self.state()
+            self._read_on(state)
+            return state
+
+    def _absorb(self, state: PlanState, events: Sequence[Event]) -> None:
+        if events and events[0].seq != state.last_seq + 1:
+            self._read_on(state)  # another process appended first: read its events and ours, in order
+            return
+        for event in events:
+            apply(state, event)
+
+    def _read_on(self, state: PlanState) -> None:
+        for record, end in self.journal.scan(self._read_to):
+            if record["seq"] > state.last_seq:
+                apply(state, record)
+            self._read_to = end
 
     # ------------------------------------------------------------------ helpers
     def progress(self, message: str, fraction: float | None = None) -> None:

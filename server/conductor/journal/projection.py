@@ -606,7 +606,16 @@ def replay(journal: Journal | Iterable[Event | Mapping[str, Any]], to_seq: int |
                 break
             apply(state, record)
         return _keep_timelines(state, timelines)
-    return _fold_journal(journal, to_seq, use_checkpoint, timelines)
+    return _fold_journal(journal, to_seq, use_checkpoint, timelines)[0]
+
+
+def replay_for_writer(journal: Journal) -> tuple[PlanState, int]:
+    """The plan state at the end of ``journal`` and the byte offset just past the last line folded.
+
+    For a writer that keeps the state in memory and reads on from there what other processes
+    append (a person's approval): :meth:`Journal.scan` from that offset yields every later event.
+    """
+    return _fold_journal(journal, None, True, None)
 
 
 def _keep_timelines(state: PlanState, wanted: Collection[str] | None) -> PlanState:
@@ -619,7 +628,7 @@ def _keep_timelines(state: PlanState, wanted: Collection[str] | None) -> PlanSta
 
 
 def _fold_journal(journal: Journal, to_seq: int | None, use_checkpoint: bool,
-                  timelines: Collection[str] | None = None) -> PlanState:
+                  timelines: Collection[str] | None = None) -> tuple[PlanState, int]:
     state: PlanState | None = None
     complete = True  # every timeline folded in: the state may be written as a checkpoint
     offset = 0
@@ -641,10 +650,11 @@ def _fold_journal(journal: Journal, to_seq: int | None, use_checkpoint: bool,
     last_digest = last.get("digest", "") if last is not None else ""
     if path is not None and to_seq is None and since_checkpoint >= cp.CHECKPOINT_EVERY and last_digest:
         if not complete:  # a partial state cannot be checkpointed: fold all once (and checkpoint it)
-            return _keep_timelines(_fold_journal(journal, None, use_checkpoint=True), timelines)
+            whole, whole_end = _fold_journal(journal, None, use_checkpoint=True)
+            return _keep_timelines(whole, timelines), whole_end
         with contextlib.suppress(OSError):  # a cache: a full disk or read-only folder just means no checkpoint
             cp.write_checkpoint(path, journal.plan_id, state, last_digest, end)
-    return _keep_timelines(state, timelines)
+    return _keep_timelines(state, timelines), end
 
 
 def _fold_chunks(journal: Journal, state: PlanState, offset: int, to_seq: int | None,
