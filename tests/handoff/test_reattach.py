@@ -60,3 +60,44 @@ async def test_reattach_judges_against_the_saved_snapshot(project: ProjectLayout
     verify = subprocess.run([sys.executable, "-m", "conductor", "verify", "--root", str(layout.root)],
                             capture_output=True, text=True)
     assert verify.returncode == 0, verify.stdout
+
+
+class Crash(Exception):
+    """Stands for the coordinator's process dying at that very point."""
+
+
+async def test_a_task_published_just_before_a_crash_gets_its_audit_line_on_reattach(project: ProjectLayout) -> None:
+    layout = project
+
+    async def dies_before_the_audit_line(*_args, **_kwargs) -> None:
+        raise Crash("killed between publishing the task and its task.created line")
+
+    async with HandoffCoordinator(layout) as first:
+        first._audit_created = dies_before_the_audit_line  # type: ignore[method-assign]
+        try:
+            await first.hand_off(TaskSpec("r1", "main", "write x.txt", ["x.txt"]))
+        except Crash:
+            pass
+        else:
+            raise AssertionError("the hand-off went on past the crash")
+    audit = layout.audit_log("r1", "main")
+    assert not audit.exists() or "task.created" not in audit.read_text()
+
+    claimed = claim_next(layout)  # the agent saw the published task and goes on with it
+    assert claimed is not None
+    task = json.loads(claimed.read_text())
+    (Path(task["workspace"]) / "x.txt").write_text("x\n")
+    result = {**RESULT, "contract_version": "2.0", "nonce": task["nonce"]}
+    claimed.with_name("step_001.result.json").write_text(json.dumps(result))
+
+    async with HandoffCoordinator(layout) as second:
+        assert second.interrupted() == [("r1", "main", "step_001")]
+        outcome = await second.reattach("r1", "main", "step_001")
+    assert outcome.status == "completed", outcome.reason
+    records = [json.loads(line) for line in layout.audit_log("r1", "main").read_text().splitlines()]
+    created = [r for r in records if r["event"] == "task.created"]
+    assert len(created) == 1 and created[0]["attempt"] == 1 and created[0]["recovered"] is True
+    assert [r["event"] for r in records].index("task.created") < [r["event"] for r in records].index("step.verified")
+    verify = subprocess.run([sys.executable, "-m", "conductor", "verify", "--root", str(layout.root)],
+                            capture_output=True, text=True)
+    assert verify.returncode == 0, verify.stdout

@@ -397,12 +397,16 @@ class HandoffCoordinator:
             self._active.pop(key, None)
 
     async def _publish(self, written: WrittenTask, active: _Attempt) -> None:
-        task = written.task
         await self._run(publish_task, written)
+        await self._audit_created(written, active.base)
+
+    async def _audit_created(self, written: WrittenTask, base: str, **extra: Any) -> None:
+        """The audit's ``task.created`` line of a published task."""
+        task = written.task
         await self._audit(task.plan_id, task.fork_id).append_async(
             "task.created", task.task_id, task_digest=written.digest, workspace=task.workspace,
             allowed_files=task.allowed_files, kind=task.kind, timeout_seconds=task.timeout_seconds,
-            path=self.layout.relative(written.path), attempt=task.attempt, base=active.base)
+            path=self.layout.relative(written.path), attempt=task.attempt, base=base, **extra)
 
     async def _working_copy(self, plan_id: str, fork_id: str, workspace: Path, base: str) -> None:
         """The attempt's own working copy at ``base``: the fork's spare when it is still untouched, else a new one."""
@@ -478,13 +482,17 @@ class HandoffCoordinator:
         if not saved.workspace.is_dir():
             raise LookupError(f"the working copy {saved.workspace} of {plan_id}/{fork_id}/{task_id} is gone")
         claimed_ts: str | None = None
+        created = False
         for record in self._audit(plan_id, fork_id).records():
             if record.get("task_id") != task_id:
                 continue
             if record.get("event") == "task.created":
                 claimed_ts = None
+                created = record.get("attempt") == written.task.attempt
             elif record.get("event") == "task.claimed":
                 claimed_ts = str(record["ts"])
+        if not created:  # published, then stopped before its audit line: written now, marked as such
+            await self._audit_created(written, saved.base, recovered=True)
         policy = policy or self.policy_for(plan_id, fork_id)
         index, ignore = await self._run(self._base_tree, saved.base)
         key = (plan_id, fork_id, task_id)
