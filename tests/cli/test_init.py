@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import shutil
 import subprocess
@@ -184,3 +185,39 @@ def test_init_brings_its_own_agents_md_section_up_to_date_and_nothing_else(tmp_p
     assert agents.endswith("<!-- conductor:end -->\n\n## After\n\nOur own text.\n")
     assert "Contract 1.0 rules." not in agents and "nonce" in agents and agents.count("conductor:begin") == 1
     assert "kept     AGENTS.md" in conductor("init", ".", cwd=tmp_path).stdout
+
+
+def generated(body: str) -> str:
+    """A file as an earlier `conductor init` wrote it: its text, then the digest line."""
+    digest = hashlib.sha256(body.encode()).hexdigest()
+    return f"{body}\n<!-- conductor:generated sha256={digest} (an older wording of this line) -->\n"
+
+
+def test_init_refreshes_its_agent_files_until_a_person_edits_them(tmp_path: Path):
+    assert conductor("init", ".", cwd=tmp_path).returncode == 0
+    rules, workflow = tmp_path / ".agents/rules/conductor.md", tmp_path / ".agents/workflows/conductor.md"
+    current = rules.read_text()
+    assert "nonce" in current and "conductor:generated sha256=" in current.splitlines()[-1]
+
+    rules.write_text(generated("# Conductor handoff contract\n\nContract 1.0 rules.\n"))  # unedited, older
+    edited = generated("---\ndescription: old\n---\n\n# /conductor\n").replace("old", "mine", 1)
+    workflow.write_text(edited)
+    out = conductor("init", ".", cwd=tmp_path).stdout
+    assert "updated  .agents/rules/conductor.md" in out and rules.read_text() == current
+    assert "kept     .agents/workflows/conductor.md" in out, "an edited file is the person's"
+    assert "description: mine" in workflow.read_text()
+    assert "kept     .agents/rules/conductor.md" in conductor("init", ".", cwd=tmp_path).stdout
+
+
+def test_init_leaves_agent_files_that_are_not_plain_files_alone(tmp_path: Path):
+    outside = tmp_path / "outside.md"
+    outside.write_text(generated("someone else's file\n"))
+    (tmp_path / "proj" / ".agents" / "rules").mkdir(parents=True)
+    (tmp_path / "proj" / ".agents" / "workflows").mkdir(parents=True)
+    (tmp_path / "proj" / ".agents" / "rules" / "conductor.md").symlink_to(outside)
+    os.mkfifo(tmp_path / "proj" / ".agents" / "workflows" / "conductor.md")
+    done = conductor("init", ".", cwd=tmp_path / "proj")
+    assert done.returncode == 0, done.stderr
+    assert "kept     .agents/rules/conductor.md" in done.stdout
+    assert "kept     .agents/workflows/conductor.md" in done.stdout
+    assert outside.read_text() == generated("someone else's file\n")

@@ -2,7 +2,10 @@
 
 It never overwrites a user's file. Files Conductor owns are created only when missing;
 ``AGENTS.md`` gets a marked section appended once (and that section, Conductor's own, is brought
-up to date when the contract changes; the rest of the file is never touched); ``.gitignore`` gets the entries it lacks;
+up to date when the contract changes; the rest of the file is never touched). The ``.agents/``
+rule and workflow files end with a line holding the digest of what Conductor wrote: while the
+file still matches it, ``init`` brings it up to date; once a person edits it, it is theirs and
+kept. ``.gitignore`` gets the entries it lacks;
 the editors' MCP configuration (``.vscode/mcp.json``, ``.mcp.json``) gets a ``conductor``
 server entry when it has none (:mod:`conductor.project.mcp_config`). The schemas an agent
 needs (task, result, plan, verdict) are copied into ``.conductor/schemas/`` and refreshed
@@ -14,7 +17,9 @@ files), so no commit of Conductor's (or the user's ``git add -A``) takes them al
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 import stat
 from dataclasses import dataclass, field
 from importlib import resources
@@ -27,6 +32,7 @@ from conductor.project.layout import AGENT_SCHEMAS, ProjectLayout
 from conductor.project.mcp_config import write_project_configs
 from conductor.storage.atomic import atomic_write_bytes
 
+GENERATED = re.compile(r"\n<!-- conductor:generated sha256=([0-9a-f]{64}) [^\n]*-->\n\Z")
 SECTION_BEGIN = "<!-- conductor:begin -->"
 SECTION_END = "<!-- conductor:end -->"
 GITIGNORE_ENTRIES = (
@@ -97,8 +103,8 @@ def init_project(target: str | Path, name: str | None = None) -> InitReport:
     ensure(layout.policy_file, template("policy.yaml"))
     ensure(layout.config_file, template("config.yaml"))
     _schemas(layout, report)
-    ensure(root / ".agents" / "rules" / "conductor.md", _rules_text())
-    ensure(root / ".agents" / "workflows" / "conductor.md", _workflow_text())
+    _generated(root / ".agents" / "rules" / "conductor.md", _rules_text(), report)
+    _generated(root / ".agents" / "workflows" / "conductor.md", _workflow_text(), report)
     _agents_md(root / "AGENTS.md", report, name or root.name)
     _gitignore(root / ".gitignore", report)
     _mcp_configs(root, report)
@@ -125,6 +131,37 @@ def _schemas(layout: ProjectLayout, report: InitReport) -> None:
             continue
         atomic_write_bytes(path, data)  # a rename: replaces a symlink or FIFO there, never writes through it
         (report.updated if existed else report.created).append(rel)
+
+
+def _with_digest(body: str) -> str:
+    digest = hashlib.sha256(body.encode()).hexdigest()
+    return (f"{body}\n<!-- conductor:generated sha256={digest} (`conductor init` keeps this file up to date "
+            "while it is unedited; edit it and it is yours) -->\n")
+
+
+def _generated(path: Path, body: str, report: InitReport) -> None:
+    """A file Conductor writes and refreshes until a person edits it (see the module docstring)."""
+    rel = path.relative_to(report.root).as_posix()
+    wanted = _with_digest(body)
+    if not os.path.lexists(path):
+        atomic_write_text(path, wanted)
+        report.created.append(rel)
+        return
+    try:
+        text = read_regular(path, 1 << 20, follow_symlinks=False).decode("utf-8")
+    except (Unreadable, OSError, UnicodeDecodeError):
+        text = None  # not a regular file, or not text: not Conductor's to touch
+    if text is None or text == wanted or not _unedited(text):
+        report.kept.append(rel)
+        return
+    atomic_write_text(path, wanted)
+    report.updated.append(rel)
+
+
+def _unedited(text: str) -> bool:
+    """Whether ``text`` ends with a ``conductor:generated`` line whose digest matches what is above it."""
+    mark = GENERATED.search(text)
+    return mark is not None and hashlib.sha256(text[:mark.start()].encode()).hexdigest() == mark.group(1)
 
 
 def _mcp_configs(root: Path, report: InitReport) -> None:
