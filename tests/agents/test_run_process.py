@@ -39,7 +39,7 @@ def test_a_tool_that_never_ends_is_killed_at_the_timeout_with_its_children(tmp_p
     started = time.monotonic()
     run = sh("sleep 60 & sleep 60", tmp_path, timeout=1)
     assert run.timed_out and run.exit_code is None
-    assert time.monotonic() - started < 10
+    assert time.monotonic() - started < 30, "it waited for the 60 s sleeps instead of killing them at 1 s"
 
 
 def test_a_straggler_left_behind_by_the_tool_never_writes_after_it_exits(tmp_path: Path) -> None:
