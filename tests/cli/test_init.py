@@ -221,3 +221,10 @@ def test_init_leaves_agent_files_that_are_not_plain_files_alone(tmp_path: Path):
     assert "kept     .agents/rules/conductor.md" in done.stdout
     assert "kept     .agents/workflows/conductor.md" in done.stdout
     assert outside.read_text() == generated("someone else's file\n")
+
+    (tmp_path / "proj" / ".agents" / "workflows" / "conductor.md").unlink()
+    huge = generated("x" * (3 * 1024 * 1024))  # far larger than any file Conductor writes: not read, kept
+    (tmp_path / "proj" / ".agents" / "workflows" / "conductor.md").write_text(huge)
+    done = conductor("init", ".", cwd=tmp_path / "proj")
+    assert done.returncode == 0 and "kept     .agents/workflows/conductor.md" in done.stdout
+    assert (tmp_path / "proj" / ".agents" / "workflows" / "conductor.md").read_text() == huge
